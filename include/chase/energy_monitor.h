@@ -1,0 +1,113 @@
+// chase/energy_monitor.h — time and energy of named code windows, per GPU and per CPU zone.
+//
+// Contract: begin_window(name) starts a window, end_window(name) finishes it and returns its
+// Measurement; any number of windows may be open at once, nested or overlapping, and a window can be
+// cancelled. Opening a name that is open, or ending/cancelling one that is not, throws
+// (kAlreadyExists / kNotFound) naming the window. A GPU with an energy counter is measured by the
+// counter's difference (method kCounter). A GPU without one is measured by a background thread that
+// samples its power every `polling_period` (≤ 100 ms) and integrates it with the trapezoid rule
+// (kPolling); a window too short to hold a sample between its ends is estimated from the power at its
+// two ends × Δt and marked kEstimate. CPU zones are measured by their RAPL counters, which the
+// background thread also reads every `cpu_refresh_period` so counter wraparound is never missed.
+//
+// Failures: begin_window() throws when a device cannot be read (nothing is lost yet). end_window()
+// never loses a window to one failing device: that device's entry carries the error text and NaN
+// energy, the others are measured, and Measurement::complete() is false.
+//
+// With `csv_log` set, every finished window is appended (and flushed) to a CSV file whose columns
+// extend the Zeus monitor-log format: start_time (UTC, Unix seconds), window_name, elapsed_time,
+// gpu<i>_energy..., cpu<p>_package_energy / cpu<p>_dram_energy... (J).
+//
+// Thread safety: all methods may be called concurrently from several threads.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chase/cpu.h"
+#include "chase/gpu.h"
+#include "chase/time.h"
+
+namespace chase {
+
+enum class EnergyMethod {
+  kCounter,   // hardware energy counter difference
+  kPolling,   // integrated power samples (trapezoid)
+  kEstimate,  // too few samples: mean of the end powers × elapsed time
+};
+std::string_view to_string(EnergyMethod method) noexcept;
+
+struct GpuEnergy {
+  std::size_t index = 0;  // backend GPU index
+  std::string name;
+  double energy_j = 0;  // NaN when `error` is set
+  EnergyMethod method = EnergyMethod::kCounter;
+  std::string error;
+};
+
+struct CpuEnergy {
+  std::size_t zone = 0;  // CpuBackend zone index
+  std::size_t package = 0;
+  std::string kind;   // "package" or "dram"
+  double energy_j = 0;  // NaN when `error` is set
+  std::string error;
+};
+
+struct Measurement {
+  std::string name;
+  UtcTime start_utc;
+  UtcTime end_utc;
+  double time_s = 0;
+  std::vector<GpuEnergy> gpus;
+  std::vector<CpuEnergy> cpus;
+
+  // Sums over the devices that were measured (entries with an error are left out).
+  double gpu_energy_j() const;
+  double cpu_energy_j() const;
+  double total_energy_j() const { return gpu_energy_j() + cpu_energy_j(); }
+  // True when no device failed.
+  bool complete() const;
+};
+
+struct EnergyMonitorOptions {
+  // Backend GPU indices to measure; empty: all of them.
+  std::vector<std::size_t> gpus;
+  // Power sampling period for GPUs without an energy counter: (0, 100] ms.
+  std::chrono::milliseconds polling_period{50};
+  // How often the background thread reads CPU counters to follow their wraparound.
+  std::chrono::milliseconds cpu_refresh_period{1000};
+  // Append finished windows to this CSV file; empty: no log.
+  std::filesystem::path csv_log;
+  // Time source; null: the system clock.
+  std::shared_ptr<Clock> clock;
+};
+
+class EnergyMonitor {
+ public:
+  // Either backend may be null (no GPUs / no CPU measurement).
+  EnergyMonitor(std::shared_ptr<GpuBackend> gpus, std::shared_ptr<CpuBackend> cpus,
+                EnergyMonitorOptions options = {});
+  ~EnergyMonitor();
+  EnergyMonitor(const EnergyMonitor&) = delete;
+  EnergyMonitor& operator=(const EnergyMonitor&) = delete;
+
+  void begin_window(std::string_view name);
+  Measurement end_window(std::string_view name);
+  void cancel_window(std::string_view name);
+  bool is_window_open(std::string_view name) const;
+  std::vector<std::string> open_windows() const;
+
+  // The backend GPU indices this monitor measures, in report order.
+  const std::vector<std::size_t>& monitored_gpus() const noexcept;
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chase

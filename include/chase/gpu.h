@@ -1,0 +1,86 @@
+// chase/gpu.h — the GPU backend interface: identify GPUs, read their energy and power, and read or
+// change their power limit.
+//
+// Contract: a GpuBackend exposes a fixed list of GPUs, chosen when it is opened (for NVML, the
+// GPUs visible under CUDA_VISIBLE_DEVICES, in that order). `index` is the position in that list,
+// the same index CUDA and PyTorch use. Power is in W and energy in J everywhere (NVML's mW/mJ stay
+// inside the NVML backend). energy_j() is a cumulative counter (since an arbitrary origin; only
+// differences are meaningful) and may be called only when GpuInfo::has_energy_counter is true; GPUs
+// without one are measured by sampling power_w() (see EnergyMonitor). set_power_limit_w() rejects
+// values outside [min_power_limit_w, max_power_limit_w] with kInvalidArgument before touching the
+// device. Use PowerLimitGuard (chase/power_limit_guard.h) rather than calling it directly, so the
+// original limit comes back on exit, error or signal. Every failure is a chase::Error naming the GPU.
+//
+// Thread safety: every method may be called concurrently from several threads (the monitors sample
+// from a background thread while the caller opens and closes windows).
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chase {
+
+enum class GpuArchitecture {
+  kUnknown,
+  kKepler,
+  kMaxwell,
+  kPascal,
+  kVolta,
+  kTuring,
+  kAmpere,
+  kAda,
+  kHopper,
+  kBlackwell,
+};
+
+std::string_view to_string(GpuArchitecture arch) noexcept;
+// Accepts the names to_string() returns, case-insensitively; kUnknown for anything else.
+GpuArchitecture parse_gpu_architecture(std::string_view name) noexcept;
+// NVML's nvmlDeviceArchitecture_t numbering (VOLTA = 5, ..., BLACKWELL = 10).
+GpuArchitecture gpu_architecture_from_nvml(unsigned nvml_arch) noexcept;
+
+struct GpuInfo {
+  std::size_t index = 0;          // position among this backend's visible GPUs
+  unsigned hardware_index = 0;    // the driver's index (NVML index, ignores CUDA_VISIBLE_DEVICES)
+  std::string uuid;               // "GPU-..." for NVML
+  std::string name;               // e.g. "NVIDIA A40"
+  GpuArchitecture architecture = GpuArchitecture::kUnknown;
+  double min_power_limit_w = 0;
+  double max_power_limit_w = 0;
+  double default_power_limit_w = 0;
+  bool has_energy_counter = false;  // Volta+ cumulative energy counter
+};
+
+// "GPU 0 (NVIDIA A40, GPU-1234…)": how every message names a GPU.
+std::string describe(const GpuInfo& gpu);
+
+class GpuBackend {
+ public:
+  virtual ~GpuBackend() = default;
+
+  // "nvml", "simulated", ...
+  virtual std::string_view backend_name() const noexcept = 0;
+  // The visible GPUs; fixed for the backend's lifetime.
+  virtual const std::vector<GpuInfo>& gpus() const noexcept = 0;
+
+  // Cumulative energy in J. Precondition: gpus()[gpu].has_energy_counter.
+  virtual double energy_j(std::size_t gpu) = 0;
+  // Instantaneous (or driver-averaged) power draw in W.
+  virtual double power_w(std::size_t gpu) = 0;
+  // The power limit in force, in W.
+  virtual double power_limit_w(std::size_t gpu) = 0;
+  // Sets the power limit. Throws kInvalidArgument when out of range, kPermissionDenied (with how
+  // to obtain the permission) when the process may not change limits.
+  virtual void set_power_limit_w(std::size_t gpu, double watts) = 0;
+
+  std::size_t gpu_count() const noexcept { return gpus().size(); }
+};
+
+// Checks an index and a limit against a backend's GPU list; throws the standard messages.
+// Backends call these so every backend reports bad input in the same words.
+const GpuInfo& checked_gpu(const std::vector<GpuInfo>& gpus, std::size_t gpu);
+void check_power_limit(const GpuInfo& gpu, double watts);
+
+}  // namespace chase

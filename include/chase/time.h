@@ -1,0 +1,74 @@
+// chase/time.h — clocks and UTC timestamps.
+//
+// Contract: a Clock supplies two readings: a monotonic one, for measuring durations, and UTC wall
+// time, for joining measurements with carbon-intensity series. SystemClock reads the OS clocks;
+// ManualClock only moves when told to, so simulations and tests run in virtual time (the
+// simulated GPUs and the EnergyMonitor accept any Clock, so a simulated hour takes microseconds).
+//
+// UTC timestamps are std::chrono::system_clock time points. parse_utc_time() accepts ISO 8601
+// ("2021-07-01T13:00:00Z", "...+02:00", fractional seconds) and "YYYY-MM-DD HH:MM:SS" (taken as UTC).
+//
+// Thread safety: SystemClock is stateless and safe everywhere. ManualClock's readers and advance()
+// may run concurrently (the time is an atomic).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace chase {
+
+using UtcTime = std::chrono::system_clock::time_point;
+using Seconds = std::chrono::duration<double>;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  // Monotonic time since an arbitrary origin, in nanoseconds.
+  virtual std::chrono::nanoseconds monotonic() const noexcept = 0;
+  virtual UtcTime utc_now() const noexcept = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  std::chrono::nanoseconds monotonic() const noexcept override {
+    return std::chrono::steady_clock::now().time_since_epoch();
+  }
+  UtcTime utc_now() const noexcept override { return std::chrono::system_clock::now(); }
+};
+
+// A clock for virtual time: starts at utc_start, moves only through advance().
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(UtcTime utc_start = UtcTime{}) : utc_start_(utc_start) {}
+  std::chrono::nanoseconds monotonic() const noexcept override {
+    return std::chrono::nanoseconds(elapsed_ns_.load(std::memory_order_acquire));
+  }
+  UtcTime utc_now() const noexcept override {
+    return utc_start_ + std::chrono::duration_cast<UtcTime::duration>(monotonic());
+  }
+  void advance(std::chrono::nanoseconds dt) noexcept {
+    elapsed_ns_.fetch_add(dt.count(), std::memory_order_acq_rel);
+  }
+  void advance(Seconds dt) noexcept {
+    advance(std::chrono::duration_cast<std::chrono::nanoseconds>(dt));
+  }
+
+ private:
+  UtcTime utc_start_;
+  std::atomic<std::int64_t> elapsed_ns_{0};
+};
+
+// The process-wide SystemClock (never null).
+const std::shared_ptr<Clock>& system_clock();
+
+// Parses an ISO 8601 / "YYYY-MM-DD HH:MM:SS" timestamp; nullopt when malformed.
+std::optional<UtcTime> parse_utc_time(std::string_view text);
+// "2021-07-01T13:00:00Z" (with ".123" when the time has a fractional second).
+std::string format_utc_time(UtcTime time);
+
+}  // namespace chase

@@ -1,0 +1,81 @@
+#include "chase/gpu.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cmath>
+
+#include "chase/error.h"
+
+namespace chase {
+namespace {
+
+constexpr std::array<std::pair<GpuArchitecture, std::string_view>, 10> kArchitectureNames{{
+    {GpuArchitecture::kUnknown, "unknown"},
+    {GpuArchitecture::kKepler, "Kepler"},
+    {GpuArchitecture::kMaxwell, "Maxwell"},
+    {GpuArchitecture::kPascal, "Pascal"},
+    {GpuArchitecture::kVolta, "Volta"},
+    {GpuArchitecture::kTuring, "Turing"},
+    {GpuArchitecture::kAmpere, "Ampere"},
+    {GpuArchitecture::kAda, "Ada"},
+    {GpuArchitecture::kHopper, "Hopper"},
+    {GpuArchitecture::kBlackwell, "Blackwell"},
+}};
+
+bool equals_ignoring_case(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+}  // namespace
+
+std::string_view to_string(GpuArchitecture arch) noexcept {
+  for (const auto& [value, name] : kArchitectureNames) {
+    if (value == arch) return name;
+  }
+  return "unknown";
+}
+
+GpuArchitecture parse_gpu_architecture(std::string_view name) noexcept {
+  for (const auto& [value, known] : kArchitectureNames) {
+    if (equals_ignoring_case(name, known)) return value;
+  }
+  return GpuArchitecture::kUnknown;
+}
+
+GpuArchitecture gpu_architecture_from_nvml(unsigned nvml_arch) noexcept {
+  // nvmlDeviceArchitecture_t: KEPLER 2, MAXWELL 3, PASCAL 4, VOLTA 5, TURING 6, AMPERE 7, ADA 8,
+  // HOPPER 9, BLACKWELL 10 — the same order as our enum, offset by one.
+  if (nvml_arch < 2 || nvml_arch > 10) return GpuArchitecture::kUnknown;
+  return static_cast<GpuArchitecture>(nvml_arch - 1);
+}
+
+std::string describe(const GpuInfo& gpu) {
+  if (gpu.uuid.empty()) return fmt::format("GPU {} ({})", gpu.index, gpu.name);
+  return fmt::format("GPU {} ({}, {})", gpu.index, gpu.name, gpu.uuid);
+}
+
+const GpuInfo& checked_gpu(const std::vector<GpuInfo>& gpus, std::size_t gpu) {
+  if (gpu >= gpus.size()) {
+    throw Error(ErrorCode::kNotFound,
+                gpus.empty()
+                    ? fmt::format("there is no GPU {}: no GPUs are visible", gpu)
+                    : fmt::format("there is no GPU {}: visible GPUs are 0 to {}", gpu,
+                                  gpus.size() - 1));
+  }
+  return gpus[gpu];
+}
+
+void check_power_limit(const GpuInfo& gpu, double watts) {
+  if (!std::isfinite(watts) || watts < gpu.min_power_limit_w || watts > gpu.max_power_limit_w) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{}: power limit {} W is out of range; this GPU accepts {} W to {} W",
+                            describe(gpu), watts, gpu.min_power_limit_w, gpu.max_power_limit_w));
+  }
+}
+
+}  // namespace chase
