@@ -1,16 +1,17 @@
 // chase/carbon.h — carbon-intensity series and the emissions of measured energy.
 //
-// Contract: a CarbonSeries maps UTC interval starts to gCO2eq/kWh. Point i holds from times[i] until
-// times[i+1] (the last point for one `resolution`), so the series covers [start(), end()). Times
-// are strictly increasing; values are finite and non-negative (the constructor checks).
+// Contract: a CarbonSeries maps UTC interval starts to gCO2eq/kWh. Point i holds for one
+// `resolution` from times[i]; a series with gaps leaves the gaps uncovered (no value is invented
+// for them). Times are strictly increasing; values are finite and non-negative (the constructor
+// checks).
 // load_carbon_csv() finds the time and value columns by header (or by name when given), accepts
 // ISO 8601 and "YYYY-MM-DD HH:MM:SS" (UTC), sorts unsorted rows, and reports malformed input as
 // kParse naming the file, line and column.
 //
 // Emissions: E_J / 3.6e6 × CI. For a window [start, end) under a series, the window's energy is
 // spread evenly over its duration and split at the series' interval boundaries, each part weighted
-// by its interval's intensity. A window reaching outside the series is an error (kInvalidArgument
-// naming the series' coverage), never an extrapolated guess.
+// by its interval's intensity. A window reaching outside the series, or over one of its gaps, is an
+// error (kInvalidArgument naming the series' coverage or the gap), never an extrapolated guess.
 //
 // Thread safety: CarbonSeries is immutable after construction; the functions are pure.
 #pragma once
@@ -39,7 +40,7 @@ class CarbonSeries {
   bool empty() const noexcept { return times_.empty(); }
   UtcTime start() const;  // first interval start
   UtcTime end() const;    // last interval start + resolution
-  // Intensity in force at `time`; throws kInvalidArgument outside [start(), end()).
+  // Intensity in force at `time`; throws kInvalidArgument outside [start(), end()) or in a gap.
   double value_at(UtcTime time) const;
 
  private:
