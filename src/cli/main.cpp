@@ -1,1 +1,60 @@
-int main() { return 0; }  // placeholder
+// chase — command-line entry point.
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "chase/error.h"
+#include "cli/commands.h"
+
+namespace {
+
+void configure_logging(const std::string& level) {
+  // Diagnostics go to stderr so stdout stays clean for reports and JSON.
+  auto logger = spdlog::stderr_color_mt("chase");
+  logger->set_pattern("chase: %l: %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+int exit_code_for(chase::ErrorCode code) {
+  switch (code) {
+    case chase::ErrorCode::kInvalidArgument:
+    case chase::ErrorCode::kParse: return 2;
+    case chase::ErrorCode::kPermissionDenied: return 77;  // sysexits EX_NOPERM
+    case chase::ErrorCode::kUnavailable: return 69;       // EX_UNAVAILABLE
+    default: return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"chase: measure and cut the energy and carbon of GPU training"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(CHASE_VERSION));
+  std::string log_level = "warn";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+      ->capture_default_str();
+
+  int exit_code = 0;
+  chase::cli::add_devices_command(app, exit_code);
+  chase::cli::add_measure_command(app, exit_code);
+  chase::cli::add_demo_command(app, exit_code);
+  app.parse_complete_callback([&] { configure_logging(log_level); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const chase::Error& e) {
+    std::cerr << "chase: error: " << e.what() << '\n';
+    return exit_code_for(e.code());
+  } catch (const std::exception& e) {
+    std::cerr << "chase: internal error: " << e.what() << '\n';
+    return 1;
+  }
+  return exit_code;
+}

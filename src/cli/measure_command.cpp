@@ -1,1 +1,227 @@
-// placeholder: being written
+// chase measure [options] -- CMD [ARGS...]: run a command and report its time, energy and emissions.
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <optional>
+
+#include "chase/carbon.h"
+#include "chase/energy_monitor.h"
+#include "chase/error.h"
+#include "cli/child_process.h"
+#include "cli/commands.h"
+#include "cli/reporting.h"
+
+namespace chase::cli {
+namespace {
+
+struct MeasureOptions {
+  std::string gpus = "all";
+  std::optional<double> intensity;
+  std::string carbon_csv;
+  std::string time_column, value_column;
+  double interval_s = 0;
+  bool json = false;
+  bool no_cpu = false;
+  std::string output;
+  std::string csv_log;
+  std::vector<std::string> command;
+};
+
+constexpr std::string_view kCommandWindow = "command";
+constexpr std::string_view kIntervalWindow = "interval";
+
+// "all", "none" or a comma-separated list of GPU indices.
+std::vector<std::size_t> parse_gpu_list(const std::string& text, const GpuBackend* backend) {
+  std::vector<std::size_t> selected;
+  if (text == "all") {
+    for (std::size_t i = 0; backend && i < backend->gpu_count(); ++i) selected.push_back(i);
+    return selected;
+  }
+  if (text == "none" || text.empty()) return selected;
+  std::size_t start = 0;
+  while (start <= text.size()) {
+    const auto comma = std::min(text.find(',', start), text.size());
+    const std::string item = text.substr(start, comma - start);
+    std::size_t index = 0;
+    std::size_t used = 0;
+    try {
+      index = std::stoul(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("--gpus: '{}' is not a GPU index (use e.g. --gpus 0,2, all or none)",
+                              item));
+    }
+    if (!backend) {
+      throw Error(ErrorCode::kUnavailable,
+                  fmt::format("--gpus {}: no GPUs can be measured on this machine", text));
+    }
+    checked_gpu(backend->gpus(), index);
+    selected.push_back(index);
+    start = comma + 1;
+  }
+  return selected;
+}
+
+std::optional<CarbonSeries> load_series(const MeasureOptions& options) {
+  if (options.carbon_csv.empty()) return std::nullopt;
+  return load_carbon_csv(options.carbon_csv, {options.time_column, options.value_column});
+}
+
+// One live line per interval (or a progress line redrawn in place on a terminal).
+class LiveReporter {
+ public:
+  LiveReporter(EnergyMonitor& monitor, std::ostream& out, bool tty)
+      : monitor_(monitor), out_(out), tty_(tty) {}
+
+  void tick() {
+    const auto m = monitor_.end_window(kIntervalWindow);
+    monitor_.begin_window(kIntervalWindow);
+    elapsed_s_ += m.time_s;
+    energy_j_ += m.total_energy_j();
+    const auto line = fmt::format("[{:8.1f} s] GPU {:8.1f} W  CPU {:7.1f} W  energy {}", elapsed_s_,
+                                  m.time_s > 0 ? m.gpu_energy_j() / m.time_s : 0.0,
+                                  m.time_s > 0 ? m.cpu_energy_j() / m.time_s : 0.0,
+                                  format_energy(energy_j_));
+    if (tty_) {
+      out_ << "\r\033[K" << line << std::flush;
+      drew_ = true;
+    } else {
+      out_ << line << '\n' << std::flush;
+    }
+  }
+  void finish() {
+    if (drew_) out_ << '\n' << std::flush;
+  }
+
+ private:
+  EnergyMonitor& monitor_;
+  std::ostream& out_;
+  bool tty_;
+  bool drew_ = false;
+  double elapsed_s_ = 0;
+  double energy_j_ = 0;
+};
+
+void add_carbon(const MeasureOptions& options, const std::optional<CarbonSeries>& series,
+                MeasureReport& report) {
+  const auto& m = report.measurement;
+  try {
+    if (options.intensity) {
+      report.intensity_g_per_kwh = *options.intensity;
+      report.carbon_g = emissions_g(m.total_energy_j(), *options.intensity);
+    } else if (series) {
+      report.carbon_source = options.carbon_csv;
+      report.carbon_g = emissions_g(m.total_energy_j(), m.start_utc, m.end_utc, *series);
+    }
+  } catch (const Error& e) {
+    // The energy is still reported; only the emissions are missing, and we say why.
+    report.warnings.push_back(fmt::format("no emissions: {}", e.what()));
+  }
+}
+
+void write_report(const MeasureOptions& options, const MeasureReport& report) {
+  std::ofstream file;
+  if (!options.output.empty()) {
+    file.open(options.output);
+    if (!file) {
+      throw Error(ErrorCode::kIo, fmt::format("cannot write the report to '{}'", options.output));
+    }
+  }
+  std::ostream& out = options.output.empty() ? std::cerr : file;
+  if (options.json) {
+    out << measurement_json(report).dump(2) << '\n';
+  } else {
+    print_measurement(out, report);
+  }
+}
+
+int run_measure(MeasureOptions& options) {
+  if (options.command.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "no command to measure: chase measure -- CMD [ARGS...]");
+  }
+  if (options.interval_s < 0 || !std::isfinite(options.interval_s)) {
+    throw Error(ErrorCode::kInvalidArgument, "--interval must be a positive number of seconds");
+  }
+  block_forwarded_signals();  // before the monitor starts its thread
+  const auto series = load_series(options);  // a bad file fails before the job runs, not after
+
+  MeasureReport report;
+  report.command = options.command;
+  auto gpus = open_gpus();
+  if (!gpus.backend && options.gpus != "none") report.warnings.push_back("no GPUs: " + gpus.note);
+  OpenedCpus cpus;
+  if (!options.no_cpu) {
+    cpus = open_cpus();
+    if (!cpus.backend) report.warnings.push_back("no CPU energy: " + cpus.note);
+  }
+  EnergyMonitorOptions monitor_options;
+  monitor_options.gpus = parse_gpu_list(options.gpus, gpus.backend.get());
+  const bool no_gpus = monitor_options.gpus.empty();
+  monitor_options.csv_log = options.csv_log;
+  EnergyMonitor monitor(no_gpus ? nullptr : gpus.backend, cpus.backend, monitor_options);
+
+  for (const auto& warning : report.warnings) std::cerr << "chase: warning: " << warning << '\n';
+  LiveReporter live(monitor, std::cerr, isatty(STDERR_FILENO) == 1);
+  const auto tick = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(options.interval_s));
+  monitor.begin_window(kCommandWindow);
+  if (tick.count() > 0) monitor.begin_window(kIntervalWindow);
+  CommandOutcome outcome;
+  try {
+    outcome = run_command(options.command, tick, [&] { live.tick(); });
+  } catch (const Error& e) {
+    std::cerr << "chase: error: " << e.what() << '\n';
+    return e.code() == ErrorCode::kNotFound ? 127 : 126;  // the shell's codes
+  }
+  report.measurement = monitor.end_window(kCommandWindow);
+  if (monitor.is_window_open(kIntervalWindow)) monitor.cancel_window(kIntervalWindow);
+  live.finish();
+
+  report.exit_code = outcome.exit_code;
+  report.signal = outcome.signal;
+  add_carbon(options, series, report);
+  write_report(options, report);
+  return outcome.exit_code;
+}
+
+}  // namespace
+
+void add_measure_command(CLI::App& app, int& exit_code) {
+  auto options = std::make_shared<MeasureOptions>();
+  auto* cmd = app.add_subcommand(
+      "measure", "Run a command and report its wall time, energy per device and emissions");
+  cmd->add_option("--gpus", options->gpus, "GPU indices to measure: e.g. 0,2 | all | none")
+      ->capture_default_str();
+  auto* intensity = cmd->add_option("--intensity", options->intensity,
+                                    "Constant carbon intensity in gCO2eq/kWh")
+                        ->check(CLI::NonNegativeNumber);
+  auto* csv = cmd->add_option("--carbon-csv", options->carbon_csv,
+                              "Carbon-intensity CSV (UTC time + gCO2eq/kWh columns)")
+                  ->check(CLI::ExistingFile);
+  intensity->excludes(csv);
+  cmd->add_option("--time-col", options->time_column, "Time column of --carbon-csv")->needs(csv);
+  cmd->add_option("--value-col", options->value_column, "Intensity column of --carbon-csv")
+      ->needs(csv);
+  cmd->add_option("--interval", options->interval_s,
+                  "Print a live power/energy line every S seconds (a progress line on a terminal)");
+  cmd->add_flag("--json", options->json, "Report as JSON");
+  cmd->add_flag("--no-cpu", options->no_cpu, "Do not measure CPU energy (RAPL)");
+  cmd->add_option("-o,--output", options->output,
+                  "Write the report to this file instead of standard error");
+  cmd->add_option("--log", options->csv_log, "Append the measured window to this CSV log");
+  cmd->add_option("command", options->command, "The command and its arguments, after --")
+      ->required();
+  cmd->footer(
+      "The command runs without a shell; SIGINT/SIGTERM sent to chase are forwarded to it and chase "
+      "exits with its exit code (128 + N when signal N killed it). The report goes to standard "
+      "error (like time(1)) unless -o is given.");
+  cmd->callback([options, &exit_code] { exit_code = run_measure(*options); });
+}
+
+}  // namespace chase::cli

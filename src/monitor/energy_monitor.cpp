@@ -1,1 +1,421 @@
-// placeholder: being written
+#include "chase/energy_monitor.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <fstream>
+#include <limits>
+#include <mutex>
+#include <optional>
+
+#include "chase/error.h"
+#include "monitor/periodic_thread.h"
+
+namespace chase {
+
+std::string_view to_string(EnergyMethod method) noexcept {
+  switch (method) {
+    case EnergyMethod::kCounter: return "counter";
+    case EnergyMethod::kPolling: return "polling";
+    case EnergyMethod::kEstimate: return "estimate";
+  }
+  return "unknown";
+}
+
+double Measurement::gpu_energy_j() const {
+  double sum = 0;
+  for (const auto& gpu : gpus) {
+    if (gpu.error.empty()) sum += gpu.energy_j;
+  }
+  return sum;
+}
+
+double Measurement::cpu_energy_j() const {
+  double sum = 0;
+  for (const auto& cpu : cpus) {
+    if (cpu.error.empty()) sum += cpu.energy_j;
+  }
+  return sum;
+}
+
+bool Measurement::complete() const {
+  return std::all_of(gpus.begin(), gpus.end(), [](const auto& g) { return g.error.empty(); }) &&
+         std::all_of(cpus.begin(), cpus.end(), [](const auto& c) { return c.error.empty(); });
+}
+
+namespace {
+
+// A cumulative energy "counter" for a GPU that has none: trapezoid integral of power samples.
+class PowerIntegrator {
+ public:
+  struct Reading {
+    double energy_j = 0;
+    std::uint64_t samples = 0;  // samples taken so far, this one included
+  };
+
+  // The time is read under the lock so samples from the caller's thread and the sampler thread
+  // are integrated in time order.
+  Reading add_sample(const Clock& clock, double power_w) {
+    std::lock_guard lock(mutex_);
+    const auto now = clock.monotonic();
+    if (samples_ > 0) {
+      const double dt_s = std::chrono::duration<double>(now - last_time_).count();
+      energy_j_ += 0.5 * (power_w + last_power_w_) * dt_s;
+    }
+    last_time_ = now;
+    last_power_w_ = power_w;
+    ++samples_;
+    return {energy_j_, samples_};
+  }
+
+ private:
+  std::mutex mutex_;
+  std::chrono::nanoseconds last_time_{0};
+  double last_power_w_ = 0;
+  double energy_j_ = 0;
+  std::uint64_t samples_ = 0;
+};
+
+struct GpuReading {
+  double energy_j = 0;
+  std::uint64_t samples = 0;  // polled GPUs only
+};
+
+double nan() { return std::numeric_limits<double>::quiet_NaN(); }
+
+}  // namespace
+
+class EnergyMonitor::Impl {
+ public:
+  Impl(std::shared_ptr<GpuBackend> gpus, std::shared_ptr<CpuBackend> cpus,
+       EnergyMonitorOptions options)
+      : gpus_(std::move(gpus)),
+        cpus_(std::move(cpus)),
+        options_(std::move(options)),
+        clock_(options_.clock ? options_.clock : system_clock()) {
+    select_gpus();
+    check_periods();
+    open_csv_log();
+    const bool needs_thread = std::any_of(integrators_.begin(), integrators_.end(),
+                                          [](const auto& i) { return i != nullptr; }) ||
+                              cpu_zone_count() > 0;
+    if (needs_thread) {
+      const auto period = std::min<std::chrono::nanoseconds>(options_.polling_period,
+                                                             options_.cpu_refresh_period);
+      sampler_.emplace(period, [this] { background_tick(); }, false);
+    }
+  }
+
+  ~Impl() { sampler_.reset(); }  // stop sampling before the members it reads go away
+
+  void begin_window(std::string_view name) {
+    Window window = take_spare();
+    window.name.assign(name);
+    window.start_utc = clock_->utc_now();
+    window.start = clock_->monotonic();
+    read_gpus(window.gpus, nullptr);
+    read_cpus(window.cpus, nullptr);
+    {
+      std::lock_guard lock(mutex_);
+      if (find_locked(name) != windows_.end()) {
+        spare_.push_back(std::move(window));
+        throw Error(ErrorCode::kAlreadyExists,
+                    fmt::format("measurement window '{}' is already open; end or cancel it "
+                                "before opening it again, or use another name",
+                                name));
+      }
+      windows_.push_back(std::move(window));
+      if (windows_.size() == 1 && sampler_) sampler_->set_active(true);
+    }
+  }
+
+  Measurement end_window(std::string_view name) {
+    Window window = remove_window(name, "end");
+    std::vector<GpuReading> gpu_end;
+    std::vector<double> cpu_end;
+    Measurement m;
+    read_gpus(gpu_end, &m.gpus);
+    read_cpus(cpu_end, &m.cpus);
+    const auto end = clock_->monotonic();
+    m.end_utc = clock_->utc_now();
+    m.name = window.name;
+    m.start_utc = window.start_utc;
+    m.time_s = std::chrono::duration<double>(end - window.start).count();
+    fill_gpu_energy(window, gpu_end, m);
+    fill_cpu_energy(window, cpu_end, m);
+    recycle(std::move(window));
+    log_csv(m);
+    return m;
+  }
+
+  void cancel_window(std::string_view name) { recycle(remove_window(name, "cancel")); }
+
+  bool is_window_open(std::string_view name) const {
+    std::lock_guard lock(mutex_);
+    return find_locked(name) != windows_.end();
+  }
+
+  std::vector<std::string> open_windows() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> names;
+    for (const auto& w : windows_) names.push_back(w.name);
+    return names;
+  }
+
+  const std::vector<std::size_t>& monitored_gpus() const noexcept { return monitored_; }
+
+ private:
+  struct Window {
+    std::string name;
+    UtcTime start_utc;
+    std::chrono::nanoseconds start{0};
+    std::vector<GpuReading> gpus;
+    std::vector<double> cpus;
+  };
+
+  void select_gpus() {
+    if (!gpus_) {
+      if (!options_.gpus.empty()) {
+        throw Error(ErrorCode::kInvalidArgument, "GPUs were selected but no GPU backend is open");
+      }
+      return;
+    }
+    if (options_.gpus.empty()) {
+      for (std::size_t i = 0; i < gpus_->gpu_count(); ++i) monitored_.push_back(i);
+    } else {
+      for (std::size_t gpu : options_.gpus) {
+        checked_gpu(gpus_->gpus(), gpu);
+        if (std::find(monitored_.begin(), monitored_.end(), gpu) != monitored_.end()) {
+          throw Error(ErrorCode::kInvalidArgument,
+                      fmt::format("GPU {} is selected twice for measurement", gpu));
+        }
+        monitored_.push_back(gpu);
+      }
+    }
+    for (std::size_t gpu : monitored_) {
+      integrators_.push_back(gpus_->gpus()[gpu].has_energy_counter
+                                 ? nullptr
+                                 : std::make_unique<PowerIntegrator>());
+    }
+  }
+
+  void check_periods() const {
+    using std::chrono::milliseconds;
+    if (options_.polling_period <= milliseconds(0) || options_.polling_period > milliseconds(100)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("power polling period must be between 1 and 100 ms (got {} ms): "
+                              "sensors update about every 100 ms and slower sampling loses accuracy",
+                              options_.polling_period.count()));
+    }
+    if (options_.cpu_refresh_period <= milliseconds(0)) {
+      throw Error(ErrorCode::kInvalidArgument, "CPU counter refresh period must be positive");
+    }
+  }
+
+  std::size_t cpu_zone_count() const { return cpus_ ? cpus_->zones().size() : 0; }
+
+  // Reads every monitored GPU. With `errors` null (begin), a failure throws; otherwise (end) it is
+  // recorded in the device's entry so one bad GPU does not lose the whole window.
+  void read_gpus(std::vector<GpuReading>& out, std::vector<GpuEnergy>* errors) {
+    out.resize(monitored_.size());
+    if (errors) errors->resize(monitored_.size());
+    for (std::size_t k = 0; k < monitored_.size(); ++k) {
+      try {
+        out[k] = read_gpu(k);
+      } catch (const std::exception& e) {
+        if (!errors) throw;
+        (*errors)[k].error = e.what();
+      }
+    }
+  }
+
+  GpuReading read_gpu(std::size_t k) {
+    const std::size_t gpu = monitored_[k];
+    if (!integrators_[k]) return {gpus_->energy_j(gpu), 0};
+    const double power = gpus_->power_w(gpu);
+    const auto reading = integrators_[k]->add_sample(*clock_, power);
+    return {reading.energy_j, reading.samples};
+  }
+
+  void read_cpus(std::vector<double>& out, std::vector<CpuEnergy>* errors) {
+    const std::size_t n = cpu_zone_count();
+    out.resize(n);
+    if (errors) errors->resize(n);
+    for (std::size_t z = 0; z < n; ++z) {
+      try {
+        out[z] = cpus_->energy_j(z);
+      } catch (const std::exception& e) {
+        if (!errors) throw;
+        (*errors)[z].error = e.what();
+      }
+    }
+  }
+
+  void fill_gpu_energy(const Window& window, const std::vector<GpuReading>& end,
+                       Measurement& m) const {
+    for (std::size_t k = 0; k < monitored_.size(); ++k) {
+      auto& out = m.gpus[k];
+      const auto& info = gpus_->gpus()[monitored_[k]];
+      out.index = info.index;
+      out.name = info.name;
+      if (!out.error.empty()) {
+        out.energy_j = nan();
+        continue;
+      }
+      out.energy_j = end[k].energy_j - window.gpus[k].energy_j;
+      if (!integrators_[k]) {
+        out.method = EnergyMethod::kCounter;
+      } else {
+        // Samples strictly inside the window; with none, the trapezoid spans the window's two
+        // end points only: an estimate from the end powers × elapsed time, and we say so.
+        const auto inside = end[k].samples - window.gpus[k].samples - 1;
+        out.method = inside >= 1 ? EnergyMethod::kPolling : EnergyMethod::kEstimate;
+      }
+    }
+  }
+
+  void fill_cpu_energy(const Window& window, const std::vector<double>& end, Measurement& m) const {
+    for (std::size_t z = 0; z < end.size(); ++z) {
+      const auto& zone = cpus_->zones()[z];
+      auto& out = m.cpus[z];
+      out.zone = z;
+      out.package = zone.package;
+      out.kind = zone.kind;
+      out.energy_j = out.error.empty() ? end[z] - window.cpus[z] : nan();
+    }
+  }
+
+  // Runs on the sampler thread while windows are open.
+  void background_tick() {
+    const auto now = clock_->monotonic();
+    for (std::size_t k = 0; k < monitored_.size(); ++k) {
+      if (!integrators_[k]) continue;
+      try {
+        integrators_[k]->add_sample(*clock_, gpus_->power_w(monitored_[k]));
+      } catch (const std::exception& e) {
+        // The window's end reading reports the failure; keep sampling the other GPUs.
+        spdlog::debug("power sample failed: {}", e.what());
+      }
+    }
+    if (cpu_zone_count() > 0 && now - last_cpu_refresh_ >= options_.cpu_refresh_period) {
+      last_cpu_refresh_ = now;
+      for (std::size_t z = 0; z < cpu_zone_count(); ++z) {
+        try {
+          cpus_->energy_j(z);  // the read itself records any counter wraparound
+        } catch (const std::exception& e) {
+          spdlog::debug("CPU energy refresh failed: {}", e.what());
+        }
+      }
+    }
+  }
+
+  std::vector<Window>::iterator find_locked(std::string_view name) {
+    return std::find_if(windows_.begin(), windows_.end(),
+                        [&](const Window& w) { return w.name == name; });
+  }
+  std::vector<Window>::const_iterator find_locked(std::string_view name) const {
+    return std::find_if(windows_.begin(), windows_.end(),
+                        [&](const Window& w) { return w.name == name; });
+  }
+
+  Window remove_window(std::string_view name, std::string_view verb) {
+    std::lock_guard lock(mutex_);
+    const auto it = find_locked(name);
+    if (it == windows_.end()) {
+      throw Error(ErrorCode::kNotFound,
+                  fmt::format("cannot {} measurement window '{}': no window of that name is open",
+                              verb, name));
+    }
+    Window window = std::move(*it);
+    windows_.erase(it);
+    if (windows_.empty() && sampler_) sampler_->set_active(false);
+    return window;
+  }
+
+  // Finished windows keep their buffers for the next begin_window: no allocation per window in
+  // the steady state of a training loop.
+  Window take_spare() {
+    std::lock_guard lock(mutex_);
+    if (spare_.empty()) return {};
+    Window window = std::move(spare_.back());
+    spare_.pop_back();
+    return window;
+  }
+  void recycle(Window window) {
+    std::lock_guard lock(mutex_);
+    if (spare_.size() < 16) spare_.push_back(std::move(window));
+  }
+
+  void open_csv_log() {
+    if (options_.csv_log.empty()) return;
+    std::error_code ec;
+    const bool fresh = !std::filesystem::exists(options_.csv_log, ec) ||
+                       std::filesystem::file_size(options_.csv_log, ec) == 0;
+    csv_.open(options_.csv_log, std::ios::app);
+    if (!csv_) {
+      throw Error(ErrorCode::kIo, fmt::format("cannot open the measurement log '{}' for writing",
+                                              options_.csv_log.string()));
+    }
+    if (!fresh) return;
+    csv_ << "start_time,window_name,elapsed_time";
+    for (std::size_t gpu : monitored_) csv_ << fmt::format(",gpu{}_energy", gpu);
+    for (std::size_t z = 0; z < cpu_zone_count(); ++z) {
+      const auto& zone = cpus_->zones()[z];
+      csv_ << fmt::format(",cpu{}_{}_energy", zone.package, zone.kind);
+    }
+    csv_ << '\n' << std::flush;
+  }
+
+  void log_csv(const Measurement& m) {
+    if (!csv_.is_open()) return;
+    const double start_s = std::chrono::duration<double>(m.start_utc.time_since_epoch()).count();
+    std::string row = fmt::format("{:.6f},{},{}", start_s, m.name, m.time_s);
+    for (const auto& g : m.gpus) row += fmt::format(",{}", g.energy_j);
+    for (const auto& c : m.cpus) row += fmt::format(",{}", c.energy_j);
+    std::lock_guard lock(csv_mutex_);
+    csv_ << row << '\n' << std::flush;
+    if (!csv_) {
+      throw Error(ErrorCode::kIo, fmt::format("writing window '{}' to the measurement log '{}' "
+                                              "failed (disk full?)",
+                                              m.name, options_.csv_log.string()));
+    }
+  }
+
+  std::shared_ptr<GpuBackend> gpus_;
+  std::shared_ptr<CpuBackend> cpus_;
+  EnergyMonitorOptions options_;
+  std::shared_ptr<Clock> clock_;
+  std::vector<std::size_t> monitored_;
+  std::vector<std::unique_ptr<PowerIntegrator>> integrators_;  // null where a counter exists
+
+  mutable std::mutex mutex_;
+  std::vector<Window> windows_;
+  std::vector<Window> spare_;
+
+  std::mutex csv_mutex_;
+  std::ofstream csv_;
+
+  std::chrono::nanoseconds last_cpu_refresh_{0};  // sampler thread only
+  std::optional<detail::PeriodicThread> sampler_;
+};
+
+EnergyMonitor::EnergyMonitor(std::shared_ptr<GpuBackend> gpus, std::shared_ptr<CpuBackend> cpus,
+                             EnergyMonitorOptions options)
+    : impl_(std::make_unique<Impl>(std::move(gpus), std::move(cpus), std::move(options))) {}
+EnergyMonitor::~EnergyMonitor() = default;
+
+void EnergyMonitor::begin_window(std::string_view name) { impl_->begin_window(name); }
+Measurement EnergyMonitor::end_window(std::string_view name) { return impl_->end_window(name); }
+void EnergyMonitor::cancel_window(std::string_view name) { impl_->cancel_window(name); }
+bool EnergyMonitor::is_window_open(std::string_view name) const {
+  return impl_->is_window_open(name);
+}
+std::vector<std::string> EnergyMonitor::open_windows() const { return impl_->open_windows(); }
+const std::vector<std::size_t>& EnergyMonitor::monitored_gpus() const noexcept {
+  return impl_->monitored_gpus();
+}
+
+}  // namespace chase

@@ -1,1 +1,253 @@
-// placeholder: being written
+// End-to-end tests of the `chase` command line: the real binary, the real NVML backend, the fake
+// NVML library underneath. Console output is pinned by golden files (set CHASE_UPDATE_GOLDEN=1 to
+// rewrite them after an intended change, and review the diff).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "support/fake_nvml_env.h"
+#include "support/process.h"
+
+namespace chase {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeNvmlEnvironment;
+using testing::ProcessResult;
+using testing::run_process;
+
+namespace fs = std::filesystem;
+
+// Sets an environment variable for the test's lifetime.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value.c_str(), 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void expect_matches_golden(const std::string& actual, const std::string& golden_name) {
+  const fs::path golden = fs::path(CHASE_SOURCE_DIR) / "tests/cli/golden" / golden_name;
+  if (std::getenv("CHASE_UPDATE_GOLDEN")) {
+    std::ofstream(golden) << actual;
+    return;
+  }
+  ASSERT_TRUE(fs::exists(golden)) << golden << " is missing; run with CHASE_UPDATE_GOLDEN=1";
+  EXPECT_EQ(actual, read_file(golden)) << "output differs from " << golden;
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  CliTest()
+      : dir_(fs::temp_directory_path() / ("chase_cli_test_" + std::to_string(::getpid()))),
+        no_rapl_("CHASE_SYSFS_ROOT", (dir_ / "no-sysfs").string()) {
+    fs::create_directories(dir_);
+  }
+  ~CliTest() override { fs::remove_all(dir_); }
+
+  static ProcessResult chase(std::vector<std::string> args) {
+    args.insert(args.begin(), CHASE_CLI_PATH);
+    return run_process(args);
+  }
+
+  fs::path dir_;
+  ScopedEnv no_rapl_;  // no CPU zones: output depends on the fake GPUs only
+  FakeNvmlEnvironment nvml_{FakeNvmlEnvironment::standard_config(4)};
+};
+
+TEST_F(CliTest, DevicesJsonListsAllFourGpusWithTheirLimits) {
+  const auto r = chase({"devices", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["gpu_backend"], "nvml");
+  ASSERT_EQ(doc["gpus"].size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto& gpu = doc["gpus"][i];
+    EXPECT_EQ(gpu["index"], i);
+    EXPECT_EQ(gpu["min_power_limit_w"], 100.0);
+    EXPECT_EQ(gpu["max_power_limit_w"], 300.0);
+    EXPECT_EQ(gpu["power_limit_w"], 300.0);
+    EXPECT_EQ(gpu["energy_counter"], true);
+    EXPECT_THAT(gpu["uuid"].get<std::string>(), HasSubstr("GPU-"));
+  }
+}
+
+TEST_F(CliTest, DevicesTableMatchesGolden) {
+  const auto r = chase({"devices"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_matches_golden(r.out, "devices.txt");
+}
+
+TEST_F(CliTest, DevicesWithoutNvmlSaysWhyAndStillListsCpus) {
+  ScopedEnv missing("CHASE_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1");
+  const auto r = chase({"devices", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_TRUE(doc["gpus"].empty());
+  EXPECT_THAT(doc["gpu_note"].get<std::string>(), HasSubstr("/nonexistent/libnvidia-ml.so.1"));
+}
+
+TEST_F(CliTest, MeasureSleepReportsTimeEnergyAndCarbon) {
+  const auto report = dir_ / "report.json";
+  const auto r = chase({"measure", "--json", "--intensity", "400", "-o", report.string(), "--",
+                        "sleep", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(read_file(report));
+  const double time_s = doc["time_s"];
+  EXPECT_NEAR(time_s, 2.0, 0.3);
+  ASSERT_EQ(doc["gpus"].size(), 4u);
+  // The fake's power model: min(limit, idle + load × (max − idle)) = 30 + 0.5 × 250 = 155 W.
+  const double expected_per_gpu = 155.0 * time_s;
+  double total = 0;
+  for (const auto& gpu : doc["gpus"]) {
+    EXPECT_NEAR(gpu["energy_j"].get<double>(), expected_per_gpu, 0.02 * expected_per_gpu);
+    EXPECT_EQ(gpu["method"], "counter");
+    total += gpu["energy_j"].get<double>();
+  }
+  EXPECT_TRUE(doc["cpus"].empty());
+  EXPECT_NEAR(doc["total_energy_j"].get<double>(), total, 1e-6);
+  EXPECT_NEAR(doc["carbon_g"].get<double>(), doc["total_energy_j"].get<double>() / 3.6e6 * 400,
+              1e-12);
+  EXPECT_EQ(doc["exit_code"], 0);
+}
+
+TEST_F(CliTest, MeasureTableGoesToStderr) {
+  const auto r = chase({"measure", "--intensity", "100", "--", "true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, HasSubstr("chase measure: true"));
+  EXPECT_THAT(r.err, HasSubstr("GPU 3 NVIDIA A40"));
+  EXPECT_THAT(r.err, HasSubstr("total"));
+  EXPECT_THAT(r.err, HasSubstr("gCO2eq (100 gCO2eq/kWh)"));
+}
+
+TEST_F(CliTest, MeasureExitsWithTheCommandsExitCode) {
+  EXPECT_EQ(chase({"measure", "--", "sh", "-c", "exit 3"}).exit_code, 3);
+  const auto missing = chase({"measure", "--", "no-such-command-chase-test"});
+  EXPECT_EQ(missing.exit_code, 127);
+  EXPECT_THAT(missing.err, HasSubstr("command not found"));
+}
+
+TEST_F(CliTest, MeasureForwardsSigtermToTheCommand) {
+  testing::Process process({CHASE_CLI_PATH, "measure", "--json", "--", "sleep", "30"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(process.pid(), SIGTERM);
+  const auto r = process.wait(std::chrono::seconds(10));
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.exit_code, 128 + SIGTERM);
+  const auto doc = nlohmann::json::parse(r.err.substr(r.err.find('{')));
+  EXPECT_EQ(doc["signal"], SIGTERM);
+  EXPECT_LT(doc["time_s"].get<double>(), 5.0);
+}
+
+TEST_F(CliTest, MeasureWithCarbonCsvSplitsOverTheSeries) {
+  // An hourly series around now with a constant 250 g/kWh.
+  const auto csv = dir_ / "carbon.csv";
+  {
+    std::ofstream out(csv);
+    out << "timestamp,carbon_intensity\n";
+    const auto now = std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now());
+    for (int h = -3; h <= 3; ++h) {
+      const auto t = std::chrono::system_clock::to_time_t(now + std::chrono::hours(h));
+      char text[32];
+      std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+      out << text << ",250\n";
+    }
+  }
+  const auto report = dir_ / "report.json";
+  const auto r = chase({"measure", "--json", "--carbon-csv", csv.string(), "-o", report.string(),
+                        "--", "sleep", "0.2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(read_file(report));
+  EXPECT_NEAR(doc["carbon_g"].get<double>(), doc["total_energy_j"].get<double>() / 3.6e6 * 250,
+              1e-9);
+  EXPECT_EQ(doc["carbon_source"], csv.string());
+}
+
+TEST_F(CliTest, MeasureRejectsBadCarbonCsvBeforeRunningTheCommand) {
+  const auto csv = dir_ / "bad.csv";
+  std::ofstream(csv) << "timestamp,carbon_intensity\n2021-01-01T00:00:00Z,100\n"
+                        "2021-01-01T01:00:00Z,lots\n";
+  const auto marker = dir_ / "ran";
+  const auto r = chase({"measure", "--carbon-csv", csv.string(), "--", "touch", marker.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(csv.string() + ":3"));
+  EXPECT_FALSE(fs::exists(marker)) << "the command must not run when its carbon file is bad";
+}
+
+TEST_F(CliTest, MeasureIntervalPrintsLiveLines) {
+  const auto r = chase({"measure", "--interval", "0.2", "--", "sleep", "0.9"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::size_t lines = 0;
+  std::istringstream err(r.err);
+  for (std::string line; std::getline(err, line);) {
+    if (line.rfind("[", 0) == 0 && line.find(" W ") != std::string::npos) ++lines;
+  }
+  EXPECT_GE(lines, 3u) << r.err;
+}
+
+TEST_F(CliTest, MeasureWithoutGpusStillMeasuresAndWarns) {
+  ScopedEnv missing("CHASE_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1");
+  const auto report = dir_ / "report.json";
+  const auto r = chase({"measure", "--json", "-o", report.string(), "--", "true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(read_file(report));
+  EXPECT_TRUE(doc["gpus"].empty());
+  EXPECT_THAT(doc["warnings"].dump(), HasSubstr("NVML is not available"));
+  EXPECT_THAT(r.err, HasSubstr("warning"));
+}
+
+TEST_F(CliTest, MeasureRejectsUnknownGpu) {
+  const auto r = chase({"measure", "--gpus", "0,7", "--", "true"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("no GPU 7"));
+}
+
+TEST_F(CliTest, DemoTableMatchesGolden) {
+  const auto r = chase({"demo"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_matches_golden(r.out, "demo.txt");
+}
+
+TEST_F(CliTest, DemoJsonIsLabelledSyntheticAndSavesEnergyAtLowerLimits) {
+  const auto r = chase({"demo", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["synthetic"], true);
+  const auto& windows = doc["windows"];
+  ASSERT_EQ(windows.size(), 9u);
+  EXPECT_EQ(windows.front()["power_limit_w"], 300.0);
+  EXPECT_EQ(windows.back()["power_limit_w"], 100.0);
+  EXPECT_LT(windows[4]["energy_j"].get<double>(), windows[0]["energy_j"].get<double>());
+  EXPECT_GT(windows[4]["time_s"].get<double>(), windows[0]["time_s"].get<double>());
+}
+
+}  // namespace
+}  // namespace chase

@@ -1,0 +1,40 @@
+# The two commands of README.md: `make demo` and `make test`. Everything else is a helper.
+BUILD_DIR    ?= build
+JOBS         ?= $(shell nproc)
+CMAKE_FLAGS  ?=
+
+.PHONY: demo test test-sanitize bench build-release build-test deps clean format
+
+demo: build-release
+	./$(BUILD_DIR)/release/chase demo
+
+test: build-test
+	ctest --test-dir $(BUILD_DIR)/test --output-on-failure -j $(JOBS)
+
+# The suite again under AddressSanitizer + UndefinedBehaviorSanitizer (CI runs it after `make test`).
+test-sanitize: deps
+	cmake -S . -B $(BUILD_DIR)/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCHASE_BUILD_BENCH=OFF \
+	  -DCHASE_SANITIZE=address,undefined -DCHASE_WERROR=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR)/asan -j $(JOBS)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --test-dir $(BUILD_DIR)/asan --output-on-failure -j $(JOBS)
+
+bench: build-release
+	./$(BUILD_DIR)/release/bench/chase_bench_energy_monitor
+
+build-release: deps
+	cmake -S . -B $(BUILD_DIR)/release -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR)/release -j $(JOBS)
+
+build-test: deps
+	cmake -S . -B $(BUILD_DIR)/test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHASE_WERROR=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR)/test -j $(JOBS)
+
+deps:
+	@scripts/install-deps
+
+format:
+	find include src tests bench examples -name '*.h' -o -name '*.cpp' | xargs clang-format -i
+
+clean:
+	rm -rf $(BUILD_DIR)

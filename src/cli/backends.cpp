@@ -1,0 +1,32 @@
+#include <fmt/format.h>
+
+#include "chase/error.h"
+#include "chase/nvml.h"
+#include "cli/commands.h"
+
+namespace chase::cli {
+
+OpenedGpus open_gpus() {
+  try {
+    return {open_nvml(), ""};
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kUnavailable) throw;
+    return {nullptr, e.what()};
+  }
+}
+
+OpenedCpus open_cpus() {
+  try {
+    auto backend = open_rapl();
+    if (backend->zones().empty()) {
+      return {nullptr, "no RAPL energy counters on this machine (no /sys/class/powercap/intel-rapl "
+                       "package zones; virtual machines usually hide them)"};
+    }
+    return {std::move(backend), ""};
+  } catch (const Error& e) {
+    if (e.code() != ErrorCode::kPermissionDenied && e.code() != ErrorCode::kUnavailable) throw;
+    return {nullptr, e.what()};
+  }
+}
+
+}  // namespace chase::cli

@@ -1,0 +1,33 @@
+// Internal (CLI): the subcommands and the backend opening they share.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "chase/cpu.h"
+#include "chase/gpu.h"
+
+namespace chase::cli {
+
+// Each registers its subcommand on `app`; the callback runs the command and sets `exit_code`.
+void add_devices_command(CLI::App& app, int& exit_code);
+void add_measure_command(CLI::App& app, int& exit_code);
+void add_demo_command(CLI::App& app, int& exit_code);
+
+// NVML GPUs, or null with `note` saying why there are none (no driver is not an error for a
+// measuring tool: CPU-only machines are measured too). Other NVML failures throw.
+struct OpenedGpus {
+  std::shared_ptr<GpuBackend> backend;
+  std::string note;
+};
+OpenedGpus open_gpus();
+
+// RAPL zones, or null with `note` (e.g. the permission error and how to fix it).
+struct OpenedCpus {
+  std::shared_ptr<CpuBackend> backend;
+  std::string note;
+};
+OpenedCpus open_cpus();
+
+}  // namespace chase::cli
