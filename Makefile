@@ -3,9 +3,10 @@ BUILD_DIR    ?= build
 JOBS         ?= $(shell nproc)
 CMAKE_FLAGS  ?=
 
-.PHONY: demo test test-sanitize bench build-release build-test deps clean format
+.PHONY: demo test test-sanitize bench configure-release build-test deps clean format
 
-demo: build-release
+demo: configure-release
+	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
 	./$(BUILD_DIR)/release/chase demo
 
 test: build-test
@@ -19,12 +20,12 @@ test-sanitize: deps
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(BUILD_DIR)/asan --output-on-failure -j $(JOBS)
 
-bench: build-release
+bench: configure-release
+	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_bench_energy_monitor
 	./$(BUILD_DIR)/release/bench/chase_bench_energy_monitor
 
-build-release: deps
+configure-release: deps
 	cmake -S . -B $(BUILD_DIR)/release -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
-	cmake --build $(BUILD_DIR)/release -j $(JOBS)
 
 build-test: deps
 	cmake -S . -B $(BUILD_DIR)/test -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHASE_WERROR=ON $(CMAKE_FLAGS)

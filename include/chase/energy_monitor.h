@@ -77,6 +77,9 @@ struct Measurement {
 struct EnergyMonitorOptions {
   // Backend GPU indices to measure; empty: all of them.
   std::vector<std::size_t> gpus;
+  // Measure every GPU by power polling, even those with an energy counter (to validate one path
+  // against the other on real hardware).
+  bool force_polling = false;
   // Power sampling period for GPUs without an energy counter: (0, 100] ms.
   std::chrono::milliseconds polling_period{50};
   // How often the background thread reads CPU counters to follow their wraparound.

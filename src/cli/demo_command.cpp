@@ -85,7 +85,7 @@ void print_table(const DemoOptions& options, const std::vector<DemoRow>& rows,
   const auto profile = synthetic_demo_profile();
   std::cout << fmt::format(
       "chase demo — measuring a simulated training job on {} simulated GPUs\n"
-      "  profile:  {} on a {} (SYNTHETIC: made-up numbers)\n"
+      "  profile:  {} on a {} (SYNTHETIC: made-up numbers, not a measurement)\n"
       "  carbon:   {}\n"
       "  work:     {:.0f} samples at each power limit, data parallel, virtual time from {}\n\n",
       options.gpus, profile.workload(), profile.gpu(), carbon.source(), options.samples_per_limit,

@@ -25,6 +25,7 @@ struct MeasureOptions {
   double interval_s = 0;
   bool json = false;
   bool no_cpu = false;
+  bool polling = false;
   std::string output;
   std::string csv_log;
   std::vector<std::string> command;
@@ -125,7 +126,13 @@ void add_carbon(const MeasureOptions& options, const std::optional<CarbonSeries>
   }
 }
 
-void write_report(const MeasureOptions& options, const MeasureReport& report) {
+// `shown_early`: how many of the report's warnings were already printed on stderr before the run.
+void write_report(const MeasureOptions& options, MeasureReport report, std::size_t shown_early) {
+  if (options.output.empty() && !options.json) {
+    // The table goes to the same stderr: do not repeat what the user has already seen there.
+    report.warnings.erase(report.warnings.begin(),
+                          report.warnings.begin() + static_cast<std::ptrdiff_t>(shown_early));
+  }
   std::ofstream file;
   if (!options.output.empty()) {
     file.open(options.output);
@@ -164,9 +171,11 @@ int run_measure(MeasureOptions& options) {
   monitor_options.gpus = parse_gpu_list(options.gpus, gpus.backend.get());
   const bool no_gpus = monitor_options.gpus.empty();
   monitor_options.csv_log = options.csv_log;
+  monitor_options.force_polling = options.polling;
   EnergyMonitor monitor(no_gpus ? nullptr : gpus.backend, cpus.backend, monitor_options);
 
   for (const auto& warning : report.warnings) std::cerr << "chase: warning: " << warning << '\n';
+  const std::size_t shown_early = report.warnings.size();
   LiveReporter live(monitor, std::cerr, isatty(STDERR_FILENO) == 1);
   const auto tick = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::duration<double>(options.interval_s));
@@ -186,7 +195,7 @@ int run_measure(MeasureOptions& options) {
   report.exit_code = outcome.exit_code;
   report.signal = outcome.signal;
   add_carbon(options, series, report);
-  write_report(options, report);
+  write_report(options, std::move(report), shown_early);
   return outcome.exit_code;
 }
 
@@ -212,6 +221,8 @@ void add_measure_command(CLI::App& app, int& exit_code) {
                   "Print a live power/energy line every S seconds (a progress line on a terminal)");
   cmd->add_flag("--json", options->json, "Report as JSON");
   cmd->add_flag("--no-cpu", options->no_cpu, "Do not measure CPU energy (RAPL)");
+  cmd->add_flag("--polling", options->polling,
+                "Integrate sampled GPU power even where an energy counter exists (for validation)");
   cmd->add_option("-o,--output", options->output,
                   "Write the report to this file instead of standard error");
   cmd->add_option("--log", options->csv_log, "Append the measured window to this CSV log");

@@ -10,10 +10,38 @@
 
 namespace chase::csv {
 
-std::vector<std::string> split_record(std::string_view line) {
-  std::vector<std::string> fields;
+namespace {
+
+constexpr std::string_view kBlanks = " \t\r\n";
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
+
+// Collects finished fields into `fields`, reusing the strings already there so that reading a file
+// row after row does not reallocate every field.
+class FieldSink {
+ public:
+  explicit FieldSink(std::vector<std::string>& fields) : fields_(fields) {}
+  void add(const std::string& field) {
+    if (count_ < fields_.size()) {
+      fields_[count_].assign(field);
+    } else {
+      fields_.push_back(field);
+    }
+    ++count_;
+  }
+  void finish() { fields_.resize(count_); }
+
+ private:
+  std::vector<std::string>& fields_;
+  std::size_t count_ = 0;
+};
+
+}  // namespace
+
+bool split_record(std::string_view line, std::vector<std::string>& fields) {
+  FieldSink sink(fields);
   std::string field;
   bool quoted = false;
+  bool was_quoted = false;  // the current field had a quoted part (so its blanks are content)
   for (std::size_t i = 0; i < line.size(); ++i) {
     const char c = line[i];
     if (quoted) {
@@ -25,23 +53,34 @@ std::vector<std::string> split_record(std::string_view line) {
       } else {
         field += c;
       }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.push_back(std::move(field));
+    } else if (c == '"' && !was_quoted && field.find_first_not_of(" \t") == std::string::npos) {
+      // A quote opens quoting only at the start of a field; blanks before it are layout.
       field.clear();
+      quoted = true;
+      was_quoted = true;
+    } else if (c == ',') {
+      sink.add(field);
+      field.clear();
+      was_quoted = false;
     } else if (c != '\r' || i + 1 != line.size()) {
       field += c;
     }
   }
-  fields.push_back(std::move(field));
+  sink.add(field);
+  sink.finish();
+  return !quoted;
+}
+
+std::vector<std::string> split_record(std::string_view line) {
+  std::vector<std::string> fields;
+  split_record(line, fields);
   return fields;
 }
 
 std::string trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
+  const auto first = text.find_first_not_of(kBlanks);
   if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r\n");
+  const auto last = text.find_last_not_of(kBlanks);
   return std::string(text.substr(first, last - first + 1));
 }
 
@@ -51,7 +90,10 @@ std::optional<double> parse_double(std::string_view text) {
   double value = 0;
   const char* begin = trimmed.data();
   const char* end = begin + trimmed.size();
-  if (*begin == '+') ++begin;  // from_chars rejects a leading '+'
+  if (*begin == '+') {
+    ++begin;  // from_chars rejects a leading '+'...
+    if (begin == end || *begin == '-' || *begin == '+') return std::nullopt;  // ...and "+-1" too
+  }
   const auto [ptr, ec] = std::from_chars(begin, end, value);
   if (ec != std::errc() || ptr != end) return std::nullopt;
   return value;
@@ -60,19 +102,21 @@ std::optional<double> parse_double(std::string_view text) {
 Reader::Reader(std::filesystem::path path) : path_(std::move(path)), in_(path_) {
   if (!in_) {
     throw Error(ErrorCode::kIo,
-                fmt::format("cannot open '{}': {}", path_.string(), std::strerror(errno)));
+                fmt::format("Cannot open '{}': {}. Check the path and the file's permissions.",
+                            path_.string(), std::strerror(errno)));
   }
-  std::string line;
-  while (std::getline(in_, line)) {
-    ++line_;
-    if (!trim(line).empty()) {
-      if (line_ == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 BOM
-      for (auto& name : split_record(line)) header_.push_back(trim(name));
-      return;
-    }
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path_, ignored)) {
+    throw Error(ErrorCode::kIo,
+                fmt::format("'{}' is a directory, not a CSV file: pass the path of a file.",
+                            path_.string()));
   }
-  throw Error(ErrorCode::kParse,
-              fmt::format("'{}' is empty: expected a CSV header line", path_.string()));
+  if (!read_record(header_)) {
+    throw Error(ErrorCode::kParse,
+                fmt::format("'{}' is empty: expected a CSV header line followed by data rows.",
+                            path_.string()));
+  }
+  for (auto& name : header_) name = trim(name);
 }
 
 std::optional<std::size_t> Reader::column(std::string_view name) const {
@@ -82,20 +126,43 @@ std::optional<std::size_t> Reader::column(std::string_view name) const {
   return std::nullopt;
 }
 
-bool Reader::next(std::vector<std::string>& fields) {
-  std::string line;
-  while (std::getline(in_, line)) {
-    ++line_;
-    if (trim(line).empty()) continue;
-    fields = split_record(line);
-    return true;
+bool Reader::read_line(std::string& line) {
+  if (!std::getline(in_, line)) {
+    if (in_.bad()) {
+      throw Error(ErrorCode::kIo, fmt::format("Reading '{}' failed after line {}: {}.",
+                                              path_.string(), lines_read_, std::strerror(errno)));
+    }
+    return false;
   }
-  if (in_.bad()) {
-    throw Error(ErrorCode::kIo, fmt::format("error reading '{}' after line {}: {}", path_.string(),
-                                            line_, std::strerror(errno)));
+  ++lines_read_;
+  if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF line ends
+  if (lines_read_ == 1 && line.starts_with(kUtf8Bom)) line.erase(0, kUtf8Bom.size());
+  return true;
+}
+
+bool Reader::read_record(std::vector<std::string>& fields) {
+  while (read_line(buffer_)) {
+    if (buffer_.find_first_not_of(kBlanks) == std::string::npos) continue;  // blank line
+    line_ = lines_read_;
+    // A quoted field may hold line breaks: keep appending lines until its quote is closed.
+    while (!split_record(buffer_, fields)) {
+      std::string continuation;
+      if (!read_line(continuation)) {
+        throw Error(
+            ErrorCode::kParse,
+            fmt::format("{}:{}: a quoted field opened on this line is never closed; add "
+                        "the closing '\"' (a quote inside a quoted field is written '\"\"').",
+                        path_.string(), line_));
+      }
+      buffer_ += '\n';
+      buffer_ += continuation;
+    }
+    return true;
   }
   return false;
 }
+
+bool Reader::next(std::vector<std::string>& fields) { return read_record(fields); }
 
 std::string Reader::where() const { return fmt::format("{}:{}", path_.string(), line_); }
 

@@ -10,6 +10,7 @@
 // with pread() at offset 0 (sysfs regenerates an attribute's text on every read from offset 0):
 // one system call and no allocation per reading.
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,8 +23,6 @@
 #include <span>
 #include <system_error>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "chase/cpu.h"
 #include "chase/error.h"
@@ -84,12 +83,12 @@ Error permission_error(const fs::path& file, const fs::path& powercap) {
 // The error for a failed open()/pread() of `file`, classified by errno.
 Error read_error(const fs::path& file, int errno_value, const fs::path& powercap) {
   if (errno_value == EACCES || errno_value == EPERM) return permission_error(file, powercap);
-  return Error(ErrorCode::kIo,
-               fmt::format("cannot read {}: {}. Check that the RAPL powercap tree under {} is "
-                           "intact (the sysfs root comes from RaplOptions::sysfs_root, else "
-                           "$CHASE_SYSFS_ROOT, else /sys).",
-                           file.string(), std::generic_category().message(errno_value),
-                           powercap.string()));
+  return Error(
+      ErrorCode::kIo,
+      fmt::format("cannot read {}: {}. Check that the RAPL powercap tree under {} is "
+                  "intact (the sysfs root comes from RaplOptions::sysfs_root, else "
+                  "$CHASE_SYSFS_ROOT, else /sys).",
+                  file.string(), std::generic_category().message(errno_value), powercap.string()));
 }
 
 // `text` made printable and short for an error message.
@@ -209,10 +208,10 @@ class Counter {
   std::uint64_t read_checked(const fs::path& powercap) const {
     const std::uint64_t reading = read_counter(fd_, energy_file_, powercap);
     if (reading > max_range_uj_) {
-      throw parse_error(energy_file_,
-                        fmt::format("a value no larger than max_energy_range_uj ({})",
-                                    max_range_uj_),
-                        std::to_string(reading));
+      throw parse_error(
+          energy_file_,
+          fmt::format("a value no larger than max_energy_range_uj ({})", max_range_uj_),
+          std::to_string(reading));
     }
     return reading;
   }
@@ -318,8 +317,7 @@ std::vector<PackageDir> find_packages(const std::vector<DirEntry>& top_level,
 }
 
 // The package's sub-zone named "dram": nested inside the package directory, else at top level.
-std::optional<fs::path> find_dram(const PackageDir& package,
-                                  const std::vector<DirEntry>& top_level,
+std::optional<fs::path> find_dram(const PackageDir& package, const std::vector<DirEntry>& top_level,
                                   const fs::path& powercap) {
   const auto is_dram = [&](const DirEntry& entry) {
     return entry.id.zone == package.entry.id.zone && entry.id.sub_zone &&

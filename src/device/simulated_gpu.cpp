@@ -142,7 +142,7 @@ PowerProfile synthetic_demo_profile() {
     points.push_back({limit, throughput, std::min(power, limit)});
   }
   return PowerProfile(std::move(points), "synthetic A40-like GPU",
-                      "synthetic ResNet-50-like training (made-up numbers, not a measurement)",
+                      "synthetic ResNet-50-like training",
                       "samples/s");
 }
 

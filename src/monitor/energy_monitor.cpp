@@ -196,7 +196,8 @@ class EnergyMonitor::Impl {
       }
     }
     for (std::size_t gpu : monitored_) {
-      integrators_.push_back(gpus_->gpus()[gpu].has_energy_counter
+      const bool use_counter = gpus_->gpus()[gpu].has_energy_counter && !options_.force_polling;
+      integrators_.push_back(use_counter
                                  ? nullptr
                                  : std::make_unique<PowerIntegrator>());
     }

@@ -1,1 +1,837 @@
-// placeholder: being written
+// Fake NVML: a shared library exporting the NVML entry points chase uses, emulating GPUs described
+// by a JSON file, so the real NVML backend is tested end to end through dlopen on machines without
+// an NVIDIA driver. It includes no NVIDIA header: the few NVML types are declared here.
+//
+// Configuration ($FAKE_NVML_CONFIG, re-read at every nvmlInit that takes the init count from 0 to
+// 1):
+//   {"init_error": "DRIVER_NOT_LOADED",       optional: nvmlInit returns this code
+//    "driver_version": "550.54.15",           optional
+//    "fail": {"nvmlDeviceGetCount_v2": "UNKNOWN"},  optional: failures of any function, all GPUs
+//    "gpus": [{"name", "uuid", "architecture": 7 or "ampere",
+//              "min_limit_w", "max_limit_w", "default_limit_w", "limit_w",
+//              "idle_power_w", "max_power_w", "load", "energy_counter", "initial_energy_j",
+//              "fail": {"<NVML function>": "<return code name or number>"}, "lost": false}]}
+// Every field has a default (see parse_gpu); unknown fields are ignored. A missing or malformed
+// config makes nvmlInit return DRIVER_NOT_LOADED after printing one line to stderr saying why.
+//
+// Power model: power = min(limit, idle + load × (max_power − idle)). Power is piecewise constant,
+// so the energy counter integrates it exactly: each GPU keeps the energy at its last state change
+// and the time of that change, and brings both up to date on every read and before every change.
+//
+// State ($FAKE_NVML_STATE, optional): after every successful limit change the current limits are
+// written there ({"gpus": [{"uuid", "limit_mw"}]}, atomically: temporary file + rename), and an
+// nvmlInit from 0 takes its limits from it — like a real driver, a limit outlives the process that
+// set it, and tests can see the limits a killed process left behind.
+//
+// Test controls (extern "C", for tests that dlopen the same library): fake_nvml_set_load,
+// fake_nvml_set_lost, fake_nvml_set_failure, fake_nvml_limit_w, fake_nvml_power_w,
+// fake_nvml_energy_j, fake_nvml_call_count, fake_nvml_gpu_count. They act on the GPUs of the last
+// successful nvmlInit from 0 and are not counted as NVML calls.
+//
+// Thread safety: one mutex guards all state; every export may be called from any thread.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+// NVML's types, declared by hand: nvmlReturn_t is an int enum, nvmlDevice_t an opaque pointer. The
+// fake defines the pointee: a handle is the address of one slot of a fixed table (see kHandles).
+using nvmlReturn_t = int;
+struct nvmlDevice_st {
+  unsigned index;
+};
+using nvmlDevice_t = nvmlDevice_st*;
+
+#define FAKE_NVML_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using json = nlohmann::json;
+
+// ---- Return codes ------------------------------------------------------------------------------
+
+constexpr nvmlReturn_t kSuccess = 0;
+constexpr nvmlReturn_t kUninitialized = 1;
+constexpr nvmlReturn_t kInvalidArgument = 2;
+constexpr nvmlReturn_t kNotSupported = 3;
+constexpr nvmlReturn_t kNotFound = 6;
+constexpr nvmlReturn_t kInsufficientSize = 7;
+constexpr nvmlReturn_t kDriverNotLoaded = 9;
+constexpr nvmlReturn_t kGpuIsLost = 15;
+constexpr nvmlReturn_t kUnknown = 999;
+
+struct ReturnCode {
+  nvmlReturn_t value;
+  std::string_view name;  // the enumerator without its NVML_ERROR_ / NVML_ prefix
+  const char* text;       // what the real nvmlErrorString returns
+};
+
+constexpr std::array<ReturnCode, 31> kReturnCodes{{
+    {0, "SUCCESS", "Success"},
+    {1, "UNINITIALIZED", "Uninitialized"},
+    {2, "INVALID_ARGUMENT", "Invalid Argument"},
+    {3, "NOT_SUPPORTED", "Not Supported"},
+    {4, "NO_PERMISSION", "Insufficient Permissions"},
+    {5, "ALREADY_INITIALIZED", "Already Initialized"},
+    {6, "NOT_FOUND", "Not Found"},
+    {7, "INSUFFICIENT_SIZE", "Insufficient Size"},
+    {8, "INSUFFICIENT_POWER", "Insufficient External Power"},
+    {9, "DRIVER_NOT_LOADED", "Driver Not Loaded"},
+    {10, "TIMEOUT", "Timeout"},
+    {11, "IRQ_ISSUE", "Interrupt request issue"},
+    {12, "LIBRARY_NOT_FOUND", "NVML Shared Library Not Found"},
+    {13, "FUNCTION_NOT_FOUND", "Function Not Found"},
+    {14, "CORRUPTED_INFOROM", "Corrupted infoROM"},
+    {15, "GPU_IS_LOST", "GPU is lost"},
+    {16, "RESET_REQUIRED", "GPU requires restart"},
+    {17, "OPERATING_SYSTEM", "The operating system has blocked the request."},
+    {18, "LIB_RM_VERSION_MISMATCH", "RM has detected an NVML/RM version mismatch."},
+    {19, "IN_USE", "In use by another client"},
+    {20, "MEMORY", "Insufficient Memory"},
+    {21, "NO_DATA", "No data"},
+    {22, "VGPU_ECC_NOT_SUPPORTED",
+     "The requested vgpu operation is not available on target device, becasue ECC is enabled"},
+    {23, "INSUFFICIENT_RESOURCES", "Ran out of critical resources, other than memory"},
+    {24, "FREQ_NOT_SUPPORTED", "Frequency not supported"},
+    {25, "ARGUMENT_VERSION_MISMATCH", "Argument version mismatch"},
+    {26, "DEPRECATED", "Deprecated"},
+    {27, "NOT_READY", "Not ready"},
+    {28, "GPU_NOT_FOUND", "GPU not found"},
+    {29, "INVALID_STATE", "Invalid state"},
+    {999, "UNKNOWN", "Unknown Error"},
+}};
+
+const ReturnCode* find_return_code(nvmlReturn_t value) {
+  for (const auto& code : kReturnCodes) {
+    if (code.value == value) return &code;
+  }
+  return nullptr;
+}
+
+// Accepts "NO_PERMISSION", "NVML_ERROR_NO_PERMISSION", "NVML_SUCCESS" or a number.
+nvmlReturn_t parse_return_code(const json& value) {
+  if (value.is_number_integer()) {
+    const auto number = value.get<long long>();
+    if (find_return_code(static_cast<nvmlReturn_t>(number)) == nullptr || number < 0) {
+      throw std::runtime_error("unknown NVML return code " + value.dump());
+    }
+    return static_cast<nvmlReturn_t>(number);
+  }
+  std::string_view name = value.get_ref<const std::string&>();
+  for (std::string_view prefix : {"NVML_ERROR_", "NVML_"}) {
+    if (name.starts_with(prefix)) {
+      name.remove_prefix(prefix.size());
+      break;
+    }
+  }
+  for (const auto& code : kReturnCodes) {
+    if (code.name == name) return code.value;
+  }
+  throw std::runtime_error("unknown NVML return code " + value.dump());
+}
+
+// ---- Functions, for call counting and failure injection -----------------------------------------
+
+enum Function : std::size_t {
+  kInitV2,
+  kInit,
+  kShutdown,
+  kSystemGetDriverVersion,
+  kDeviceGetCountV2,
+  kDeviceGetCount,
+  kDeviceGetHandleByIndexV2,
+  kDeviceGetHandleByIndex,
+  kDeviceGetHandleByUuid,
+  kDeviceGetIndex,
+  kDeviceGetName,
+  kDeviceGetUuid,
+  kDeviceGetArchitecture,
+  kDeviceGetTotalEnergyConsumption,
+  kDeviceGetPowerUsage,
+  kDeviceGetPowerManagementLimit,
+  kDeviceGetPowerManagementDefaultLimit,
+  kDeviceGetEnforcedPowerLimit,
+  kDeviceGetPowerManagementLimitConstraints,
+  kDeviceSetPowerManagementLimit,
+  kDeviceSetGpuLockedClocks,
+  kDeviceResetGpuLockedClocks,
+  kFunctionCount,
+};
+
+constexpr std::array<std::string_view, kFunctionCount> kFunctionNames{
+    "nvmlInit_v2",
+    "nvmlInit",
+    "nvmlShutdown",
+    "nvmlSystemGetDriverVersion",
+    "nvmlDeviceGetCount_v2",
+    "nvmlDeviceGetCount",
+    "nvmlDeviceGetHandleByIndex_v2",
+    "nvmlDeviceGetHandleByIndex",
+    "nvmlDeviceGetHandleByUUID",
+    "nvmlDeviceGetIndex",
+    "nvmlDeviceGetName",
+    "nvmlDeviceGetUUID",
+    "nvmlDeviceGetArchitecture",
+    "nvmlDeviceGetTotalEnergyConsumption",
+    "nvmlDeviceGetPowerUsage",
+    "nvmlDeviceGetPowerManagementLimit",
+    "nvmlDeviceGetPowerManagementDefaultLimit",
+    "nvmlDeviceGetEnforcedPowerLimit",
+    "nvmlDeviceGetPowerManagementLimitConstraints",
+    "nvmlDeviceSetPowerManagementLimit",
+    "nvmlDeviceSetGpuLockedClocks",
+    "nvmlDeviceResetGpuLockedClocks",
+};
+
+std::optional<Function> find_function(std::string_view name) {
+  for (std::size_t i = 0; i < kFunctionNames.size(); ++i) {
+    if (kFunctionNames[i] == name) return static_cast<Function>(i);
+  }
+  return std::nullopt;
+}
+
+// Injected failures: the return code each function gives instead of doing its work (0: none).
+using FailureTable = std::array<nvmlReturn_t, kFunctionCount>;
+
+FailureTable parse_failures(const json& object) {
+  FailureTable failures{};
+  if (object.is_null()) return failures;
+  if (!object.is_object()) throw std::runtime_error("\"fail\" must be an object");
+  for (const auto& [name, code] : object.items()) {
+    const auto function = find_function(name);
+    if (!function) {
+      throw std::runtime_error("\"fail\" names an unknown NVML function \"" + name + "\"");
+    }
+    failures[*function] = parse_return_code(code);
+  }
+  return failures;
+}
+
+// ---- GPUs
+// -----------------------------------------------------------------------------------------
+
+struct FakeGpu {
+  std::string name;
+  std::string uuid;
+  unsigned architecture = 7;  // NVML_DEVICE_ARCH_AMPERE
+  unsigned min_limit_mw = 0;
+  unsigned max_limit_mw = 0;
+  unsigned default_limit_mw = 0;
+  unsigned limit_mw = 0;
+  double idle_power_w = 0;
+  double max_power_w = 0;
+  double load = 0;
+  bool energy_counter = true;
+  bool lost = false;
+  FailureTable failures{};
+  unsigned locked_clock_min_mhz = 0;  // 0: clocks not locked
+  unsigned locked_clock_max_mhz = 0;
+
+  // The energy counter: energy_j was the counter's value at last_change; power has been constant
+  // since, so the value now is energy_j + power × elapsed, exactly.
+  double energy_j = 0;
+  Clock::time_point last_change;
+
+  double power_w() const {
+    const double demand_w = idle_power_w + load * (max_power_w - idle_power_w);
+    return std::min(static_cast<double>(limit_mw) / 1000.0, demand_w);
+  }
+  double energy_at(Clock::time_point now) const {
+    return energy_j + power_w() * std::chrono::duration<double>(now - last_change).count();
+  }
+  // Call before anything that changes power_w(), so the old power is integrated up to now.
+  void settle_energy(Clock::time_point now) {
+    energy_j = energy_at(now);
+    last_change = now;
+  }
+};
+
+constexpr unsigned kNvmlArchVolta = 5;
+
+unsigned parse_architecture(const json& value) {
+  static constexpr std::array<std::pair<std::string_view, unsigned>, 9> kNames{{
+      {"kepler", 2},
+      {"maxwell", 3},
+      {"pascal", 4},
+      {"volta", 5},
+      {"turing", 6},
+      {"ampere", 7},
+      {"ada", 8},
+      {"hopper", 9},
+      {"blackwell", 10},
+  }};
+  if (value.is_number_unsigned()) return value.get<unsigned>();
+  std::string name = value.get<std::string>();
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (const auto& [known, number] : kNames) {
+    if (known == name) return number;
+  }
+  throw std::runtime_error("unknown architecture " + value.dump() +
+                           " (use an NVML number or kepler ... blackwell)");
+}
+
+unsigned to_milliwatts(double watts, std::string_view field) {
+  if (!std::isfinite(watts) || watts < 0 || watts > 4.0e6) {
+    throw std::runtime_error(std::string(field) + " must be a power in W between 0 and 4000000");
+  }
+  return static_cast<unsigned>(std::llround(watts * 1000.0));
+}
+
+std::string default_uuid(std::size_t index) {
+  char uuid[64];
+  std::snprintf(uuid, sizeof uuid, "GPU-00000000-0000-0000-0000-%012zu", index);
+  return uuid;
+}
+
+FakeGpu parse_gpu(const json& config, std::size_t index, Clock::time_point now) {
+  if (!config.is_object()) throw std::runtime_error("every entry of \"gpus\" must be an object");
+  FakeGpu gpu;
+  gpu.name = config.value("name", "NVIDIA A40");
+  gpu.uuid = config.value("uuid", default_uuid(index));
+  if (config.contains("architecture")) {
+    gpu.architecture = parse_architecture(config["architecture"]);
+  }
+  gpu.min_limit_mw = to_milliwatts(config.value("min_limit_w", 100.0), "min_limit_w");
+  gpu.max_limit_mw = to_milliwatts(config.value("max_limit_w", 300.0), "max_limit_w");
+  gpu.default_limit_mw =
+      to_milliwatts(config.value("default_limit_w", static_cast<double>(gpu.max_limit_mw) / 1000.0),
+                    "default_limit_w");
+  gpu.limit_mw = to_milliwatts(
+      config.value("limit_w", static_cast<double>(gpu.default_limit_mw) / 1000.0), "limit_w");
+  gpu.idle_power_w = config.value("idle_power_w", 30.0);
+  gpu.max_power_w = config.value("max_power_w", 280.0);
+  gpu.load = config.value("load", 0.5);
+  // Pre-Volta GPUs have no cumulative energy counter, so that is the default for them.
+  gpu.energy_counter = config.value("energy_counter", gpu.architecture >= kNvmlArchVolta);
+  gpu.energy_j = config.value("initial_energy_j", 0.0);
+  gpu.lost = config.value("lost", false);
+  gpu.failures = parse_failures(config.value("fail", json()));
+  gpu.last_change = now;
+
+  const auto where = "GPU " + std::to_string(index) + " (" + gpu.uuid + "): ";
+  if (gpu.min_limit_mw > gpu.max_limit_mw) {
+    throw std::runtime_error(where + "min_limit_w exceeds max_limit_w");
+  }
+  for (const auto& [limit, field] :
+       {std::pair{gpu.default_limit_mw, "default_limit_w"}, std::pair{gpu.limit_mw, "limit_w"}}) {
+    if (limit < gpu.min_limit_mw || limit > gpu.max_limit_mw) {
+      throw std::runtime_error(where + field + " is outside [min_limit_w, max_limit_w]");
+    }
+  }
+  const bool powers_valid = std::isfinite(gpu.idle_power_w) && std::isfinite(gpu.max_power_w) &&
+                            gpu.idle_power_w >= 0 && gpu.max_power_w >= gpu.idle_power_w;
+  if (!powers_valid) throw std::runtime_error(where + "needs 0 <= idle_power_w <= max_power_w");
+  if (!std::isfinite(gpu.load) || gpu.load < 0) {
+    throw std::runtime_error(where + "load must be a number >= 0");
+  }
+  if (!std::isfinite(gpu.energy_j) || gpu.energy_j < 0) {
+    throw std::runtime_error(where + "initial_energy_j must be a number >= 0");
+  }
+  return gpu;
+}
+
+// ---- Library state
+// --------------------------------------------------------------------------------
+
+// Handles are addresses in this table, so they stay valid (and recognisable) across re-inits.
+constexpr unsigned kMaxGpus = 64;
+std::array<nvmlDevice_st, kMaxGpus> make_handles() {
+  std::array<nvmlDevice_st, kMaxGpus> handles{};
+  for (unsigned i = 0; i < kMaxGpus; ++i) handles[i].index = i;
+  return handles;
+}
+std::array<nvmlDevice_st, kMaxGpus> kHandles = make_handles();
+
+struct Configuration {
+  std::optional<nvmlReturn_t> init_error;
+  std::string driver_version;
+  FailureTable failures{};
+  std::vector<FakeGpu> gpus;
+};
+
+struct FakeLibrary {
+  std::mutex mutex;
+  unsigned init_count = 0;
+  std::string driver_version;
+  std::string state_path;  // empty: no state file
+  FailureTable failures{};
+  std::vector<FakeGpu> gpus;
+  std::array<unsigned long, kFunctionCount> call_counts{};
+
+  FakeGpu* gpu_for(nvmlDevice_t device) {
+    const auto* first = kHandles.data();
+    const bool in_table = device != nullptr && !std::less<>{}(device, first) &&
+                          std::less<>{}(device, first + kMaxGpus);
+    if (!in_table || device->index >= gpus.size()) return nullptr;
+    return &gpus[device->index];
+  }
+};
+
+FakeLibrary& library() {
+  static FakeLibrary instance;
+  return instance;
+}
+
+const char* environment(const char* name) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? value : nullptr;
+}
+
+json read_json_file(const std::string& path, std::string_view what) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + std::string(what) + " '" + path + "'");
+  try {
+    return json::parse(in);
+  } catch (const json::exception& e) {
+    throw std::runtime_error(std::string(what) + " '" + path + "' is not valid JSON: " + e.what());
+  }
+}
+
+Configuration load_configuration(Clock::time_point now) {
+  const char* path = environment("FAKE_NVML_CONFIG");
+  if (path == nullptr) throw std::runtime_error("FAKE_NVML_CONFIG is not set");
+  const json config = read_json_file(path, "config");
+  try {
+    if (!config.is_object()) throw std::runtime_error("the top level must be an object");
+    Configuration result;
+    if (config.contains("init_error")) result.init_error = parse_return_code(config["init_error"]);
+    result.driver_version = config.value("driver_version", "550.54.15");
+    result.failures = parse_failures(config.value("fail", json()));
+    const json gpus = config.value("gpus", json::array());
+    if (!gpus.is_array()) throw std::runtime_error("\"gpus\" must be an array");
+    if (gpus.size() > kMaxGpus) throw std::runtime_error("at most 64 GPUs are supported");
+    for (std::size_t i = 0; i < gpus.size(); ++i) result.gpus.push_back(parse_gpu(gpus[i], i, now));
+    for (std::size_t i = 0; i < result.gpus.size(); ++i) {
+      for (std::size_t j = 0; j < i; ++j) {
+        if (result.gpus[i].uuid == result.gpus[j].uuid) {
+          throw std::runtime_error("two GPUs have the UUID " + result.gpus[i].uuid);
+        }
+      }
+    }
+    return result;
+  } catch (const std::exception& e) {
+    throw std::runtime_error("config '" + std::string(path) + "': " + e.what());
+  }
+}
+
+// Applies the limits a previous process left in the state file, as a driver would keep them.
+void apply_state_file(const std::string& path, std::vector<FakeGpu>& gpus) {
+  std::error_code ignored;
+  if (path.empty() || !std::filesystem::exists(path, ignored)) return;
+  const json state = read_json_file(path, "state file");
+  try {
+    for (const auto& entry : state.at("gpus")) {
+      const auto uuid = entry.at("uuid").get<std::string>();
+      const auto limit_mw = entry.at("limit_mw").get<unsigned>();
+      for (auto& gpu : gpus) {
+        if (gpu.uuid != uuid) continue;
+        if (limit_mw < gpu.min_limit_mw || limit_mw > gpu.max_limit_mw) {
+          throw std::runtime_error("limit of " + uuid + " is outside its constraints");
+        }
+        gpu.limit_mw = limit_mw;
+      }
+    }
+  } catch (const std::exception& e) {
+    throw std::runtime_error("state file '" + path + "': " + e.what());
+  }
+}
+
+// Writes every GPU's limit to the state file: a temporary file renamed over it, so a reader (or a
+// process killed mid-write) never sees a partial file.
+bool write_state_file(const FakeLibrary& lib) {
+  if (lib.state_path.empty()) return true;
+  json gpus = json::array();
+  for (const auto& gpu : lib.gpus) gpus.push_back({{"uuid", gpu.uuid}, {"limit_mw", gpu.limit_mw}});
+  const std::string temporary = lib.state_path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << json{{"gpus", gpus}}.dump(2) << '\n';
+    if (!out.flush()) {
+      std::fprintf(stderr, "fake NVML: cannot write state file '%s'\n", temporary.c_str());
+      return false;
+    }
+  }
+  if (std::rename(temporary.c_str(), lib.state_path.c_str()) != 0) {
+    std::fprintf(stderr, "fake NVML: cannot rename '%s' to '%s': %s\n", temporary.c_str(),
+                 lib.state_path.c_str(), std::strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+// ---- Call wrappers
+// --------------------------------------------------------------------------------
+
+// A call that needs NVML initialised but no device: counts it, checks init and injected failures.
+template <typename Body>
+nvmlReturn_t system_call(Function function, Body&& body) {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  ++lib.call_counts[function];
+  if (lib.init_count == 0) return kUninitialized;
+  if (lib.failures[function] != kSuccess) return lib.failures[function];
+  return body(lib);
+}
+
+// A per-device call: as system_call, then the handle, a lost GPU and the GPU's injected failures.
+template <typename Body>
+nvmlReturn_t device_call(Function function, nvmlDevice_t device, Body&& body) {
+  return system_call(function, [&](FakeLibrary& lib) {
+    FakeGpu* gpu = lib.gpu_for(device);
+    if (gpu == nullptr) return kInvalidArgument;
+    if (gpu->lost) return kGpuIsLost;
+    if (gpu->failures[function] != kSuccess) return gpu->failures[function];
+    return body(lib, *gpu);
+  });
+}
+
+// Copies a string into a caller's buffer the way NVML does: INSUFFICIENT_SIZE when it does not fit.
+nvmlReturn_t copy_string(const std::string& value, char* buffer, unsigned length) {
+  if (buffer == nullptr) return kInvalidArgument;
+  if (value.size() + 1 > length) return kInsufficientSize;
+  std::memcpy(buffer, value.c_str(), value.size() + 1);
+  return kSuccess;
+}
+
+nvmlReturn_t initialize(Function function) {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  if (lib.init_count > 0) {
+    ++lib.call_counts[function];
+    ++lib.init_count;
+    return kSuccess;
+  }
+  lib.call_counts = {};
+  ++lib.call_counts[function];
+  try {
+    const auto now = Clock::now();
+    Configuration config = load_configuration(now);
+    if (config.init_error) return *config.init_error;
+    const char* state_path = environment("FAKE_NVML_STATE");
+    lib.state_path = state_path != nullptr ? state_path : "";
+    apply_state_file(lib.state_path, config.gpus);
+    lib.driver_version = std::move(config.driver_version);
+    lib.failures = config.failures;
+    lib.gpus = std::move(config.gpus);
+    lib.init_count = 1;
+    return kSuccess;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fake NVML: %s; nvmlInit returns DRIVER_NOT_LOADED\n", e.what());
+    return kDriverNotLoaded;
+  }
+}
+
+nvmlReturn_t device_count(Function function, unsigned* count) {
+  return system_call(function, [&](FakeLibrary& lib) {
+    if (count == nullptr) return kInvalidArgument;
+    *count = static_cast<unsigned>(lib.gpus.size());
+    return kSuccess;
+  });
+}
+
+nvmlReturn_t handle_by_index(Function function, unsigned index, nvmlDevice_t* device) {
+  return system_call(function, [&](FakeLibrary& lib) {
+    if (device == nullptr || index >= lib.gpus.size()) return kInvalidArgument;
+    const FakeGpu& gpu = lib.gpus[index];
+    if (gpu.lost) return kGpuIsLost;
+    if (gpu.failures[function] != kSuccess) return gpu.failures[function];
+    *device = &kHandles[index];
+    return kSuccess;
+  });
+}
+
+// For the control exports: the GPU at `index`, or nullptr after saying why on stderr.
+FakeGpu* control_gpu(FakeLibrary& lib, unsigned index, const char* control) {
+  if (index < lib.gpus.size()) return &lib.gpus[index];
+  std::fprintf(stderr, "fake NVML: %s: there is no GPU %u (%zu GPUs configured)\n", control, index,
+               lib.gpus.size());
+  return nullptr;
+}
+
+}  // namespace
+
+// ---- NVML exports
+// ---------------------------------------------------------------------------------
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlInit_v2() { return initialize(kInitV2); }
+FAKE_NVML_EXPORT nvmlReturn_t nvmlInit() { return initialize(kInit); }
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlShutdown() {
+  return system_call(kShutdown, [](FakeLibrary& lib) {
+    --lib.init_count;
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT const char* nvmlErrorString(nvmlReturn_t result) {
+  const ReturnCode* code = find_return_code(result);
+  return code != nullptr ? code->text : "Unknown Error";
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlSystemGetDriverVersion(char* version, unsigned length) {
+  return system_call(kSystemGetDriverVersion, [&](FakeLibrary& lib) {
+    return copy_string(lib.driver_version, version, length);
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetCount_v2(unsigned* count) {
+  return device_count(kDeviceGetCountV2, count);
+}
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetCount(unsigned* count) {
+  return device_count(kDeviceGetCount, count);
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned index, nvmlDevice_t* device) {
+  return handle_by_index(kDeviceGetHandleByIndexV2, index, device);
+}
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByIndex(unsigned index, nvmlDevice_t* device) {
+  return handle_by_index(kDeviceGetHandleByIndex, index, device);
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvmlDevice_t* device) {
+  return system_call(kDeviceGetHandleByUuid, [&](FakeLibrary& lib) {
+    if (uuid == nullptr || device == nullptr) return kInvalidArgument;
+    for (unsigned i = 0; i < lib.gpus.size(); ++i) {
+      const FakeGpu& gpu = lib.gpus[i];
+      if (gpu.uuid != uuid) continue;
+      if (gpu.lost) return kGpuIsLost;
+      if (gpu.failures[kDeviceGetHandleByUuid] != kSuccess) {
+        return gpu.failures[kDeviceGetHandleByUuid];
+      }
+      *device = &kHandles[i];
+      return kSuccess;
+    }
+    return kNotFound;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned* index) {
+  return device_call(kDeviceGetIndex, device, [&](FakeLibrary&, FakeGpu&) {
+    if (index == nullptr) return kInvalidArgument;
+    *index = device->index;
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char* name, unsigned length) {
+  return device_call(kDeviceGetName, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    return copy_string(gpu.name, name, length);
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char* uuid, unsigned length) {
+  return device_call(kDeviceGetUuid, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    return copy_string(gpu.uuid, uuid, length);
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device, unsigned* arch) {
+  return device_call(kDeviceGetArchitecture, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    if (arch == nullptr) return kInvalidArgument;
+    *arch = gpu.architecture;
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
+                                                                  unsigned long long* energy_mj) {
+  return device_call(kDeviceGetTotalEnergyConsumption, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    if (!gpu.energy_counter) return kNotSupported;
+    if (energy_mj == nullptr) return kInvalidArgument;
+    gpu.settle_energy(Clock::now());
+    // The counter is whole mJ, truncated like a hardware counter.
+    *energy_mj = static_cast<unsigned long long>(gpu.energy_j * 1000.0);
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned* power_mw) {
+  return device_call(kDeviceGetPowerUsage, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    if (power_mw == nullptr) return kInvalidArgument;
+    *power_mw = static_cast<unsigned>(std::llround(gpu.power_w() * 1000.0));
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device,
+                                                                unsigned* limit_mw) {
+  return device_call(kDeviceGetPowerManagementLimit, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    if (limit_mw == nullptr) return kInvalidArgument;
+    *limit_mw = gpu.limit_mw;
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementDefaultLimit(nvmlDevice_t device,
+                                                                       unsigned* limit_mw) {
+  return device_call(kDeviceGetPowerManagementDefaultLimit, device,
+                     [&](FakeLibrary&, FakeGpu& gpu) {
+                       if (limit_mw == nullptr) return kInvalidArgument;
+                       *limit_mw = gpu.default_limit_mw;
+                       return kSuccess;
+                     });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetEnforcedPowerLimit(nvmlDevice_t device,
+                                                              unsigned* limit_mw) {
+  return device_call(kDeviceGetEnforcedPowerLimit, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    if (limit_mw == nullptr) return kInvalidArgument;
+    *limit_mw = gpu.limit_mw;  // no other constraint (thermal, board) is emulated
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimitConstraints(nvmlDevice_t device,
+                                                                           unsigned* min_mw,
+                                                                           unsigned* max_mw) {
+  return device_call(kDeviceGetPowerManagementLimitConstraints, device,
+                     [&](FakeLibrary&, FakeGpu& gpu) {
+                       if (min_mw == nullptr || max_mw == nullptr) return kInvalidArgument;
+                       *min_mw = gpu.min_limit_mw;
+                       *max_mw = gpu.max_limit_mw;
+                       return kSuccess;
+                     });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t device,
+                                                                unsigned limit_mw) {
+  return device_call(kDeviceSetPowerManagementLimit, device, [&](FakeLibrary& lib, FakeGpu& gpu) {
+    if (limit_mw < gpu.min_limit_mw || limit_mw > gpu.max_limit_mw) return kInvalidArgument;
+    gpu.settle_energy(Clock::now());
+    const unsigned previous_mw = gpu.limit_mw;
+    gpu.limit_mw = limit_mw;
+    if (!write_state_file(lib)) {
+      gpu.limit_mw = previous_mw;
+      return kUnknown;
+    }
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceSetGpuLockedClocks(nvmlDevice_t device, unsigned min_mhz,
+                                                           unsigned max_mhz) {
+  return device_call(kDeviceSetGpuLockedClocks, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    if (min_mhz > max_mhz) return kInvalidArgument;
+    gpu.locked_clock_min_mhz = min_mhz;
+    gpu.locked_clock_max_mhz = max_mhz;
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceResetGpuLockedClocks(nvmlDevice_t device) {
+  return device_call(kDeviceResetGpuLockedClocks, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    gpu.locked_clock_min_mhz = 0;
+    gpu.locked_clock_max_mhz = 0;
+    return kSuccess;
+  });
+}
+
+// ---- Test controls
+// --------------------------------------------------------------------------------
+
+// Changes the load of GPU `index` from now on (energy so far is integrated at the old power).
+FAKE_NVML_EXPORT void fake_nvml_set_load(unsigned index, double load) {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  FakeGpu* gpu = control_gpu(lib, index, "fake_nvml_set_load");
+  if (gpu == nullptr) return;
+  if (!std::isfinite(load) || load < 0) {
+    std::fprintf(stderr, "fake NVML: fake_nvml_set_load: load %g is not a number >= 0\n", load);
+    return;
+  }
+  gpu->settle_energy(Clock::now());
+  gpu->load = load;
+}
+
+// Makes every per-device call on GPU `index` return GPU_IS_LOST (lost != 0) or work again.
+FAKE_NVML_EXPORT void fake_nvml_set_lost(unsigned index, int lost) {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  if (FakeGpu* gpu = control_gpu(lib, index, "fake_nvml_set_lost")) gpu->lost = lost != 0;
+}
+
+// Makes `function_name` return `nvml_return` for GPU `index`; 0 (NVML_SUCCESS) clears the failure.
+FAKE_NVML_EXPORT void fake_nvml_set_failure(unsigned index, const char* function_name,
+                                            int nvml_return) {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  FakeGpu* gpu = control_gpu(lib, index, "fake_nvml_set_failure");
+  if (gpu == nullptr) return;
+  const auto function = find_function(function_name != nullptr ? function_name : "");
+  if (!function) {
+    std::fprintf(stderr, "fake NVML: fake_nvml_set_failure: unknown NVML function '%s'\n",
+                 function_name != nullptr ? function_name : "(null)");
+    return;
+  }
+  gpu->failures[*function] = nvml_return;
+}
+
+// The current power limit of GPU `index` in W; NaN (and a line on stderr) when there is no such
+// GPU.
+FAKE_NVML_EXPORT double fake_nvml_limit_w(unsigned index) {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  const FakeGpu* gpu = control_gpu(lib, index, "fake_nvml_limit_w");
+  return gpu != nullptr ? static_cast<double>(gpu->limit_mw) / 1000.0
+                        : std::numeric_limits<double>::quiet_NaN();
+}
+
+// The power the model implies now, in W (unrounded); NaN when there is no such GPU.
+FAKE_NVML_EXPORT double fake_nvml_power_w(unsigned index) {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  const FakeGpu* gpu = control_gpu(lib, index, "fake_nvml_power_w");
+  return gpu != nullptr ? gpu->power_w() : std::numeric_limits<double>::quiet_NaN();
+}
+
+// The energy counter the model implies now, in J (unrounded, whether or not the GPU exposes a
+// counter); NaN when there is no such GPU.
+FAKE_NVML_EXPORT double fake_nvml_energy_j(unsigned index) {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  const FakeGpu* gpu = control_gpu(lib, index, "fake_nvml_energy_j");
+  return gpu != nullptr ? gpu->energy_at(Clock::now()) : std::numeric_limits<double>::quiet_NaN();
+}
+
+// Calls of `function_name` since the last nvmlInit from 0 (that init included); ULONG_MAX for a
+// name the fake does not export, so a misspelt name cannot pass for "never called".
+FAKE_NVML_EXPORT unsigned long fake_nvml_call_count(const char* function_name) {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  const auto function = find_function(function_name != nullptr ? function_name : "");
+  if (!function) {
+    std::fprintf(stderr, "fake NVML: fake_nvml_call_count: unknown NVML function '%s'\n",
+                 function_name != nullptr ? function_name : "(null)");
+    return std::numeric_limits<unsigned long>::max();
+  }
+  return lib.call_counts[*function];
+}
+
+// How many GPUs the last successful nvmlInit from 0 configured.
+FAKE_NVML_EXPORT unsigned fake_nvml_gpu_count() {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  return static_cast<unsigned>(lib.gpus.size());
+}
