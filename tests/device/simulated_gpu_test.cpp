@@ -44,7 +44,7 @@ TEST(SimulatedGpuProfile, SortsAndInterpolatesLinearlyAndClamps) {
 }
 
 TEST(SimulatedGpuProfile, RejectsBadPoints) {
-  EXPECT_THROW(PowerProfile({}), Error);
+  EXPECT_THROW(PowerProfile(std::vector<PowerProfilePoint>{}), Error);
   EXPECT_THROW(PowerProfile({{100, 1, 1}, {100, 2, 2}}), Error);
   EXPECT_THROW(PowerProfile({{100, -1, 1}}), Error);
   EXPECT_THROW(PowerProfile({{100, 1, std::nan("")}}), Error);
