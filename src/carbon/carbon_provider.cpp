@@ -178,10 +178,11 @@ CarbonProviderOptions load_carbon_provider_options(std::string_view name,
     try {
       json = nlohmann::json::parse(content.str());
     } catch (const nlohmann::json::parse_error& e) {
-      // The parser's message quotes no content, so no secret can leak through it.
+      // Only the position: the parser's own message quotes the text, which may hold a secret.
       throw Error(ErrorCode::kParse,
-                  fmt::format("The provider config file '{}' is not valid JSON: {}",
-                              config_file.string(), e.what()));
+                  fmt::format("The provider config file '{}' is not valid JSON (syntax error at "
+                              "byte {}). Fix the file.",
+                              config_file.string(), e.byte));
     }
     if (!json.is_object()) {
       throw Error(ErrorCode::kParse,

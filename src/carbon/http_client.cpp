@@ -131,7 +131,10 @@ bool transient_transport(CURLcode code) {
   }
 }
 
-bool transient_status(long status) { return status == 429 || (status >= 500 && status <= 599); }
+// 501 Not Implemented will not change by asking again.
+bool transient_status(long status) {
+  return status == 429 || (status >= 500 && status <= 599 && status != 501);
+}
 
 std::chrono::milliseconds backoff(const RetryPolicy& policy, int retry) {
   double wait = static_cast<double>(policy.base_backoff.count());

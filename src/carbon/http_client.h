@@ -1,7 +1,8 @@
 // Internal: the one HTTP client of the carbon-intensity providers, over libcurl.
 //
 // get() sends a GET with the given headers (and HTTP Basic credentials when set), with a connect
-// timeout and a total timeout, and retries with exponential backoff and jitter on 429, 5xx,
+// timeout and a total timeout, and retries with exponential backoff and jitter on 429, 5xx (not
+// 501),
 // timeouts and connection failures, honouring a Retry-After of seconds (capped at the policy's
 // max_backoff). Any other status is returned to the caller to interpret. When the retries are spent
 // it throws kUnavailable naming the provider, the URL, the last status or transport error and what

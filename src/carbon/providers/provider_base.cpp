@@ -4,17 +4,35 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 namespace chase::detail {
 
 namespace {
 
+// What an error body says: the usual message fields of a JSON body, else its start.
 std::string snippet(const std::string& body) {
-  constexpr std::size_t kMax = 200;
-  std::string text = body.size() > kMax ? body.substr(0, kMax) + "..." : body;
-  std::replace(text.begin(), text.end(), '\n', ' ');
-  return text;
+  constexpr std::size_t kMax = 300;
+  std::string text;
+  const auto json = nlohmann::json::parse(body, nullptr, false);
+  if (json.is_object()) {
+    for (const char* field : {"title", "detail", "message", "error", "errors"}) {
+      const auto it = json.find(field);
+      if (it == json.end() || it->is_null()) continue;
+      if (!text.empty()) text += "; ";
+      text += it->is_string() ? it->get<std::string>() : it->dump();
+    }
+  }
+  if (text.empty()) text = body;
+  std::string compact;
+  for (const char c : text) {
+    const bool space = std::isspace(static_cast<unsigned char>(c)) != 0;
+    if (space && (compact.empty() || compact.back() == ' ')) continue;
+    compact += space ? ' ' : c;
+  }
+  if (compact.size() > kMax) compact = compact.substr(0, kMax) + "...";
+  return compact;
 }
 
 }  // namespace
@@ -152,8 +170,9 @@ nlohmann::json HttpProvider::parse_json(const Fetched& fetched, const std::strin
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(ErrorCode::kParse,
                 fmt::format("{}: the answer to GET {} is not valid JSON (truncated or not JSON: "
-                            "{}). Try again; if it persists, the service is misbehaving.",
-                            name_, url, e.what()));
+                            "syntax error at byte {} of {}). Try again; if it persists, the "
+                            "service is misbehaving.",
+                            name_, url, e.byte, fetched.body.size()));
   }
 }
 
