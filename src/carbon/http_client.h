@@ -1,0 +1,63 @@
+// Internal: the one HTTP client of the carbon-intensity providers, over libcurl.
+//
+// get() sends a GET with the given headers (and HTTP Basic credentials when set), with a connect
+// timeout and a total timeout, and retries with exponential backoff and jitter on 429, 5xx (not
+// 501),
+// timeouts and connection failures, honouring a Retry-After of seconds (capped at the policy's
+// max_backoff). Any other status is returned to the caller to interpret. When the retries are spent
+// it throws kUnavailable naming the provider, the URL, the last status or transport error and what
+// to do. Header values (which may hold secrets) never appear in messages.
+//
+// Thread safety: an HttpClient may be used from several threads (each get() has its own handle).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "chase/carbon_provider.h"
+
+namespace chase::detail {
+
+struct HttpRequest {
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::optional<std::pair<std::string, std::string>> basic_auth;  // user, password
+};
+
+struct HttpResponse {
+  long status = 0;
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;
+};
+
+struct HttpOptions {
+  std::chrono::milliseconds connect_timeout{5'000};
+  std::chrono::milliseconds timeout{30'000};
+  RetryPolicy retry;
+  SleepFunction sleep;  // empty: std::this_thread::sleep_for
+};
+
+class HttpClient {
+ public:
+  HttpClient(std::string provider, HttpOptions options);
+  HttpResponse get(const HttpRequest& request) const;
+  const std::string& provider() const noexcept { return provider_; }
+
+ private:
+  std::string provider_;
+  HttpOptions options_;
+};
+
+// Percent-encodes a query parameter value.
+std::string url_encode(std::string_view text);
+// base + path + "?k=v&..." (values encoded; empty values left out).
+std::string make_url(std::string_view base, std::string_view path,
+                     const std::vector<std::pair<std::string, std::string>>& query = {});
+// Retry-After as a wait: delta-seconds only; nullopt when absent or not a number.
+std::optional<std::chrono::seconds> parse_retry_after(const std::string& value);
+
+}  // namespace chase::detail

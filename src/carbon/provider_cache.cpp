@@ -1,0 +1,93 @@
+#include "carbon/provider_cache.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <system_error>
+
+#include "chase/error.h"
+
+namespace chase::detail {
+
+namespace {
+
+std::uint64_t fnv1a(std::string_view text) {
+  std::uint64_t hash = 14695981039346656037ULL;
+  for (const char c : text) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ULL;
+  }
+  return hash;
+}
+
+}  // namespace
+
+ProviderCache::ProviderCache(std::filesystem::path dir, std::string provider,
+                             std::shared_ptr<Clock> clock)
+    : dir_(std::move(dir)), provider_(std::move(provider)), clock_(std::move(clock)) {
+  if (!clock_) clock_ = system_clock();
+}
+
+std::filesystem::path ProviderCache::path_for(const std::string& key) const {
+  return dir_ / fmt::format("{}-{:016x}.json", provider_, fnv1a(key));
+}
+
+std::optional<std::string> ProviderCache::get(const std::string& key,
+                                              std::chrono::seconds ttl) const {
+  if (!enabled()) return std::nullopt;
+  const auto path = path_for(key);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream content;
+  content << in.rdbuf();
+  try {
+    const auto entry = nlohmann::json::parse(content.str());
+    const auto stored_at = parse_utc_time(entry.at("stored_at").get<std::string>());
+    if (!stored_at) throw std::runtime_error("bad stored_at");
+    if (entry.at("key").get<std::string>() != key) return std::nullopt;  // a hash collision
+    const auto age = clock_->utc_now() - *stored_at;
+    if (age < UtcTime::duration::zero() || age >= ttl) return std::nullopt;
+    return entry.at("body").get<std::string>();
+  } catch (const std::exception& e) {
+    spdlog::warn("{}: ignoring the corrupt cache entry '{}' ({}); it will be fetched again",
+                 provider_, path.string(), e.what());
+    return std::nullopt;
+  }
+}
+
+void ProviderCache::put(const std::string& key, const std::string& body) const {
+  if (!enabled()) return;
+  static std::atomic<unsigned> counter{0};
+  const auto path = path_for(key);
+  std::error_code error;
+  std::filesystem::create_directories(dir_, error);
+  const auto temp = dir_ / fmt::format(".{}.{}.{}.tmp", path.filename().string(), ::getpid(),
+                                       counter.fetch_add(1));
+  const nlohmann::json entry = {
+      {"key", key}, {"stored_at", format_utc_time(clock_->utc_now())}, {"body", body}};
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out << entry.dump();
+    out.flush();
+    if (!out) {
+      spdlog::warn("{}: could not write the cache entry '{}'; carrying on without caching it",
+                   provider_, temp.string());
+      std::filesystem::remove(temp, error);
+      return;
+    }
+  }
+  std::filesystem::rename(temp, path, error);
+  if (error) {
+    spdlog::warn("{}: could not store the cache entry '{}' ({}); carrying on without it",
+                 provider_, path.string(), error.message());
+    std::filesystem::remove(temp, error);
+  }
+}
+
+}  // namespace chase::detail

@@ -1,0 +1,141 @@
+// Electricity Maps v3: `auth-token` header; latest, history (last 24 h), past-range, forecast.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "carbon/providers/provider_base.h"
+
+namespace chase::detail {
+
+namespace {
+
+constexpr std::chrono::seconds kHour{3600};
+// The longest window one past-range call is asked for.
+constexpr std::chrono::seconds kPastRangeChunk{10 * 24 * 3600};
+constexpr std::string_view kCredentials = "the API key (ELECTRICITYMAPS_API_KEY)";
+
+class ElectricityMapsProvider final : public HttpProvider {
+ public:
+  explicit ElectricityMapsProvider(CarbonProviderOptions options)
+      : HttpProvider("electricitymaps", "https://api.electricitymap.org", std::move(options)) {
+    if (options_.credentials.api_key.empty()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "electricitymaps: no API key. Set ELECTRICITYMAPS_API_KEY or \"api_key\" in the "
+                  "provider config file.");
+    }
+    if (options_.location.empty()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "electricitymaps: no zone. Set ELECTRICITYMAPS_ZONE or \"location\" (e.g. "
+                  "\"DE\").");
+    }
+  }
+
+  CarbonPoint latest() override {
+    std::lock_guard lock(mutex_);
+    auto notes = fresh_notes();
+    const auto request = make_request("/v3/carbon-intensity/latest", {});
+    const auto point = fetch_parsed(
+        request, request.url, kLatestTtl, kCredentials, notes,
+        [&](const nlohmann::json& json) {
+          check_unit(json, request.url);
+          const auto value = parse_value(json.at("carbonIntensity"), request.url);
+          CarbonPoint result;
+          result.time = parse_time(json.at("datetime"), request.url);
+          result.resolution = kHour;
+          result.estimated = json.value("isEstimated", false);
+          if (!value) {
+            throw Error(ErrorCode::kUnavailable,
+                        fmt::format("electricitymaps: GET {} has no value (null) for {} at {}. "
+                                    "Try again later or use history().",
+                                    request.url, options_.location,
+                                    format_utc_time(result.time)));
+          }
+          SeriesBuilder check(name_, request.url);
+          check.add(result.time, value);  // the range and unit checks
+          result.g_per_kwh = *value;
+          return result;
+        });
+    set_notes(notes);
+    return point;
+  }
+
+  CarbonSeries history(UtcTime start, UtcTime end) override {
+    std::lock_guard lock(mutex_);
+    auto notes = fresh_notes();
+    SeriesBuilder builder(name_, "/v3/carbon-intensity/past-range");
+    const UtcTime now = clock_->utc_now();
+    if (start >= now - std::chrono::hours(24)) {
+      const auto request = make_request("/v3/carbon-intensity/history", {});
+      fetch_parsed(request, request.url, kRecentHistoryTtl, kCredentials, notes,
+                   [&](const nlohmann::json& json) {
+                     add_points(json.at("history"), request.url, builder, start, end);
+                     return 0;
+                   });
+    } else {
+      for (UtcTime from = start; from < end; from += kPastRangeChunk) {
+        const UtcTime to = std::min(end, from + kPastRangeChunk);
+        const auto request = make_request("/v3/carbon-intensity/past-range",
+                                          {{"start", iso_seconds(from)}, {"end", iso_seconds(to)}});
+        fetch_parsed(request, request.url, history_ttl(to), kCredentials, notes,
+                     [&](const nlohmann::json& json) {
+                       add_points(json.at("data"), request.url, builder, start, end);
+                       return 0;
+                     });
+      }
+    }
+    auto series = builder.build(kHour, source(), notes);
+    set_notes(notes);
+    return series;
+  }
+
+  CarbonSeries forecast(std::chrono::seconds horizon) override {
+    std::lock_guard lock(mutex_);
+    auto notes = fresh_notes();
+    const auto request = make_request("/v3/carbon-intensity/forecast", {});
+    SeriesBuilder builder(name_, request.url);
+    const UtcTime now = clock_->utc_now();
+    fetch_parsed(request, request.url, kForecastTtl, kCredentials, notes,
+                 [&](const nlohmann::json& json) {
+                   add_points(json.at("forecast"), request.url, builder, now - kHour + std::chrono::seconds(1),
+                              now + horizon);
+                   return 0;
+                 });
+    auto series = builder.build(kHour, source(), notes);
+    set_notes(notes);
+    return series;
+  }
+
+ private:
+  HttpRequest make_request(std::string_view path,
+                           std::vector<std::pair<std::string, std::string>> query) const {
+    query.insert(query.begin(), {"zone", options_.location});
+    if (!options_.emission_factor_type.empty()) {
+      query.emplace_back("emissionFactorType", options_.emission_factor_type);
+    }
+    if (options_.disable_estimations) query.emplace_back("disableEstimations", "true");
+    HttpRequest request;
+    request.url = make_url(base_url_, path, query);
+    request.headers.emplace_back("auth-token", options_.credentials.api_key);
+    return request;
+  }
+
+  // Adds the points of `list` whose time is in [from, to).
+  void add_points(const nlohmann::json& list, const std::string& url, SeriesBuilder& builder,
+                  UtcTime from, UtcTime to) const {
+    if (!list.is_array()) throw Error(ErrorCode::kParse, shape_message(url, "expected a list"));
+    for (const auto& item : list) {
+      check_unit(item, url);
+      const UtcTime time = parse_time(item.at("datetime"), url);
+      if (time < from || time >= to) continue;
+      builder.add(time, parse_value(item.at("carbonIntensity"), url));
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<CarbonProvider> make_electricitymaps_provider(CarbonProviderOptions options) {
+  return std::make_unique<ElectricityMapsProvider>(std::move(options));
+}
+
+}  // namespace chase::detail

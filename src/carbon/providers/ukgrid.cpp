@@ -1,0 +1,184 @@
+// UK National Grid Carbon Intensity API: no auth; half-hour periods; national and regional
+// (region id 1-17 or outward postcode); `actual` when present, else `forecast`.
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "carbon/providers/provider_base.h"
+
+namespace chase::detail {
+
+namespace {
+
+constexpr std::chrono::seconds kHalfHour{1800};
+constexpr std::chrono::seconds kRangeChunk{14 * 24 * 3600};  // the API allows up to 30 days
+constexpr std::string_view kCredentials = "the base URL (the API needs no key)";
+
+class UkGridProvider final : public HttpProvider {
+ public:
+  explicit UkGridProvider(CarbonProviderOptions options)
+      : HttpProvider("ukgrid", "https://api.carbonintensity.org.uk", std::move(options)) {
+    const std::string& location = options_.location;
+    if (location.empty() || location == "national") {
+      region_suffix_.clear();
+    } else if (location.starts_with("regionid:")) {
+      const std::string id = location.substr(9);
+      int number = 0;
+      try {
+        number = std::stoi(id);
+      } catch (const std::exception&) {
+        number = 0;
+      }
+      if (number < 1 || number > 17 || std::to_string(number) != id) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("ukgrid: region '{}' is not a region id from 1 to 17 (e.g. "
+                                "\"regionid:13\" for London).",
+                                location));
+      }
+      region_suffix_ = "/regionid/" + id;
+    } else if (location.starts_with("postcode:") && location.size() > 9) {
+      region_suffix_ = "/postcode/" + url_encode(location.substr(9));
+    } else {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("ukgrid: location '{}' is not \"national\", \"regionid:N\" (1-17) "
+                              "or \"postcode:OUTWARD\" (e.g. \"postcode:RG10\").",
+                              location));
+    }
+  }
+
+  CarbonPoint latest() override {
+    std::lock_guard lock(mutex_);
+    auto notes = fresh_notes();
+    const std::string path =
+        regional() ? "/regional" + region_suffix_ : std::string("/intensity");
+    const HttpRequest request{make_url(base_url_, path), {}, std::nullopt};
+    CarbonPoint point;
+    bool found = false;
+    fetch_parsed(request, request.url, kLatestTtl, kCredentials, notes,
+                 [&](const nlohmann::json& json) {
+                   for_each_period(json, request.url, [&](const nlohmann::json& item) {
+                     const auto [value, estimated] = period_value(item, request.url);
+                     if (found || !value) return;
+                     SeriesBuilder check(name_, request.url);
+                     point.time = parse_time(item.at("from"), request.url);
+                     check.add(point.time, value);
+                     point.g_per_kwh = *value;
+                     point.estimated = estimated;
+                     point.resolution = kHalfHour;
+                     found = true;
+                   });
+                   return 0;
+                 });
+    set_notes(notes);
+    if (!found) {
+      throw Error(ErrorCode::kUnavailable,
+                  fmt::format("ukgrid: GET {} has no value for the current half hour. Try again "
+                              "later.",
+                              request.url));
+    }
+    return point;
+  }
+
+  CarbonSeries history(UtcTime start, UtcTime end) override {
+    std::lock_guard lock(mutex_);
+    auto notes = fresh_notes();
+    SeriesBuilder builder(name_, "/intensity/{from}/{to}");
+    for (UtcTime from = start; from < end; from += kRangeChunk) {
+      const UtcTime to = std::min(end, from + kRangeChunk);
+      const std::string path = fmt::format("{}/intensity/{}/{}{}", regional() ? "/regional" : "",
+                                           iso_minutes(from), iso_minutes(to), region_suffix_);
+      const HttpRequest request{make_url(base_url_, path), {}, std::nullopt};
+      fetch_parsed(request, request.url, history_ttl(to), kCredentials, notes,
+                   [&](const nlohmann::json& json) {
+                     add_periods(json, request.url, builder, start, end);
+                     return 0;
+                   });
+    }
+    auto series = builder.build(kHalfHour, source(), notes);
+    set_notes(notes);
+    return series;
+  }
+
+  CarbonSeries forecast(std::chrono::seconds horizon) override {
+    std::lock_guard lock(mutex_);
+    auto notes = fresh_notes();
+    const UtcTime now = clock_->utc_now();
+    const UtcTime from = std::chrono::floor<std::chrono::minutes>(now);
+    const char* window = horizon <= std::chrono::hours(24) ? "fw24h" : "fw48h";
+    const std::string path = fmt::format("{}/intensity/{}/{}{}", regional() ? "/regional" : "",
+                                         iso_minutes(from), window, region_suffix_);
+    const HttpRequest request{make_url(base_url_, path), {}, std::nullopt};
+    SeriesBuilder builder(name_, request.url);
+    // The cache key leaves out the start minute so that a restart within the TTL finds it.
+    const std::string key = fmt::format("ukgrid forecast {} {}", options_.location, window);
+    fetch_parsed(request, key, kForecastTtl, kCredentials, notes,
+                 [&](const nlohmann::json& json) {
+                   add_periods(json, request.url, builder, now - kHalfHour + std::chrono::seconds(1),
+                               now + horizon);
+                   return 0;
+                 });
+    auto series = builder.build(kHalfHour, source(), notes);
+    set_notes(notes);
+    return series;
+  }
+
+ private:
+  bool regional() const { return !region_suffix_.empty(); }
+
+  // Calls `visit` for every half-hour item, flat or nested under regions.
+  template <typename Visit>
+  void for_each_period(const nlohmann::json& json, const std::string& url, Visit&& visit) const {
+    check_unit(json, url);
+    const auto& data = json.at("data");
+    const auto visit_list = [&](const nlohmann::json& list) {
+      if (!list.is_array()) throw Error(ErrorCode::kParse, shape_message(url, "expected a list"));
+      for (const auto& item : list) {
+        if (item.contains("data")) {
+          // A region: {"regionid", "shortname", "data": [periods]}.
+          const auto& periods = item.at("data");
+          if (!periods.is_array()) {
+            throw Error(ErrorCode::kParse, shape_message(url, "expected a list of periods"));
+          }
+          for (const auto& period : periods) visit(period);
+        } else {
+          visit(item);
+        }
+      }
+    };
+    if (data.is_object()) {
+      visit_list(nlohmann::json::array({data}));
+    } else {
+      visit_list(data);
+    }
+  }
+
+  // The value of one period: actual when present, else the forecast (then estimated).
+  std::pair<std::optional<double>, bool> period_value(const nlohmann::json& item,
+                                                      const std::string& url) const {
+    const auto& intensity = item.at("intensity");
+    check_unit(intensity, url);
+    if (const auto it = intensity.find("actual"); it != intensity.end()) {
+      if (auto actual = parse_value(*it, url)) return {actual, false};
+    }
+    return {parse_value(intensity.at("forecast"), url), true};
+  }
+
+  void add_periods(const nlohmann::json& json, const std::string& url, SeriesBuilder& builder,
+                   UtcTime from, UtcTime to) const {
+    for_each_period(json, url, [&](const nlohmann::json& item) {
+      const UtcTime time = parse_time(item.at("from"), url);
+      if (time < from || time >= to) return;
+      builder.add(time, period_value(item, url).first);
+    });
+  }
+
+  std::string region_suffix_;
+};
+
+}  // namespace
+
+std::unique_ptr<CarbonProvider> make_ukgrid_provider(CarbonProviderOptions options) {
+  return std::make_unique<UkGridProvider>(std::move(options));
+}
+
+}  // namespace chase::detail

@@ -1,0 +1,211 @@
+// WattTime v3: HTTP Basic login for a 30-minute bearer token, re-login once on 401/403;
+// lbs_co2_per_mwh converted to g/kWh; 5-minute points.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "carbon/providers/provider_base.h"
+
+namespace chase::detail {
+
+namespace {
+
+constexpr double kGPerKwhPerLbsPerMwh = 0.45359237;
+constexpr std::chrono::minutes kTokenLifetime{30};
+constexpr std::chrono::minutes kTokenMargin{1};  // renew this long before it expires
+constexpr std::chrono::seconds kHistoricalChunk{30 * 24 * 3600};
+constexpr std::string_view kCredentials =
+    "the WattTime username and password (WATTTIME_USERNAME, WATTTIME_PASSWORD)";
+
+class WattTimeProvider final : public HttpProvider {
+ public:
+  explicit WattTimeProvider(CarbonProviderOptions options)
+      : HttpProvider("watttime", "https://api.watttime.org", std::move(options)) {
+    if (options_.credentials.username.empty() || options_.credentials.password.empty()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "watttime: no username or password. Set WATTTIME_USERNAME and "
+                  "WATTTIME_PASSWORD, or \"username\" and \"password\" in the provider config "
+                  "file.");
+    }
+    if (options_.location.empty()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "watttime: no region. Set WATTTIME_REGION or \"location\" (e.g. "
+                  "\"CAISO_NORTH\").");
+    }
+  }
+
+  CarbonPoint latest() override {
+    std::lock_guard lock(mutex_);
+    auto notes = fresh_notes();
+    const UtcTime now = clock_->utc_now();
+    const auto request = make_request(
+        "/v3/historical", {{"region", options_.location},
+                           {"start", iso_seconds(now - std::chrono::hours(1))},
+                           {"end", iso_seconds(now)},
+                           {"signal_type", options_.signal_type}});
+    const std::string key = fmt::format("watttime latest {} {}", options_.location,
+                                        options_.signal_type);
+    const auto series = get_series(request, key, kLatestTtl, notes, UtcTime::min(),
+                                   UtcTime::max());
+    set_notes(notes);
+    if (series.empty()) {
+      throw Error(ErrorCode::kUnavailable,
+                  fmt::format("watttime: GET {} has no value for region {} in the last hour. Try "
+                              "again later.",
+                              request.url, options_.location));
+    }
+    return CarbonPoint{series.times().back(), series.values().back(), series.resolution(), false};
+  }
+
+  CarbonSeries history(UtcTime start, UtcTime end) override {
+    std::lock_guard lock(mutex_);
+    auto notes = fresh_notes();
+    std::vector<UtcTime> times;
+    std::vector<double> values;
+    std::chrono::seconds resolution{300};
+    for (UtcTime from = start; from < end; from += kHistoricalChunk) {
+      const UtcTime to = std::min(end, from + kHistoricalChunk);
+      const auto request = make_request("/v3/historical", {{"region", options_.location},
+                                                           {"start", iso_seconds(from)},
+                                                           {"end", iso_seconds(to)},
+                                                           {"signal_type", options_.signal_type}});
+      const auto part = get_series(request, request.url, history_ttl(to), notes, from, to);
+      resolution = part.resolution();
+      for (std::size_t i = 0; i < part.size(); ++i) {
+        if (!times.empty() && part.times()[i] <= times.back()) continue;
+        times.push_back(part.times()[i]);
+        values.push_back(part.values()[i]);
+      }
+    }
+    set_notes(notes);
+    return CarbonSeries(std::move(times), std::move(values), resolution, source());
+  }
+
+  CarbonSeries forecast(std::chrono::seconds horizon) override {
+    std::lock_guard lock(mutex_);
+    auto notes = fresh_notes();
+    const UtcTime now = clock_->utc_now();
+    const auto hours = std::max<std::int64_t>(
+        1, static_cast<std::int64_t>(std::ceil(static_cast<double>(horizon.count()) / 3600.0)));
+    const auto request = make_request("/v3/forecast", {{"region", options_.location},
+                                                       {"signal_type", options_.signal_type},
+                                                       {"horizon_hours", std::to_string(hours)}});
+    // Points whose interval has not ended yet and which start before now + horizon.
+    auto series = get_series(request, request.url, kForecastTtl, notes, now - std::chrono::minutes(5) + std::chrono::seconds(1), now + horizon);
+    set_notes(notes);
+    return series;
+  }
+
+ private:
+  HttpRequest make_request(std::string_view path,
+                           const std::vector<std::pair<std::string, std::string>>& query) const {
+    HttpRequest request;
+    request.url = make_url(base_url_, path, query);
+    return request;
+  }
+
+  const std::string& token() {
+    if (token_.empty() || clock_->monotonic() >= token_expires_) login();
+    return token_;
+  }
+
+  void login() {
+    token_.clear();
+    HttpRequest request;
+    request.url = make_url(base_url_, "/login");
+    request.basic_auth.emplace(options_.credentials.username, options_.credentials.password);
+    const auto started = clock_->monotonic();
+    const HttpResponse response = http_.get(request);
+    const Fetched fetched{response.status, response.body, false};
+    if (response.status == 401 || response.status == 403) {
+      throw Error(ErrorCode::kPermissionDenied,
+                  fmt::format("watttime: login at {} was refused (HTTP {}). Check {}.",
+                              request.url, response.status, kCredentials));
+    }
+    if (response.status < 200 || response.status >= 300) {
+      fail_status(fetched, request.url, kCredentials);
+    }
+    const auto json = parse_json(fetched, request.url);
+    token_ = parse_shape(request.url, [&] { return json.at("token").get<std::string>(); });
+    if (token_.empty()) {
+      throw Error(ErrorCode::kParse, shape_message(request.url, "the token is empty"));
+    }
+    token_expires_ = started + kTokenLifetime - kTokenMargin;
+  }
+
+  HttpResponse authorised_get(HttpRequest request) {
+    request.headers.emplace_back("Authorization", "Bearer " + token());
+    HttpResponse response = http_.get(request);
+    if (response.status == 401 || response.status == 403) {
+      // The token expired or was revoked: log in again, once.
+      login();
+      request.headers.back().second = "Bearer " + token_;
+      response = http_.get(request);
+    }
+    return response;
+  }
+
+  CarbonSeries get_series(const HttpRequest& request, const std::string& key,
+                          std::chrono::seconds ttl, CarbonFetchNotes& notes, UtcTime from,
+                          UtcTime to) {
+    Fetched fetched;
+    if (auto body = cache_.get(key, ttl)) {
+      fetched = Fetched{200, std::move(*body), true};
+    } else {
+      HttpResponse response = authorised_get(request);
+      fetched = Fetched{response.status, std::move(response.body), false};
+    }
+    if (fetched.status < 200 || fetched.status >= 300 || fetched.status == 204) {
+      fail_status(fetched, request.url, kCredentials);
+    }
+    const auto json = parse_json(fetched, request.url);
+    auto series = parse_shape(request.url, [&] { return parse(json, request.url, notes, from, to); });
+    remember(key, fetched);
+    notes.from_cache = notes.from_cache && fetched.from_cache;
+    return series;
+  }
+
+  CarbonSeries parse(const nlohmann::json& json, const std::string& url, CarbonFetchNotes& notes,
+                     UtcTime from, UtcTime to) const {
+    const auto& meta = json.at("meta");
+    const auto& units = meta.at("units");
+    const std::string unit = units.is_string() ? units.get<std::string>() : units.dump();
+    double factor = 0;
+    if (unit == "lbs_co2_per_mwh") {
+      factor = kGPerKwhPerLbsPerMwh;
+    } else if (unit == "kg_co2_per_mwh" || unit == "g_co2_per_kwh") {
+      factor = 1;
+    } else {
+      throw Error(ErrorCode::kParse,
+                  fmt::format("watttime: the answer to GET {} is in '{}', not lbs_co2_per_mwh "
+                              "(wrong units; e.g. a percentile signal): chase cannot convert it "
+                              "to gCO2eq/kWh. Use signal_type co2_moer.",
+                              url, unit));
+    }
+    const auto period = meta.value("data_point_period_seconds", std::int64_t{300});
+    if (period <= 0) throw Error(ErrorCode::kParse, shape_message(url, "a non-positive period"));
+    const auto& data = json.at("data");
+    if (!data.is_array()) throw Error(ErrorCode::kParse, shape_message(url, "expected a list"));
+    SeriesBuilder builder(name_, url);
+    for (const auto& item : data) {
+      const UtcTime time = parse_time(item.at("point_time"), url);
+      if (time < from || time >= to) continue;
+      auto value = parse_value(item.at("value"), url);
+      if (value) *value *= factor;
+      builder.add(time, value);
+    }
+    return builder.build(std::chrono::seconds(period), source(), notes);
+  }
+
+  std::string token_;
+  std::chrono::nanoseconds token_expires_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<CarbonProvider> make_watttime_provider(CarbonProviderOptions options) {
+  return std::make_unique<WattTimeProvider>(std::move(options));
+}
+
+}  // namespace chase::detail
