@@ -126,6 +126,13 @@ std::unique_ptr<CarbonProvider> make_carbon_provider(std::string_view name,
                                                      CarbonProviderOptions options);
 std::vector<std::string> carbon_provider_names();
 
+// Serves `series` as a provider whose 'now' is `clock`'s (null: the system clock): latest is the
+// point in force now, history the points before now, forecast the series' own future (a perfect
+// forecast). For simulations, demos and tests; the "file" provider is this over a CSV.
+std::unique_ptr<CarbonProvider> make_replay_provider(CarbonSeries series,
+                                                     std::shared_ptr<Clock> clock = nullptr,
+                                                     std::string name = "replay");
+
 // Reads a variable of the environment; nullopt when unset. Tests inject one.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;
 

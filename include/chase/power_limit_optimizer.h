@@ -80,6 +80,9 @@ class PowerLimitOptimizer {
   // Once Done: chooses again with a new context (e.g. the coming period's carbon intensity), sets
   // the chosen limit when it differs and returns it. Throws kInvalidArgument before Done.
   double reselect(const SelectionContext& context);
+  // Once Done: runs the job's GPUs at `watts` (within their range), e.g. a planner's choice.
+  // Throws kInvalidArgument before Done or out of range.
+  void apply_limit(double watts);
 
  private:
   class Impl;

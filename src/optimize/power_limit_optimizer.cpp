@@ -164,6 +164,15 @@ class PowerLimitOptimizer::Impl {
     return selection_->power_limit_w;
   }
 
+  void apply_limit(double watts) {
+    if (state_ != OptimizerState::kDone) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "the power-limit optimizer takes a limit from outside only once profiling is done");
+    }
+    apply_choice_pending_ = false;
+    if (watts != current_limit_w_) set_limit(watts);
+  }
+
   std::filesystem::path profile_path() const {
     if (options_.profile_dir.empty()) return {};
     return options_.profile_dir /
@@ -318,5 +327,6 @@ std::filesystem::path PowerLimitOptimizer::profile_path() const { return impl_->
 double PowerLimitOptimizer::reselect(const SelectionContext& context) {
   return impl_->reselect(context);
 }
+void PowerLimitOptimizer::apply_limit(double watts) { impl_->apply_limit(watts); }
 
 }  // namespace chase

@@ -1,6 +1,7 @@
-// The file provider: replays a CSV (load_carbon_csv) as if it were a service; 'now' comes from the
-// injected clock, so history and forecast are cut from the file around it (the forecast is the
-// file's own future: a perfect forecast, for replays and simulations).
+// The replay provider: serves a carbon-intensity series as if it were a service; 'now' comes from
+// the injected clock, so history and forecast are cut from the series around it (the forecast is
+// the series' own future: a perfect forecast, for replays and simulations). The file provider is
+// a replay of a CSV (load_carbon_csv).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -12,24 +13,22 @@ namespace chase::detail {
 
 namespace {
 
-class FileProvider final : public CarbonProvider {
+class ReplayProvider final : public CarbonProvider {
  public:
-  explicit FileProvider(CarbonProviderOptions options)
-      : options_(std::move(options)), clock_(options_.clock ? options_.clock : system_clock()) {
-    if (options_.file.empty()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "file: no CSV file to replay. Set CHASE_CARBON_FILE or \"file\" in the "
-                  "provider config file.");
-    }
-    series_ = load_carbon_csv(options_.file, options_.file_columns);
+  // `source` names the data in messages and in the series served (e.g. "file:<path>").
+  ReplayProvider(CarbonSeries series, std::shared_ptr<Clock> clock, std::string name,
+                 std::string source)
+      : series_(std::move(series)),
+        clock_(clock ? std::move(clock) : system_clock()),
+        name_(std::move(name)),
+        source_(std::move(source)) {
     if (series_.empty()) {
       throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("file: '{}' has no carbon-intensity rows to replay.",
-                              options_.file.string()));
+                  fmt::format("{}: no carbon-intensity points to replay.", source_));
     }
   }
 
-  std::string_view name() const noexcept override { return "file"; }
+  std::string_view name() const noexcept override { return name_; }
 
   CarbonPoint latest() override {
     set_notes({});
@@ -39,9 +38,9 @@ class FileProvider final : public CarbonProvider {
     const auto it = std::upper_bound(times.begin(), times.end(), now);
     if (it == times.begin() || now >= series_.end()) {
       throw Error(ErrorCode::kUnavailable,
-                  fmt::format("file: '{}' covers [{}, {}), not now ({}). Replay it with a clock "
-                              "inside that range or use a file that covers now.",
-                              options_.file.string(), format_utc_time(series_.start()),
+                  fmt::format("{} covers [{}, {}), not now ({}). Replay it with a clock inside "
+                              "that range or use data that covers now.",
+                              source_, format_utc_time(series_.start()),
                               format_utc_time(series_.end()), format_utc_time(now)));
     }
     const auto index = static_cast<std::size_t>(it - times.begin() - 1);
@@ -71,18 +70,38 @@ class FileProvider final : public CarbonProvider {
     return CarbonSeries(std::vector<UtcTime>(first, last),
                         std::vector<double>(series_.values().begin() + begin_index,
                                             series_.values().begin() + end_index),
-                        series_.resolution(), "file:" + options_.file.string());
+                        series_.resolution(), source_);
   }
 
-  CarbonProviderOptions options_;
-  std::shared_ptr<Clock> clock_;
   CarbonSeries series_;
+  std::shared_ptr<Clock> clock_;
+  std::string name_;
+  std::string source_;
 };
 
 }  // namespace
 
 std::unique_ptr<CarbonProvider> make_file_provider(CarbonProviderOptions options) {
-  return std::make_unique<FileProvider>(std::move(options));
+  if (options.file.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "file: no CSV file to replay. Set CHASE_CARBON_FILE or \"file\" in the provider "
+                "config file.");
+  }
+  auto series = load_carbon_csv(options.file, options.file_columns);
+  return std::make_unique<ReplayProvider>(std::move(series), options.clock, "file",
+                                          "file:" + options.file.string());
 }
 
 }  // namespace chase::detail
+
+namespace chase {
+
+std::unique_ptr<CarbonProvider> make_replay_provider(CarbonSeries series,
+                                                     std::shared_ptr<Clock> clock,
+                                                     std::string name) {
+  auto source = name;
+  return std::make_unique<detail::ReplayProvider>(std::move(series), std::move(clock),
+                                                  std::move(name), std::move(source));
+}
+
+}  // namespace chase
