@@ -1,0 +1,67 @@
+// The training run report as JSON and as a table (contract: chase/training.h).
+#include <fmt/format.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "chase/training.h"
+
+namespace chase {
+namespace {
+
+// NaN (no carbon data) is null in JSON, not a number that is not one.
+nlohmann::json number_or_null(double value) {
+  return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
+}
+
+nlohmann::json period_json(const PeriodReport& p) {
+  nlohmann::json candidates = nlohmann::json::array();
+  for (const auto& c : p.candidates) {
+    candidates.push_back({{"power_limit_w", c.power_limit_w}, {"time_s", c.time_s},
+                          {"energy_j", c.energy_j}, {"avg_power_w", c.avg_power_w},
+                          {"cost", c.cost}});
+  }
+  return {{"start", format_utc_time(p.start)},
+          {"end", format_utc_time(p.end)},
+          {"time_s", p.time_s},
+          {"steps", p.steps},
+          {"energy_j", p.energy_j},
+          {"carbon_intensity", number_or_null(p.carbon_intensity)},
+          {"carbon_g", number_or_null(p.carbon_g)},
+          {"limits_w", p.limits_w},
+          {"reason", p.reason},
+          {"candidates", candidates}};
+}
+
+std::string limits_text(const std::vector<double>& limits) {
+  std::string text;
+  for (const double limit : limits) text += (text.empty() ? "" : "→") + fmt::format("{:g}", limit);
+  return text;
+}
+
+}  // namespace
+
+std::string run_report_json(const RunReport& report) {
+  nlohmann::json periods = nlohmann::json::array();
+  for (const auto& p : report.periods) periods.push_back(period_json(p));
+  const nlohmann::json doc = {{"policy", report.policy},     {"time_s", report.time_s},
+                              {"steps", report.steps},       {"energy_j", report.energy_j},
+                              {"carbon_g", report.carbon_g}, {"profiled", report.profiled},
+                              {"periods", periods}};
+  return doc.dump(2);
+}
+
+void print_run_report(std::ostream& out, const RunReport& report) {
+  out << fmt::format("policy {}: {} steps in {:.1f} s, {:.1f} kJ, {:.2f} gCO2eq{}\n", report.policy,
+                     report.steps, report.time_s, report.energy_j / 1e3, report.carbon_g,
+                     report.profiled ? "" : " (saved profile reused)");
+  out << fmt::format("  {:<20} {:>8} {:>7} {:>10} {:>9} {:>9}  {:<14} {}\n", "period start (UTC)",
+                     "time (s)", "steps", "energy (J)", "CI g/kWh", "CO2 (g)", "limits (W)", "why");
+  for (const auto& p : report.periods) {
+    out << fmt::format("  {:<20} {:>8.1f} {:>7} {:>10.1f} {:>9.1f} {:>9.3f}  {:<14} {}\n",
+                       format_utc_time(p.start), p.time_s, p.steps, p.energy_j, p.carbon_intensity,
+                       p.carbon_g, limits_text(p.limits_w), p.reason);
+  }
+}
+
+}  // namespace chase
