@@ -7,7 +7,7 @@ CMAKE_FLAGS  ?=
 
 demo: configure-release
 	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
-	./$(BUILD_DIR)/release/chase demo
+	./$(BUILD_DIR)/release/chase demo --plot $(BUILD_DIR)/chase-demo.svg
 
 test: build-test
 	ctest --test-dir $(BUILD_DIR)/test --output-on-failure -j $(JOBS)

@@ -1,7 +1,10 @@
 // chase demo: the built-in default job. A data-parallel training run on simulated GPUs (a made-up,
-// clearly labelled profile) is measured at every power limit, in virtual time, under a made-up day
-// of grid carbon intensity — so it needs no GPU, runs in milliseconds and prints the same table
-// every time.
+// clearly labelled profile), in virtual time, under a made-up day of grid carbon intensity — so it
+// needs no GPU, runs in milliseconds and prints the same tables every time:
+//   1. the job measured at every power limit (what profiling sees);
+//   2. the whole job run four ways — the default limit, zeus (η = 0.5), chase (η = 0.5, 30-min
+//      periods) and the lookahead planner (10 % slowdown budget) — with time, energy and carbon,
+//      and an SVG plot of the intensity and the limit each policy chose over time.
 #include <fmt/format.h>
 
 #include <cmath>
@@ -10,9 +13,13 @@
 #include <numbers>
 
 #include "chase/carbon.h"
+#include "chase/carbon_provider.h"
+#include "chase/carbon_signal.h"
 #include "chase/energy_monitor.h"
 #include "chase/simulated_gpu.h"
+#include "chase/training.h"
 #include "cli/commands.h"
+#include "cli/demo_plot.h"
 
 namespace chase::cli {
 namespace {
@@ -21,6 +28,9 @@ struct DemoOptions {
   std::size_t gpus = 4;
   double samples_per_limit = 1'281'167;  // one ImageNet-sized epoch per power limit
   std::size_t steps_per_limit = 100;
+  double job_samples = 100'000'000;  // the whole job compared across policies (~21 h by default)
+  double samples_per_step = 4096;    // over all GPUs
+  std::string plot = "chase-demo.svg";
   bool json = false;
 };
 
@@ -80,6 +90,123 @@ std::vector<DemoRow> run_demo(const DemoOptions& options, const CarbonSeries& ca
   return rows;
 }
 
+// One policy's run of the whole job.
+struct PolicyRun {
+  std::string name;
+  std::string description;
+  RunReport report;
+};
+
+struct JobSetup {
+  std::shared_ptr<ManualClock> clock;
+  std::shared_ptr<SimulatedGpuBackend> gpus;
+  std::shared_ptr<CarbonSignal> carbon;
+};
+
+JobSetup job_setup(const DemoOptions& options, const CarbonSeries& carbon) {
+  JobSetup setup;
+  setup.clock = std::make_shared<ManualClock>(kDemoStart);
+  setup.gpus = make_simulated_gpus(options.gpus, synthetic_demo_profile(), setup.clock);
+  setup.gpus->set_all_busy(true);
+  CarbonSignalOptions signal;
+  signal.clock = setup.clock;
+  signal.horizon = std::chrono::hours(48);
+  setup.carbon = std::make_shared<CarbonSignal>(
+      make_replay_provider(carbon, setup.clock, "synthetic day"), signal);
+  return setup;
+}
+
+std::size_t job_steps(const DemoOptions& options) {
+  return static_cast<std::size_t>(std::ceil(options.job_samples / options.samples_per_step));
+}
+
+// Runs the job under `training` (a policy) on fresh simulated GPUs in virtual time.
+RunReport run_policy(const DemoOptions& options, const CarbonSeries& carbon,
+                     TrainingOptions training) {
+  auto setup = job_setup(options, carbon);
+  training.clock = setup.clock;
+  training.carbon = setup.carbon;
+  training.total_steps = job_steps(options);
+  TrainingController controller(setup.gpus, training);
+  controller.on_train_begin();
+  // Data parallel: each GPU trains on its share of every step; all are identical here.
+  const double samples_per_gpu = options.samples_per_step / static_cast<double>(options.gpus);
+  for (std::size_t step = 0; step < training.total_steps; ++step) {
+    controller.on_step_begin();
+    setup.clock->advance(Seconds(samples_per_gpu / setup.gpus->throughput(0)));
+    controller.on_step_end();
+  }
+  controller.on_train_end();
+  return controller.report();
+}
+
+std::vector<PolicyRun> run_policies(const DemoOptions& options, const CarbonSeries& carbon) {
+  TrainingOptions base;
+  base.profiling.warmup_steps = 10;
+  base.profiling.profile_steps = 40;
+  std::vector<PolicyRun> runs;
+
+  auto fixed = base;  // "default": the GPUs' own limit; profiling with a time selector keeps it
+  fixed.policy = "static";
+  fixed.profiling.selector = make_time_selector();
+  runs.push_back({"default", "the GPUs' default (maximum) limit", run_policy(options, carbon, fixed)});
+
+  auto zeus = base;
+  zeus.policy = "static";
+  zeus.profiling.selector = make_zeus_selector(0.5);
+  runs.push_back({"zeus", "zeus, eta 0.5: energy-time trade-off, blind to carbon",
+                  run_policy(options, carbon, zeus)});
+
+  auto chase = base;
+  chase.policy = "chase";
+  chase.eta = 0.5;
+  runs.push_back({"chase", "chase, eta 0.5: re-chosen every 30 min from the intensity",
+                  run_policy(options, carbon, chase)});
+
+  auto planner = base;
+  planner.policy = "planner";
+  planner.slowdown_budget = 0.1;
+  runs.push_back({"planner", "planner: least carbon within a 10 % slowdown budget",
+                  run_policy(options, carbon, planner)});
+  return runs;
+}
+
+void print_policies(const DemoOptions& options, const std::vector<PolicyRun>& runs) {
+  std::cout << fmt::format(
+      "\nThe whole job ({:.0f} samples, {} steps) under four policies, from {}:\n\n"
+      "{:<8} {:>9} {:>13} {:>11} {:>9} {:>9}\n",
+      options.job_samples, job_steps(options), format_utc_time(kDemoStart), "policy", "time (h)",
+      "energy (kWh)", "CO2 (kg)", "time", "CO2");
+  const auto& base = runs.front().report;
+  for (const auto& run : runs) {
+    const auto& r = run.report;
+    std::cout << fmt::format("{:<8} {:>9.2f} {:>13.2f} {:>11.3f} {:>+8.1f}% {:>+8.1f}%  {}\n",
+                             run.name, r.time_s / 3600, r.energy_j / kJoulesPerKwh,
+                             r.carbon_g / 1e3, 100 * (r.time_s / base.time_s - 1),
+                             100 * (r.carbon_g / base.carbon_g - 1), run.description);
+  }
+}
+
+nlohmann::json policies_json(const std::vector<PolicyRun>& runs) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& run : runs) {
+    out[run.name] = {{"description", run.description},
+                     {"time_s", run.report.time_s},
+                     {"energy_j", run.report.energy_j},
+                     {"carbon_g", run.report.carbon_g},
+                     {"report", nlohmann::json::parse(run_report_json(run.report))}};
+  }
+  return out;
+}
+
+void write_plot(const DemoOptions& options, const CarbonSeries& carbon,
+                const std::vector<PolicyRun>& runs) {
+  if (options.plot.empty()) return;
+  std::vector<PlotPolicy> policies;
+  for (const auto& run : runs) policies.push_back({run.name, run.report});
+  write_demo_plot(options.plot, carbon, kDemoStart, policies);
+}
+
 void print_table(const DemoOptions& options, const std::vector<DemoRow>& rows,
                  const CarbonSeries& carbon) {
   const auto profile = synthetic_demo_profile();
@@ -104,13 +231,12 @@ void print_table(const DemoOptions& options, const std::vector<DemoRow>& rows,
   }
   const auto& fastest = rows.front().measurement;
   std::cout << fmt::format(
-      "\nLowest energy: {:.0f} W uses {:.1f} % less energy than {:.0f} W and takes {:.1f} % longer.\n"
-      "Run `chase measure -- CMD` to measure a real job; this is a simulation.\n",
+      "\nLowest energy: {:.0f} W uses {:.1f} % less energy than {:.0f} W and takes {:.1f} % longer.\n",
       best->limit_w, 100.0 * (1.0 - best->measurement.total_energy_j() / fastest.total_energy_j()),
       rows.front().limit_w, 100.0 * (best->measurement.time_s / fastest.time_s - 1.0));
 }
 
-void print_json(const std::vector<DemoRow>& rows) {
+void print_json(const std::vector<DemoRow>& rows, const std::vector<PolicyRun>& runs) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& row : rows) {
     const auto& m = row.measurement;
@@ -123,7 +249,9 @@ void print_json(const std::vector<DemoRow>& rows) {
                    {"carbon_g", row.carbon_g},
                    {"start_time", format_utc_time(m.start_utc)}});
   }
-  std::cout << nlohmann::json{{"synthetic", true}, {"windows", out}}.dump(2) << '\n';
+  std::cout << nlohmann::json{{"synthetic", true}, {"windows", out}, {"policies", policies_json(runs)}}
+                   .dump(2)
+            << '\n';
 }
 
 }  // namespace
@@ -131,19 +259,31 @@ void print_json(const std::vector<DemoRow>& rows) {
 void add_demo_command(CLI::App& app, int& exit_code) {
   auto options = std::make_shared<DemoOptions>();
   auto* cmd = app.add_subcommand(
-      "demo", "Measure a simulated training job at every power limit (no GPU needed)");
+      "demo",
+      "Run a simulated training job at every power limit and under four policies (no GPU needed)");
   cmd->add_option("--gpus", options->gpus, "Number of simulated GPUs")
       ->check(CLI::Range(1, 64))
       ->capture_default_str();
-  cmd->add_flag("--json", options->json, "Print JSON instead of a table");
+  cmd->add_option("--plot", options->plot, "SVG file for the plot (empty: none)")
+      ->capture_default_str();
+  cmd->add_flag("--json", options->json, "Print JSON instead of tables");
   cmd->callback([options, &exit_code] {
     const auto carbon = synthetic_carbon_day();
     const auto rows = run_demo(*options, carbon);
+    const auto runs = run_policies(*options, carbon);
     if (options->json) {
-      print_json(rows);
+      print_json(rows, runs);
     } else {
       print_table(*options, rows, carbon);
+      print_policies(*options, runs);
+      write_plot(*options, carbon, runs);
+      if (!options->plot.empty()) {
+        std::cout << fmt::format("\nPlot of intensity and chosen limits: {}\n", options->plot);
+      }
+      std::cout << "\nAll numbers are simulated from made-up inputs. Run `chase measure -- CMD` to "
+                   "measure a real job.\n";
     }
+    if (options->json) write_plot(*options, carbon, runs);
     exit_code = 0;
   });
 }

@@ -231,9 +231,36 @@ TEST_F(CliTest, MeasureRejectsUnknownGpu) {
 }
 
 TEST_F(CliTest, DemoTableMatchesGolden) {
-  const auto r = chase({"demo"});
+  const auto r = chase({"demo", "--plot", ""});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_matches_golden(r.out, "demo.txt");
+}
+
+TEST_F(CliTest, DemoWritesALabelledPlotOfIntensityAndLimits) {
+  const auto plot = dir_ / "demo.svg";
+  const auto r = chase({"demo", "--plot", plot.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Plot of intensity and chosen limits: " + plot.string()));
+  const auto svg = read_file(plot);
+  EXPECT_THAT(svg, HasSubstr("<svg"));
+  EXPECT_THAT(svg, HasSubstr("SYNTHETIC"));
+  for (const auto* policy : {"default", "zeus", "chase", "planner"}) EXPECT_THAT(svg, HasSubstr(policy));
+  EXPECT_EQ(svg.substr(svg.size() - 7), "</svg>\n");
+}
+
+TEST_F(CliTest, DemoPoliciesTradeTimeForCarbonWithinTheirBudgets) {
+  const auto r = chase({"demo", "--json", "--plot", ""});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto policies = nlohmann::json::parse(r.out)["policies"];
+  const double base_time = policies["default"]["time_s"];
+  const double base_carbon = policies["default"]["carbon_g"];
+  for (const auto* name : {"zeus", "chase", "planner"}) {
+    SCOPED_TRACE(name);
+    EXPECT_LT(policies[name]["carbon_g"].get<double>(), base_carbon);
+    EXPECT_GT(policies[name]["time_s"].get<double>(), base_time);
+  }
+  EXPECT_LE(policies["planner"]["time_s"].get<double>(), 1.105 * base_time);
+  EXPECT_LT(policies["planner"]["carbon_g"].get<double>(), policies["chase"]["carbon_g"].get<double>());
 }
 
 TEST_F(CliTest, DemoJsonIsLabelledSyntheticAndSavesEnergyAtLowerLimits) {
