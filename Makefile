@@ -21,8 +21,9 @@ test-sanitize: deps
 	  ctest --test-dir $(BUILD_DIR)/asan --output-on-failure -j $(JOBS)
 
 bench: configure-release
-	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_bench_energy_monitor
+	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_bench_energy_monitor chase_bench_training
 	./$(BUILD_DIR)/release/bench/chase_bench_energy_monitor
+	./$(BUILD_DIR)/release/bench/chase_bench_training
 
 configure-release: deps
 	cmake -S . -B $(BUILD_DIR)/release -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
