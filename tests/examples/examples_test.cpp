@@ -1,0 +1,69 @@
+// The examples build and run: examples/minimal over the real NVML backend (the fake NVML beneath),
+// static and carbon-aware, restoring the GPUs' limits when it ends.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+
+#include "support/fake_nvml_env.h"
+#include "support/process.h"
+
+namespace chase {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeNvmlEnvironment;
+namespace fs = std::filesystem;
+
+#ifdef CHASE_EXAMPLE_MINIMAL_PATH
+
+// Enough steps to profile all 9 limits (1 + 2 steps each, plus the set) and run on.
+const std::vector<std::string> kShortRun = {CHASE_EXAMPLE_MINIMAL_PATH, "--steps", "60", "--epochs",
+                                            "1", "--warmup", "1", "--profile", "2"};
+
+TEST(MinimalExample, ProfilesChoosesAndRestoresTheLimits) {
+  FakeNvmlEnvironment nvml(FakeNvmlEnvironment::standard_config(2));
+  const auto r = testing::run_process(kShortRun);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("policy static: 60 steps"));
+  EXPECT_THAT(r.out, HasSubstr("chosen power limit: "));
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("none")));
+  for (const auto& [uuid, limit] : nvml.limits_in_state_file()) {
+    EXPECT_EQ(limit, 300) << uuid << " was not restored";
+  }
+  EXPECT_FALSE(nvml.limits_in_state_file().empty()) << "the example changed no limit";
+}
+
+TEST(MinimalExample, FollowsACarbonCsvWithTheChasePolicy) {
+  FakeNvmlEnvironment nvml(FakeNvmlEnvironment::standard_config(2));
+  const auto csv = fs::temp_directory_path() / ("chase_example_carbon_" + std::to_string(::getpid()) + ".csv");
+  {
+    std::ofstream out(csv);
+    out << "timestamp,carbon_intensity\n";
+    const auto now = std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now());
+    for (int h = -3; h <= 3; ++h) {
+      const auto t = std::chrono::system_clock::to_time_t(now + std::chrono::hours(h));
+      char text[32];
+      std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+      out << text << "," << 200 + 50 * h << "\n";
+    }
+  }
+  auto args = kShortRun;
+  args.insert(args.end(), {"--carbon-csv", csv.string()});
+  const auto r = testing::run_process(args);
+  fs::remove(csv);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("policy chase"));
+  EXPECT_THAT(r.out, HasSubstr("chase(eta=0.5"));
+}
+
+#else
+TEST(MinimalExample, NotBuilt) { GTEST_SKIP() << "built with CHASE_BUILD_EXAMPLES=OFF"; }
+#endif
+
+}  // namespace
+}  // namespace chase
