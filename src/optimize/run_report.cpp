@@ -33,6 +33,11 @@ nlohmann::json period_json(const PeriodReport& p) {
           {"candidates", candidates}};
 }
 
+// "-" where there was no carbon data.
+std::string number_or_dash(double value, int decimals) {
+  return std::isfinite(value) ? fmt::format("{:.{}f}", value, decimals) : "-";
+}
+
 std::string limits_text(const std::vector<double>& limits) {
   std::string text;
   for (const double limit : limits) text += (text.empty() ? "" : "→") + fmt::format("{:g}", limit);
@@ -58,9 +63,10 @@ void print_run_report(std::ostream& out, const RunReport& report) {
   out << fmt::format("  {:<20} {:>8} {:>7} {:>10} {:>9} {:>9}  {:<14} {}\n", "period start (UTC)",
                      "time (s)", "steps", "energy (J)", "CI g/kWh", "CO2 (g)", "limits (W)", "why");
   for (const auto& p : report.periods) {
-    out << fmt::format("  {:<20} {:>8.1f} {:>7} {:>10.1f} {:>9.1f} {:>9.3f}  {:<14} {}\n",
-                       format_utc_time(p.start), p.time_s, p.steps, p.energy_j, p.carbon_intensity,
-                       p.carbon_g, limits_text(p.limits_w), p.reason);
+    out << fmt::format("  {:<20} {:>8.1f} {:>7} {:>10.1f} {:>9} {:>9}  {:<14} {}\n",
+                       format_utc_time(p.start), p.time_s, p.steps, p.energy_j,
+                       number_or_dash(p.carbon_intensity, 1), number_or_dash(p.carbon_g, 3),
+                       limits_text(p.limits_w), p.reason);
   }
 }
 
