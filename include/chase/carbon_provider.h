@@ -57,10 +57,10 @@ struct CarbonFetchNotes {
 };
 
 struct RetryPolicy {
-  int max_attempts = 4;                               // tries per request, the first included
-  std::chrono::milliseconds base_backoff{500};        // wait before the 2nd try; doubles after
-  std::chrono::milliseconds max_backoff{30'000};      // cap of one wait (and of Retry-After)
-  bool jitter = true;                                 // wait a random 50–100 % of the backoff
+  int max_attempts = 4;                           // tries per request, the first included
+  std::chrono::milliseconds base_backoff{500};    // wait before the 2nd try; doubles after
+  std::chrono::milliseconds max_backoff{30'000};  // cap of one wait (and of Retry-After)
+  bool jitter = true;                             // wait a random 50–100 % of the backoff
 };
 
 // Sleeps for the given time; tests inject one that records and returns at once.
@@ -82,7 +82,7 @@ struct CarbonProviderOptions {
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds timeout{30'000};  // whole request, connection included
   RetryPolicy retry;
-  SleepFunction sleep;             // empty: really sleep
+  SleepFunction sleep;              // empty: really sleep
   std::filesystem::path cache_dir;  // empty: no on-disk cache
   std::shared_ptr<Clock> clock;     // 'now' for windows and cache ages; null: the system clock
   // Electricity Maps: "lifecycle" or "direct" (empty: the service's default); estimations off.

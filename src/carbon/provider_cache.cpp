@@ -84,8 +84,8 @@ void ProviderCache::put(const std::string& key, const std::string& body) const {
   }
   std::filesystem::rename(temp, path, error);
   if (error) {
-    spdlog::warn("{}: could not store the cache entry '{}' ({}); carrying on without it",
-                 provider_, path.string(), error.message());
+    spdlog::warn("{}: could not store the cache entry '{}' ({}); carrying on without it", provider_,
+                 path.string(), error.message());
     std::filesystem::remove(temp, error);
   }
 }

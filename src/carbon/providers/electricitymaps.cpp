@@ -35,8 +35,7 @@ class ElectricityMapsProvider final : public HttpProvider {
     auto notes = fresh_notes();
     const auto request = make_request("/v3/carbon-intensity/latest", {});
     const auto point = fetch_parsed(
-        request, request.url, kLatestTtl, kCredentials, notes,
-        [&](const nlohmann::json& json) {
+        request, request.url, kLatestTtl, kCredentials, notes, [&](const nlohmann::json& json) {
           check_unit(json, request.url);
           const auto value = parse_value(json.at("carbonIntensity"), request.url);
           CarbonPoint result;
@@ -47,8 +46,7 @@ class ElectricityMapsProvider final : public HttpProvider {
             throw Error(ErrorCode::kUnavailable,
                         fmt::format("electricitymaps: GET {} has no value (null) for {} at {}. "
                                     "Try again later or use history().",
-                                    request.url, options_.location,
-                                    format_utc_time(result.time)));
+                                    request.url, options_.location, format_utc_time(result.time)));
           }
           SeriesBuilder check(name_, request.url);
           check.add(result.time, value);  // the range and unit checks
@@ -96,8 +94,8 @@ class ElectricityMapsProvider final : public HttpProvider {
     const UtcTime now = clock_->utc_now();
     fetch_parsed(request, request.url, kForecastTtl, kCredentials, notes,
                  [&](const nlohmann::json& json) {
-                   add_points(json.at("forecast"), request.url, builder, now - kHour + std::chrono::seconds(1),
-                              now + horizon);
+                   add_points(json.at("forecast"), request.url, builder,
+                              now - kHour + std::chrono::seconds(1), now + horizon);
                    return 0;
                  });
     auto series = builder.build(kHour, source(), notes);

@@ -47,12 +47,12 @@ void SeriesBuilder::add(UtcTime time, std::optional<double> value) {
                               provider_, url_, *value, format_utc_time(time)));
     }
     if (*value > kMaxPlausibleGPerKwh) {
-      throw Error(ErrorCode::kParse,
-                  fmt::format("{}: GET {} gave {} gCO2eq/kWh for {}, more than any grid emits "
-                              "({} at most): the value is in another unit (wrong units). Check "
-                              "the provider and its signal type.",
-                              provider_, url_, *value, format_utc_time(time),
-                              kMaxPlausibleGPerKwh));
+      throw Error(
+          ErrorCode::kParse,
+          fmt::format("{}: GET {} gave {} gCO2eq/kWh for {}, more than any grid emits "
+                      "({} at most): the value is in another unit (wrong units). Check "
+                      "the provider and its signal type.",
+                      provider_, url_, *value, format_utc_time(time), kMaxPlausibleGPerKwh));
     }
   }
   points_.emplace_back(time, value);
@@ -70,8 +70,8 @@ CarbonSeries SeriesBuilder::build(std::chrono::seconds resolution, std::string s
       ++nulls;
     }
   }
-  const bool sorted = std::is_sorted(kept.begin(), kept.end(),
-                                     [](const auto& a, const auto& b) { return a.first < b.first; });
+  const bool sorted = std::is_sorted(
+      kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   // Stable: among equal times the one the service listed last wins.
   std::stable_sort(kept.begin(), kept.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -91,20 +91,21 @@ CarbonSeries SeriesBuilder::build(std::chrono::seconds resolution, std::string s
   notes.duplicates_dropped += duplicates;
   notes.reordered = notes.reordered || !sorted;
   if (nulls > 0) {
-    spdlog::warn("{}: GET {}: dropped {} point{} without a value (null); the series has a gap "
-                 "there",
-                 provider_, url_, nulls, nulls == 1 ? "" : "s");
+    spdlog::warn(
+        "{}: GET {}: dropped {} point{} without a value (null); the series has a gap "
+        "there",
+        provider_, url_, nulls, nulls == 1 ? "" : "s");
   }
   if (duplicates > 0) {
     spdlog::warn("{}: GET {}: {} point{} repeated an earlier time; kept the last value", provider_,
                  url_, duplicates, duplicates == 1 ? "" : "s");
   }
-  if (!sorted) spdlog::warn("{}: GET {}: the points were out of order; sorted them", provider_, url_);
+  if (!sorted)
+    spdlog::warn("{}: GET {}: the points were out of order; sorted them", provider_, url_);
   return CarbonSeries(std::move(times), std::move(values), resolution, std::move(source));
 }
 
-HttpProvider::HttpProvider(std::string name, std::string default_url,
-                           CarbonProviderOptions options)
+HttpProvider::HttpProvider(std::string name, std::string default_url, CarbonProviderOptions options)
     : name_(std::move(name)),
       base_url_(options.base_url.empty() ? std::move(default_url) : options.base_url),
       options_(std::move(options)),
@@ -158,9 +159,9 @@ void HttpProvider::fail_status(const Fetched& fetched, const std::string& url,
                               "source (HTTP 501){}. Use another endpoint or data source.",
                               name_, url, body));
     default:
-      throw Error(ErrorCode::kUnavailable,
-                  fmt::format("{}: GET {} answered HTTP {}{}. Try again later.", name_, url,
-                              status, body));
+      throw Error(
+          ErrorCode::kUnavailable,
+          fmt::format("{}: GET {} answered HTTP {}{}. Try again later.", name_, url, status, body));
   }
 }
 
@@ -177,9 +178,10 @@ nlohmann::json HttpProvider::parse_json(const Fetched& fetched, const std::strin
 }
 
 std::string HttpProvider::shape_message(const std::string& url, std::string_view detail) const {
-  return fmt::format("{}: the answer to GET {} does not have the expected shape ({}). Check the "
-                     "base URL points at the right service and API version.",
-                     name_, url, detail);
+  return fmt::format(
+      "{}: the answer to GET {} does not have the expected shape ({}). Check the "
+      "base URL points at the right service and API version.",
+      name_, url, detail);
 }
 
 UtcTime HttpProvider::parse_time(const nlohmann::json& value, const std::string& url) const {

@@ -40,8 +40,8 @@ struct Fetched {
 // Collects the points of a service's answer and builds a clean CarbonSeries from them.
 class SeriesBuilder {
  public:
-  SeriesBuilder(std::string provider, std::string url) : provider_(std::move(provider)),
-                                                          url_(std::move(url)) {}
+  SeriesBuilder(std::string provider, std::string url)
+      : provider_(std::move(provider)), url_(std::move(url)) {}
   void add(UtcTime time, std::optional<double> value);
   // Sorted, de-duplicated (last wins), nulls dropped; warns about what it repaired.
   CarbonSeries build(std::chrono::seconds resolution, std::string source,
@@ -61,8 +61,7 @@ class HttpProvider : public CarbonProvider {
  protected:
   // The body for `request`: from the cache when `cache_key` is fresh there, else from the network.
   // Statuses other than 2xx are returned as they are (cached never).
-  Fetched fetch(const HttpRequest& request, const std::string& cache_key,
-                std::chrono::seconds ttl);
+  Fetched fetch(const HttpRequest& request, const std::string& cache_key, std::chrono::seconds ttl);
   // Stores a body that parsed well.
   void remember(const std::string& cache_key, const Fetched& fetched);
   // Throws the chase::Error that `status` of `url` deserves; `credentials_hint` says which

@@ -133,7 +133,7 @@ TEST_F(ElectricityMapsTest, LongPastRangesAreSplitIntoChunks) {
 TEST_F(ElectricityMapsTest, ForecastFromTheIntervalHoldingNowToTheHorizon) {
   server_.route("/v3/carbon-intensity/forecast", ok(kProvider, "forecast.json"));
   const auto series = provider()->forecast(hours(3));
-  EXPECT_EQ(series.start(), at("2026-03-01T12:00:00Z"));  // holds now (12:20)
+  EXPECT_EQ(series.start(), at("2026-03-01T12:00:00Z"));          // holds now (12:20)
   EXPECT_THAT(series.values(), ElementsAre(300, 290, 280, 270));  // up to 15:00 < 15:20
   EXPECT_DOUBLE_EQ(series.value_at(fixture_now()), 300);
 }

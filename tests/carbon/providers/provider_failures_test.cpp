@@ -22,11 +22,11 @@ using ::testing::Not;
 
 struct ProviderCase {
   std::string provider;
-  std::string path;                                      // the endpoint `call` uses
-  std::function<CarbonSeries(CarbonProvider&)> call;     // one call, one request to `path`
-  std::string good;                                      // a valid body for `path`
-  std::string truncated;                                 // the same, cut short
-  std::string credentials_hint;                          // what a 401 message points at
+  std::string path;                                   // the endpoint `call` uses
+  std::function<CarbonSeries(CarbonProvider&)> call;  // one call, one request to `path`
+  std::string good;                                   // a valid body for `path`
+  std::string truncated;                              // the same, cut short
+  std::string credentials_hint;                       // what a 401 message points at
 };
 
 std::ostream& operator<<(std::ostream& out, const ProviderCase& c) { return out << c.provider; }
@@ -102,8 +102,7 @@ TEST_P(ProviderFailureTest, RateLimitWithoutRetryAfterBacksOffExponentially) {
 TEST_P(ProviderFailureTest, PersistentRateLimitIsAClearError) {
   server_.route(param().path, status(429, {{"Retry-After", "2"}}));
   auto p = provider();
-  const std::string message =
-      error_message([&] { param().call(*p); }, ErrorCode::kUnavailable);
+  const std::string message = error_message([&] { param().call(*p); }, ErrorCode::kUnavailable);
   EXPECT_THAT(message, HasSubstr(param().provider));
   EXPECT_THAT(message, HasSubstr(server_.base_url() + param().path));
   EXPECT_THAT(message, HasSubstr("HTTP 429"));
@@ -206,7 +205,8 @@ TEST_P(ProviderFailureTest, AStaleCacheEntryIsFetchedAgain) {
   auto o = options();
   o.cache_dir = cache.path();
   param().call(*make_carbon_provider(param().provider, o));
-  clock_->advance(std::chrono::nanoseconds(std::chrono::hours(1)));  // past every TTL of a window this recent
+  clock_->advance(
+      std::chrono::nanoseconds(std::chrono::hours(1)));  // past every TTL of a window this recent
   auto again = make_carbon_provider(param().provider, o);
   param().call(*again);
   EXPECT_EQ(server_.count(param().path), 2U);

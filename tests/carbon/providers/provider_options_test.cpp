@@ -53,17 +53,19 @@ TEST(CarbonProviderOptionsTest, SecretsAreRedacted) {
   const std::string text = to_string(o);
   EXPECT_THAT(text, Not(HasSubstr(kApiKey)));
   EXPECT_THAT(text, Not(HasSubstr(kPassword)));
-  EXPECT_THAT(text, AllOf(HasSubstr("api_key=***"), HasSubstr("password=***"),
-                          HasSubstr("location=DE")));
+  EXPECT_THAT(text,
+              AllOf(HasSubstr("api_key=***"), HasSubstr("password=***"), HasSubstr("location=DE")));
   EXPECT_THAT(to_string(CarbonProviderOptions{}), HasSubstr("api_key=(none)"));
 }
 
 TEST(CarbonProviderOptionsTest, FromTheEnvironment) {
-  const auto o = load_carbon_provider_options(
-      "watttime", {},
-      fake_env({{"WATTTIME_USERNAME", "u"}, {"WATTTIME_PASSWORD", "p"},
-                {"WATTTIME_REGION", "CAISO_NORTH"}, {"WATTTIME_URL", "http://127.0.0.1:1"},
-                {"CHASE_CARBON_CACHE_DIR", "/tmp/cache"}, {"ELECTRICITYMAPS_API_KEY", "other"}}));
+  const auto o = load_carbon_provider_options("watttime", {},
+                                              fake_env({{"WATTTIME_USERNAME", "u"},
+                                                        {"WATTTIME_PASSWORD", "p"},
+                                                        {"WATTTIME_REGION", "CAISO_NORTH"},
+                                                        {"WATTTIME_URL", "http://127.0.0.1:1"},
+                                                        {"CHASE_CARBON_CACHE_DIR", "/tmp/cache"},
+                                                        {"ELECTRICITYMAPS_API_KEY", "other"}}));
   EXPECT_EQ(o.credentials.username, "u");
   EXPECT_EQ(o.credentials.password, "p");
   EXPECT_EQ(o.location, "CAISO_NORTH");
@@ -96,10 +98,11 @@ TEST(CarbonProviderOptionsTest, FromAConfigFileWithTheEnvironmentWinning) {
 
 TEST(CarbonProviderOptionsTest, BadConfigFilesAreClearErrorsWithoutSecrets) {
   TempDir dir;
-  EXPECT_THAT(error_message([&] { load_carbon_provider_options("ukgrid", dir.path() / "none.json",
-                                                               fake_env({})); },
-                            ErrorCode::kNotFound),
-              HasSubstr("none.json"));
+  EXPECT_THAT(
+      error_message(
+          [&] { load_carbon_provider_options("ukgrid", dir.path() / "none.json", fake_env({})); },
+          ErrorCode::kNotFound),
+      HasSubstr("none.json"));
   auto path = write_file(dir, std::string(R"({"watttime": {"password": ")") + kPassword);
   EXPECT_THAT(error_message([&] { load_carbon_provider_options("watttime", path, fake_env({})); },
                             ErrorCode::kParse),
@@ -127,8 +130,9 @@ TEST(HttpClientTest, RetryAfterIsSecondsOnly) {
 }
 
 TEST(HttpClientTest, UrlsEncodeTheirParameters) {
-  EXPECT_EQ(detail::make_url("http://h/", "/p", {{"a", "x y"}, {"b", ""}, {"c", "2026-03-01T00:00:00Z"}}),
-            "http://h/p?a=x%20y&c=2026-03-01T00%3A00%3A00Z");
+  EXPECT_EQ(
+      detail::make_url("http://h/", "/p", {{"a", "x y"}, {"b", ""}, {"c", "2026-03-01T00:00:00Z"}}),
+      "http://h/p?a=x%20y&c=2026-03-01T00%3A00%3A00Z");
 }
 
 TEST(HttpClientTest, JitterWaitsBetweenHalfAndAllOfTheBackoff) {
@@ -158,7 +162,8 @@ TEST(HttpClientTest, RetryAfterIsCappedByMaxBackoff) {
   detail::HttpOptions options;
   options.retry.max_backoff = milliseconds(30'000);
   options.sleep = sleeps.function();
-  const auto response = detail::HttpClient("test", options).get({server.base_url() + "/x", {}, std::nullopt});
+  const auto response =
+      detail::HttpClient("test", options).get({server.base_url() + "/x", {}, std::nullopt});
   EXPECT_EQ(response.status, 200);
   EXPECT_THAT(sleeps.waits(), ElementsAre(milliseconds(30'000)));
 }
@@ -166,8 +171,8 @@ TEST(HttpClientTest, RetryAfterIsCappedByMaxBackoff) {
 TEST(HttpClientTest, ResponseHeadersAndBodyComeBack) {
   ReplayServer server;
   server.route("/x", status(200, {{"X-Thing", "42"}}, R"({"a":1})"));
-  const auto response =
-      detail::HttpClient("test", {}).get({server.base_url() + "/x", {{"X-Asked", "yes"}}, std::nullopt});
+  const auto response = detail::HttpClient("test", {})
+                            .get({server.base_url() + "/x", {{"X-Asked", "yes"}}, std::nullopt});
   EXPECT_EQ(response.body, R"({"a":1})");
   EXPECT_EQ(response.headers.at("x-thing"), "42");
   EXPECT_EQ(server.requests().at(0).header("x-asked"), "yes");
@@ -183,8 +188,11 @@ TEST(HttpClientTest, ARefusedConnectionIsRetriedThenAClearError) {
   detail::HttpOptions options;
   options.retry.max_attempts = 2;
   options.sleep = sleeps.function();
-  const auto message = error_message([&] { detail::HttpClient("ukgrid", options).get({url, {}, std::nullopt}); },
-                                     ErrorCode::kUnavailable);
+  const auto message = error_message(
+      [&] {
+        detail::HttpClient("ukgrid", options).get({url, {}, std::nullopt});
+      },
+      ErrorCode::kUnavailable);
   EXPECT_THAT(message, AllOf(HasSubstr("ukgrid"), HasSubstr(url), HasSubstr("2 attempts"),
                              HasSubstr("check the network")));
   EXPECT_EQ(sleeps.waits().size(), 1U);
