@@ -111,7 +111,7 @@ class CarbonAwareSdkProvider final : public HttpProvider {
       }
       return builder.build(resolution, source(), notes);
     });
-    remember(key, fetched);
+    remember(key, fetched, kForecastTtl);
     notes.from_cache = notes.from_cache && fetched.from_cache;
     set_notes(notes);
     return series;
@@ -144,7 +144,7 @@ class CarbonAwareSdkProvider final : public HttpProvider {
       }
       return builder.build(resolution, source(), notes);
     });
-    remember(key, fetched);
+    remember(key, fetched, ttl);
     notes.from_cache = notes.from_cache && fetched.from_cache;
     return series;
   }

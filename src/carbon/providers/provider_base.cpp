@@ -121,9 +121,10 @@ Fetched HttpProvider::fetch(const HttpRequest& request, const std::string& cache
   return Fetched{response.status, std::move(response.body), false};
 }
 
-void HttpProvider::remember(const std::string& cache_key, const Fetched& fetched) {
+void HttpProvider::remember(const std::string& cache_key, const Fetched& fetched,
+                            std::chrono::seconds ttl) {
   if (!fetched.from_cache && fetched.status >= 200 && fetched.status < 300) {
-    cache_.put(cache_key, fetched.body);
+    cache_.put(cache_key, fetched.body, ttl);
   }
 }
 

@@ -63,7 +63,7 @@ class HttpProvider : public CarbonProvider {
   // Statuses other than 2xx are returned as they are (cached never).
   Fetched fetch(const HttpRequest& request, const std::string& cache_key, std::chrono::seconds ttl);
   // Stores a body that parsed well.
-  void remember(const std::string& cache_key, const Fetched& fetched);
+  void remember(const std::string& cache_key, const Fetched& fetched, std::chrono::seconds ttl);
   // Throws the chase::Error that `status` of `url` deserves; `credentials_hint` says which
   // settings hold the credentials.
   [[noreturn]] void fail_status(const Fetched& fetched, const std::string& url,
@@ -89,7 +89,7 @@ class HttpProvider : public CarbonProvider {
     }
     const nlohmann::json json = parse_json(fetched, request.url);
     auto result = parse_shape(request.url, [&] { return parse(json); });
-    remember(cache_key, fetched);
+    remember(cache_key, fetched, ttl);
     notes.from_cache = notes.from_cache && fetched.from_cache;
     return result;
   }

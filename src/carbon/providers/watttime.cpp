@@ -163,7 +163,7 @@ class WattTimeProvider final : public HttpProvider {
     const auto json = parse_json(fetched, request.url);
     auto series =
         parse_shape(request.url, [&] { return parse(json, request.url, notes, from, to); });
-    remember(key, fetched);
+    remember(key, fetched, ttl);
     notes.from_cache = notes.from_cache && fetched.from_cache;
     return series;
   }

@@ -203,13 +203,13 @@ TEST(ProviderCacheTest, EntriesAreKeyedAndExpire) {
   auto clock = std::make_shared<ManualClock>(fixture_now());
   const detail::ProviderCache cache(dir.path(), "ukgrid", clock);
   EXPECT_FALSE(cache.get("a", std::chrono::seconds(60)));
-  cache.put("a", "body of a");
-  cache.put("b", "body of b");
+  cache.put("a", "body of a", std::chrono::seconds(60));
+  cache.put("b", "body of b", std::chrono::seconds(3600));
   EXPECT_EQ(cache.get("a", std::chrono::seconds(60)), "body of a");
   EXPECT_EQ(cache.get("b", std::chrono::seconds(60)), "body of b");
   clock->advance(std::chrono::nanoseconds(std::chrono::seconds(61)));
   EXPECT_FALSE(cache.get("a", std::chrono::seconds(60)));
-  EXPECT_EQ(cache.get("a", std::chrono::seconds(3600)), "body of a");
+  EXPECT_EQ(cache.get("a", std::chrono::seconds(3600)), "body of a");  // the reader's TTL decides
   // A second cache object over the same directory (a restarted process) sees the entries.
   const detail::ProviderCache again(dir.path(), "ukgrid", clock);
   EXPECT_EQ(again.get("b", std::chrono::seconds(3600)), "body of b");
@@ -219,12 +219,30 @@ TEST(ProviderCacheTest, EntriesAreKeyedAndExpire) {
     EXPECT_THAT(entry.path().filename().string(), Not(HasSubstr("tmp")));
     ++files;
   }
-  EXPECT_EQ(files, 2U);
+  EXPECT_EQ(files, 1U);  // creating `again` removed "a", whose own TTL (60 s) had passed
+}
+
+TEST(ProviderCacheTest, ExpiredEntriesAreRemovedWhenACacheIsCreated) {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>(fixture_now());
+  const detail::ProviderCache cache(dir.path(), "ukgrid", clock);
+  cache.put("short", "x", std::chrono::seconds(60));
+  cache.put("long", "y", std::chrono::seconds(3600));
+  const detail::ProviderCache other(dir.path(), "watttime", clock);
+  other.put("short", "z", std::chrono::seconds(60));
+  std::ofstream(dir.path() / "ukgrid-corrupt.json") << "{";
+  clock->advance(std::chrono::nanoseconds(std::chrono::seconds(120)));
+  const detail::ProviderCache restarted(dir.path(), "ukgrid", clock);
+  EXPECT_FALSE(std::filesystem::exists(cache.path_for("short")));
+  EXPECT_TRUE(std::filesystem::exists(cache.path_for("long")));
+  EXPECT_TRUE(std::filesystem::exists(other.path_for("short")));  // another provider's
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "ukgrid-corrupt.json"));
+  EXPECT_EQ(restarted.get("long", std::chrono::seconds(3600)), "y");
 }
 
 TEST(ProviderCacheTest, ADisabledCacheStoresNothing) {
   const detail::ProviderCache cache({}, "ukgrid", nullptr);
-  cache.put("a", "x");
+  cache.put("a", "x", std::chrono::seconds(60));
   EXPECT_FALSE(cache.get("a", std::chrono::seconds(60)));
 }
 
