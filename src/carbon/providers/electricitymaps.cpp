@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 
 #include "carbon/providers/provider_base.h"
 
@@ -26,8 +28,9 @@ class ElectricityMapsProvider final : public HttpProvider {
     if (options_.location.empty()) {
       throw Error(ErrorCode::kInvalidArgument,
                   "electricitymaps: no zone. Set ELECTRICITYMAPS_ZONE or \"location\" (e.g. "
-                  "\"DE\").");
+                  "\"DE\", or \"lat,lon\").");
     }
+    coordinates_ = parse_coordinates(options_.location);
   }
 
   CarbonPoint latest() override {
@@ -106,7 +109,11 @@ class ElectricityMapsProvider final : public HttpProvider {
  private:
   HttpRequest make_request(std::string_view path,
                            std::vector<std::pair<std::string, std::string>> query) const {
-    query.insert(query.begin(), {"zone", options_.location});
+    if (coordinates_) {
+      query.insert(query.begin(), {{"lat", coordinates_->first}, {"lon", coordinates_->second}});
+    } else {
+      query.insert(query.begin(), {"zone", options_.location});
+    }
     if (!options_.emission_factor_type.empty()) {
       query.emplace_back("emissionFactorType", options_.emission_factor_type);
     }
@@ -115,6 +122,28 @@ class ElectricityMapsProvider final : public HttpProvider {
     request.url = make_url(base_url_, path, query);
     request.headers.emplace_back("auth-token", options_.credentials.api_key);
     return request;
+  }
+
+  // "52.52,13.40" → {"52.52", "13.40"}; nullopt for a zone name.
+  static std::optional<std::pair<std::string, std::string>> parse_coordinates(
+      const std::string& location) {
+    const auto comma = location.find(',');
+    if (comma == std::string::npos) return std::nullopt;
+    const std::string lat = location.substr(0, comma);
+    const std::string lon = location.substr(comma + 1);
+    const auto number = [](const std::string& text, double limit) {
+      double value = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      return !text.empty() && error == std::errc{} && end == text.data() + text.size() &&
+             value >= -limit && value <= limit;
+    };
+    if (!number(lat, 90) || !number(lon, 180)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("electricitymaps: location '{}' is neither a zone nor \"lat,lon\" "
+                              "(latitude -90..90, longitude -180..180).",
+                              location));
+    }
+    return std::make_pair(lat, lon);
   }
 
   // Adds the points of `list` whose time is in [from, to).
@@ -128,6 +157,8 @@ class ElectricityMapsProvider final : public HttpProvider {
       builder.add(time, parse_value(item.at("carbonIntensity"), url));
     }
   }
+
+  std::optional<std::pair<std::string, std::string>> coordinates_;
 };
 
 }  // namespace

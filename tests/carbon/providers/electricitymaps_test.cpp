@@ -49,6 +49,19 @@ TEST_F(ElectricityMapsTest, LatestSendsTheKeyAndZoneAndReadsThePoint) {
   EXPECT_EQ(requests[0].param("disableEstimations"), "true");
 }
 
+TEST_F(ElectricityMapsTest, ALocationCanBeCoordinates) {
+  server_.route("/v3/carbon-intensity/latest", ok(kProvider, "latest.json"));
+  auto o = options();
+  o.location = "52.52,13.405";
+  provider(o)->latest();
+  const auto request = server_.requests().at(0);
+  EXPECT_EQ(request.param("lat"), "52.52");
+  EXPECT_EQ(request.param("lon"), "13.405");
+  EXPECT_EQ(request.param("zone"), "");
+  o.location = "95,13";
+  EXPECT_THAT(error_message([&] { provider(o); }, ErrorCode::kInvalidArgument), HasSubstr("95,13"));
+}
+
 TEST_F(ElectricityMapsTest, LatestNullIsUnavailableNotZero) {
   server_.route("/v3/carbon-intensity/latest", ok(kProvider, "latest_null.json"));
   auto p = provider();
