@@ -74,9 +74,9 @@ struct CarbonCredentials {
 
 struct CarbonProviderOptions {
   std::string base_url;  // empty: the service's public URL (carbon-aware-sdk has none: required)
-  // What to ask about: the Electricity Maps zone ("DE"), the WattTime region ("CAISO_NORTH"), the
-  // Carbon Aware SDK location ("westeurope"), or for ukgrid "" / "national", "regionid:13" or
-  // "postcode:RG10".
+  // What to ask about: the Electricity Maps zone ("DE") or "lat,lon", the WattTime region
+  // ("CAISO_NORTH"), the Carbon Aware SDK location ("westeurope"), or for ukgrid "" / "national",
+  // "regionid:13" or "postcode:RG10".
   std::string location;
   CarbonCredentials credentials;
   std::chrono::milliseconds connect_timeout{5'000};
