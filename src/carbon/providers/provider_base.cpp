@@ -112,7 +112,19 @@ HttpProvider::HttpProvider(std::string name, std::string default_url, CarbonProv
       clock_(options_.clock ? options_.clock : system_clock()),
       http_(name_, HttpOptions{options_.connect_timeout, options_.timeout, options_.retry,
                                options_.sleep}),
-      cache_(options_.cache_dir, name_, clock_) {}
+      cache_(options_.cache_dir, name_, clock_) {
+  // Credentials in the URL would end up in messages and cache keys; they have their own settings.
+  const auto scheme = base_url_.find("://");
+  const auto authority_start = scheme == std::string::npos ? 0 : scheme + 3;
+  const auto authority_end = base_url_.find('/', authority_start);
+  const auto at = base_url_.find('@', authority_start);
+  if (at != std::string::npos && (authority_end == std::string::npos || at < authority_end)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{}: the base URL holds credentials (user:password@host). Give the "
+                            "host only, and the credentials through their own settings.",
+                            name_));
+  }
+}
 
 Fetched HttpProvider::fetch(const HttpRequest& request, const std::string& cache_key,
                             std::chrono::seconds ttl) {

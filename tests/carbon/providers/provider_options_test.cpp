@@ -44,6 +44,17 @@ TEST(CarbonProviderFactory, KnowsItsProviders) {
   EXPECT_EQ(make_carbon_provider("ukgrid", o)->name(), "ukgrid");
 }
 
+TEST(CarbonProviderOptionsTest, CredentialsInTheBaseUrlAreRefusedWithoutEchoingThem) {
+  CarbonProviderOptions o;
+  o.base_url = std::string("http://admin:") + kPassword + "@127.0.0.1:9/api";
+  const auto message =
+      error_message([&] { make_carbon_provider("ukgrid", o); }, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("credentials"));
+  EXPECT_THAT(message, Not(HasSubstr("admin")));
+  o.base_url = "http://127.0.0.1:9/path@with-at";  // an @ after the host is fine
+  EXPECT_EQ(make_carbon_provider("ukgrid", o)->name(), "ukgrid");
+}
+
 TEST(CarbonProviderOptionsTest, SecretsAreRedacted) {
   CarbonProviderOptions o;
   o.credentials.api_key = kApiKey;
