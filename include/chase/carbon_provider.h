@@ -57,10 +57,10 @@ struct CarbonFetchNotes {
 };
 
 struct RetryPolicy {
-  int max_attempts = 4;                               // tries per request, the first included
-  std::chrono::milliseconds base_backoff{500};        // wait before the 2nd try; doubles after
-  std::chrono::milliseconds max_backoff{30'000};      // cap of one wait (and of Retry-After)
-  bool jitter = true;                                 // wait a random 50–100 % of the backoff
+  int max_attempts = 4;                           // tries per request, the first included
+  std::chrono::milliseconds base_backoff{500};    // wait before the 2nd try; doubles after
+  std::chrono::milliseconds max_backoff{30'000};  // cap of one wait (and of Retry-After)
+  bool jitter = true;                             // wait a random 50–100 % of the backoff
 };
 
 // Sleeps for the given time; tests inject one that records and returns at once.
@@ -74,15 +74,15 @@ struct CarbonCredentials {
 
 struct CarbonProviderOptions {
   std::string base_url;  // empty: the service's public URL (carbon-aware-sdk has none: required)
-  // What to ask about: the Electricity Maps zone ("DE"), the WattTime region ("CAISO_NORTH"), the
-  // Carbon Aware SDK location ("westeurope"), or for ukgrid "" / "national", "regionid:13" or
-  // "postcode:RG10".
+  // What to ask about: the Electricity Maps zone ("DE") or "lat,lon", the WattTime region
+  // ("CAISO_NORTH"), the Carbon Aware SDK location ("westeurope"), or for ukgrid "" / "national",
+  // "regionid:13" or "postcode:RG10".
   std::string location;
   CarbonCredentials credentials;
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds timeout{30'000};  // whole request, connection included
   RetryPolicy retry;
-  SleepFunction sleep;             // empty: really sleep
+  SleepFunction sleep;              // empty: really sleep
   std::filesystem::path cache_dir;  // empty: no on-disk cache
   std::shared_ptr<Clock> clock;     // 'now' for windows and cache ages; null: the system clock
   // Electricity Maps: "lifecycle" or "direct" (empty: the service's default); estimations off.

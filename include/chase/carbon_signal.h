@@ -57,10 +57,10 @@ struct CarbonPeriod {
 };
 
 struct CarbonSignalStatus {
-  bool has_data = false;      // a refresh has succeeded at least once
-  bool stale = false;         // the last refresh failed; the data is the last good one
-  std::string stale_reason;   // the provider's error, when stale or without data
-  std::chrono::seconds age{0};  // time since the last successful refresh (Clock UTC time)
+  bool has_data = false;                // a refresh has succeeded at least once
+  bool stale = false;                   // the last refresh failed; the data is the last good one
+  std::string stale_reason;             // the provider's error, when stale or without data
+  std::chrono::seconds age{0};          // time since the last successful refresh (Clock UTC time)
   std::optional<UtcTime> refreshed_at;  // UTC time of the last successful refresh
   std::string provider;
   std::string forecast_source;  // "provider" or the forecaster's name

@@ -76,9 +76,9 @@ void apply(CarbonProviderOptions& options, const std::string& setting, const nlo
   };
   const auto milliseconds = [&] {
     if (!value.is_number_integer() || value.get<std::int64_t>() <= 0) {
-      throw Error(ErrorCode::kParse,
-                  fmt::format("{}: \"{}\" must be a positive integer (milliseconds).", origin,
-                              setting));
+      throw Error(
+          ErrorCode::kParse,
+          fmt::format("{}: \"{}\" must be a positive integer (milliseconds).", origin, setting));
     }
     return std::chrono::milliseconds(value.get<std::int64_t>());
   };
@@ -106,8 +106,8 @@ void apply(CarbonProviderOptions& options, const std::string& setting, const nlo
     options.signal_type = text();
   } else if (setting == "disable_estimations") {
     if (!value.is_boolean()) {
-      throw Error(ErrorCode::kParse, fmt::format("{}: \"{}\" must be true or false.", origin,
-                                                 setting));
+      throw Error(ErrorCode::kParse,
+                  fmt::format("{}: \"{}\" must be true or false.", origin, setting));
     }
     options.disable_estimations = value.get<bool>();
   } else if (setting == "timeout_ms") {
@@ -193,13 +193,14 @@ CarbonProviderOptions load_carbon_provider_options(std::string_view name,
     if (const auto it = json.find(std::string(name)); it != json.end()) {
       const std::string origin = fmt::format("'{}', provider \"{}\"", config_file.string(), name);
       if (!it->is_object()) {
-        throw Error(ErrorCode::kParse, fmt::format("{}: the settings must be a JSON object.",
-                                                   origin));
+        throw Error(ErrorCode::kParse,
+                    fmt::format("{}: the settings must be a JSON object.", origin));
       }
       for (const auto& [setting, value] : it->items()) apply(options, setting, value, origin);
     }
   }
-  const EnvLookup lookup = env ? env : [](const std::string& variable) -> std::optional<std::string> {
+  const EnvLookup lookup =
+      env ? env : [](const std::string& variable) -> std::optional<std::string> {
     const char* value = std::getenv(variable.c_str());
     if (value == nullptr) return std::nullopt;
     return std::string(value);

@@ -58,16 +58,16 @@ CarbonSignal::~CarbonSignal() { stop(); }
 CarbonSeries CarbonSignal::forecast_with_model(UtcTime now) const {
   const CarbonSeries history = provider_->history(now - options_.history_window, now);
   if (history.empty()) {
-    throw Error(ErrorCode::kUnavailable,
-                fmt::format("{} returned no history for the last {} h to forecast from.",
-                            provider_->name(),
-                            std::chrono::duration_cast<std::chrono::hours>(options_.history_window)
-                                .count()));
+    throw Error(
+        ErrorCode::kUnavailable,
+        fmt::format(
+            "{} returned no history for the last {} h to forecast from.", provider_->name(),
+            std::chrono::duration_cast<std::chrono::hours>(options_.history_window).count()));
   }
   const CarbonSeries grid = regular(history);
   const auto resolution = grid.resolution();
-  const auto steps = static_cast<std::size_t>(
-      (options_.horizon.count() + resolution.count() - 1) / resolution.count());
+  const auto steps = static_cast<std::size_t>((options_.horizon.count() + resolution.count() - 1) /
+                                              resolution.count());
   Forecaster& model = *options_.forecaster;
   const std::size_t known = grid.size();
   if (model.history_needed(steps) >= known) {
@@ -106,7 +106,8 @@ CarbonSeries CarbonSignal::forecast_with_model(UtcTime now) const {
 CarbonSignal::Data CarbonSignal::fetch() const {
   const UtcTime now = clock_->utc_now();
   Data data;
-  data.series = options_.forecaster ? forecast_with_model(now) : provider_->forecast(options_.horizon);
+  data.series =
+      options_.forecaster ? forecast_with_model(now) : provider_->forecast(options_.horizon);
   try {
     data.latest = provider_->latest();
   } catch (const Error& e) {
@@ -132,6 +133,7 @@ bool CarbonSignal::refresh() {
     std::unique_lock lock(mutex_);
     last_attempt_ = clock_->monotonic();
   }
+  std::string failure;
   try {
     Data data = fetch();
     std::unique_lock lock(mutex_);
@@ -143,24 +145,28 @@ bool CarbonSignal::refresh() {
     stale_reason_.clear();
     return true;
   } catch (const Error& e) {
-    std::unique_lock lock(mutex_);
-    stale_ = true;
-    stale_reason_ = e.what();
-    if (!warned_) {
-      warned_ = true;
-      if (data_ && refreshed_at_) {
-        const auto age =
-            std::chrono::duration_cast<std::chrono::seconds>(clock_->utc_now() - *refreshed_at_);
-        spdlog::warn("carbon signal: refreshing from {} failed; keeping the forecast from {} ago "
-                     "(stale): {}",
-                     provider_->name(), describe_age(age), e.what());
-      } else {
-        spdlog::warn("carbon signal: refreshing from {} failed and there is no forecast yet: {}",
-                     provider_->name(), e.what());
-      }
-    }
-    return false;
+    failure = e.what();
+  } catch (const std::exception& e) {
+    // (A forecaster may throw something else; the signal stays up all the same.)
+    failure = e.what();
   }
+  std::unique_lock lock(mutex_);
+  stale_ = true;
+  stale_reason_ = failure;
+  if (!warned_) {
+    warned_ = true;
+    if (data_ && refreshed_at_) {
+      const auto age =
+          std::chrono::duration_cast<std::chrono::seconds>(clock_->utc_now() - *refreshed_at_);
+      spdlog::warn(
+          "carbon signal: refreshing from {} failed; keeping the forecast from {} ago (stale): {}",
+          provider_->name(), describe_age(age), failure);
+    } else {
+      spdlog::warn("carbon signal: refreshing from {} failed and there is no forecast yet: {}",
+                   provider_->name(), failure);
+    }
+  }
+  return false;
 }
 
 bool CarbonSignal::refresh_if_due() {
@@ -204,20 +210,21 @@ double CarbonSignal::intensity_now() const {
     }
   }
   if (data_->latest) return data_->latest->g_per_kwh;
-  throw Error(ErrorCode::kUnavailable,
-              fmt::format("No carbon intensity for now ({}): the forecast from {} covers [{}, {})"
-                          "{}. Refresh the signal.",
-                          format_utc_time(now), provider_->name(),
-                          series.empty() ? "-" : format_utc_time(series.start()),
-                          series.empty() ? "-" : format_utc_time(series.end()),
-                          stale_ ? fmt::format(" and the provider is failing ({})", stale_reason_)
-                                 : ""));
+  throw Error(
+      ErrorCode::kUnavailable,
+      fmt::format("No carbon intensity for now ({}): the forecast from {} covers [{}, {})"
+                  "{}. Refresh the signal.",
+                  format_utc_time(now), provider_->name(),
+                  series.empty() ? "-" : format_utc_time(series.start()),
+                  series.empty() ? "-" : format_utc_time(series.end()),
+                  stale_ ? fmt::format(" and the provider is failing ({})", stale_reason_) : ""));
 }
 
 std::vector<CarbonPeriod> CarbonSignal::forecast(std::size_t periods,
                                                  std::chrono::seconds period) const {
   if (period <= std::chrono::seconds(0)) {
-    throw Error(ErrorCode::kInvalidArgument, "CarbonSignal::forecast: the period must be positive.");
+    throw Error(ErrorCode::kInvalidArgument,
+                "CarbonSignal::forecast: the period must be positive.");
   }
   std::shared_lock lock(mutex_);
   if (!data_) throw_no_data();
@@ -265,7 +272,8 @@ CarbonSignalStatus CarbonSignal::status() const {
   status.stale_reason = stale_reason_;
   status.refreshed_at = refreshed_at_;
   if (refreshed_at_) {
-    status.age = std::chrono::duration_cast<std::chrono::seconds>(clock_->utc_now() - *refreshed_at_);
+    status.age =
+        std::chrono::duration_cast<std::chrono::seconds>(clock_->utc_now() - *refreshed_at_);
   }
   status.provider = std::string(provider_->name());
   status.forecast_source =

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -51,6 +52,20 @@ std::size_t write_header(char* data, std::size_t size, std::size_t count, void* 
   return size * count;
 }
 
+// The user's no_proxy list plus the loopback names.
+std::string loopback_no_proxy() {
+  std::string list;
+  for (const char* variable : {"no_proxy", "NO_PROXY"}) {
+    if (const char* value = std::getenv(variable); value != nullptr && *value != '\0') {
+      list = value;
+      break;
+    }
+  }
+  if (list == "*") return list;
+  if (!list.empty()) list += ',';
+  return list + "localhost,127.0.0.1,::1";
+}
+
 struct CurlDeleter {
   void operator()(CURL* curl) const noexcept { curl_easy_cleanup(curl); }
 };
@@ -91,6 +106,9 @@ Attempt perform(const HttpRequest& request, const HttpOptions& options) {
                    static_cast<long>(std::max<std::int64_t>(1, options.timeout.count())));
   curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(handle, CURLOPT_USERAGENT, "chase-carbon/1");
+  // Proxies from the environment are honoured, except for the loopback interface.
+  const std::string no_proxy = loopback_no_proxy();
+  curl_easy_setopt(handle, CURLOPT_NOPROXY, no_proxy.c_str());
   curl_easy_setopt(handle, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &write_body);

@@ -32,6 +32,32 @@ ProviderCache::ProviderCache(std::filesystem::path dir, std::string provider,
                              std::shared_ptr<Clock> clock)
     : dir_(std::move(dir)), provider_(std::move(provider)), clock_(std::move(clock)) {
   if (!clock_) clock_ = system_clock();
+  if (enabled()) prune();
+}
+
+std::size_t ProviderCache::prune() const {
+  std::size_t removed = 0;
+  std::error_code error;
+  const std::string prefix = provider_ + "-";
+  const UtcTime now = clock_->utc_now();
+  for (auto it = std::filesystem::directory_iterator(dir_, error);
+       !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with(prefix) || !name.ends_with(".json")) continue;
+    std::ifstream in(it->path(), std::ios::binary);
+    std::stringstream content;
+    content << in.rdbuf();
+    const auto entry = nlohmann::json::parse(content.str(), nullptr, false);
+    if (!entry.is_object() || !entry.contains("expires_at") || !entry["expires_at"].is_string()) {
+      continue;  // corrupt or old: get() warns about it, the next put() replaces it
+    }
+    const auto expires = parse_utc_time(entry["expires_at"].get<std::string>());
+    if (expires && *expires <= now) {
+      std::error_code remove_error;
+      if (std::filesystem::remove(it->path(), remove_error)) ++removed;
+    }
+  }
+  return removed;
 }
 
 std::filesystem::path ProviderCache::path_for(const std::string& key) const {
@@ -61,7 +87,8 @@ std::optional<std::string> ProviderCache::get(const std::string& key,
   }
 }
 
-void ProviderCache::put(const std::string& key, const std::string& body) const {
+void ProviderCache::put(const std::string& key, const std::string& body,
+                        std::chrono::seconds ttl) const {
   if (!enabled()) return;
   static std::atomic<unsigned> counter{0};
   const auto path = path_for(key);
@@ -69,8 +96,11 @@ void ProviderCache::put(const std::string& key, const std::string& body) const {
   std::filesystem::create_directories(dir_, error);
   const auto temp = dir_ / fmt::format(".{}.{}.{}.tmp", path.filename().string(), ::getpid(),
                                        counter.fetch_add(1));
-  const nlohmann::json entry = {
-      {"key", key}, {"stored_at", format_utc_time(clock_->utc_now())}, {"body", body}};
+  const UtcTime now = clock_->utc_now();
+  const nlohmann::json entry = {{"key", key},
+                                {"stored_at", format_utc_time(now)},
+                                {"expires_at", format_utc_time(now + ttl)},
+                                {"body", body}};
   {
     std::ofstream out(temp, std::ios::binary | std::ios::trunc);
     out << entry.dump();
@@ -84,8 +114,8 @@ void ProviderCache::put(const std::string& key, const std::string& body) const {
   }
   std::filesystem::rename(temp, path, error);
   if (error) {
-    spdlog::warn("{}: could not store the cache entry '{}' ({}); carrying on without it",
-                 provider_, path.string(), error.message());
+    spdlog::warn("{}: could not store the cache entry '{}' ({}); carrying on without it", provider_,
+                 path.string(), error.message());
     std::filesystem::remove(temp, error);
   }
 }

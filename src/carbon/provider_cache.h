@@ -6,7 +6,9 @@
 // that cannot change, short for latest values and forecasts). put() writes a temporary file in the
 // same directory and renames it over the entry, so a crash leaves the old entry or the new one,
 // never half of one. An unreadable or corrupt entry is ignored with a warning (and overwritten by
-// the next put). Ages are read from the injected Clock's UTC time.
+// the next put). put() also records when the entry expires (the TTL it is given), and creating a
+// cache removes this provider's expired entries, so the directory does not grow without bound.
+// Ages are read from the injected Clock's UTC time.
 //
 // Thread safety: get() and put() may run concurrently, also from several processes.
 #pragma once
@@ -28,7 +30,9 @@ class ProviderCache {
 
   bool enabled() const noexcept { return !dir_.empty(); }
   std::optional<std::string> get(const std::string& key, std::chrono::seconds ttl) const;
-  void put(const std::string& key, const std::string& body) const;
+  void put(const std::string& key, const std::string& body, std::chrono::seconds ttl) const;
+  // Removes this provider's entries whose TTL has passed; returns how many.
+  std::size_t prune() const;
   std::filesystem::path path_for(const std::string& key) const;
 
  private:

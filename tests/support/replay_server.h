@@ -94,8 +94,8 @@ class ReplayServer {
   }
   std::size_t count(const std::string& path) const {
     std::lock_guard lock(mutex_);
-    return static_cast<std::size_t>(std::count_if(
-        requests_.begin(), requests_.end(), [&](const auto& r) { return r.path == path; }));
+    return static_cast<std::size_t>(std::count_if(requests_.begin(), requests_.end(),
+                                                  [&](const auto& r) { return r.path == path; }));
   }
 
  private:

@@ -33,13 +33,12 @@ class CarbonAwareSdkProvider final : public HttpProvider {
     std::lock_guard lock(mutex_);
     auto notes = fresh_notes();
     const UtcTime now = clock_->utc_now();
-    const HttpRequest request{
-        make_url(base_url_, "/emissions/bylocation",
-                 {{"location", options_.location},
-                  {"time", iso_seconds(now - std::chrono::hours(1))},
-                  {"toTime", iso_seconds(now)}}),
-        {},
-        std::nullopt};
+    const HttpRequest request{make_url(base_url_, "/emissions/bylocation",
+                                       {{"location", options_.location},
+                                        {"time", iso_seconds(now - std::chrono::hours(1))},
+                                        {"toTime", iso_seconds(now)}}),
+                              {},
+                              std::nullopt};
     const auto series = bylocation(request, "carbon-aware-sdk latest " + options_.location,
                                    kLatestTtl, notes, UtcTime::min(), UtcTime::max());
     set_notes(notes);
@@ -89,7 +88,8 @@ class CarbonAwareSdkProvider final : public HttpProvider {
     }
     const auto json = parse_json(fetched, request.url);
     auto series = parse_shape(request.url, [&] {
-      if (!json.is_array()) throw Error(ErrorCode::kParse, shape_message(request.url, "expected a list"));
+      if (!json.is_array())
+        throw Error(ErrorCode::kParse, shape_message(request.url, "expected a list"));
       SeriesBuilder builder(name_, request.url);
       std::chrono::seconds resolution{300};
       bool first = true;
@@ -111,7 +111,7 @@ class CarbonAwareSdkProvider final : public HttpProvider {
       }
       return builder.build(resolution, source(), notes);
     });
-    remember(key, fetched);
+    remember(key, fetched, kForecastTtl);
     notes.from_cache = notes.from_cache && fetched.from_cache;
     set_notes(notes);
     return series;
@@ -128,7 +128,8 @@ class CarbonAwareSdkProvider final : public HttpProvider {
     }
     const auto json = parse_json(fetched, request.url);
     auto series = parse_shape(request.url, [&] {
-      if (!json.is_array()) throw Error(ErrorCode::kParse, shape_message(request.url, "expected a list"));
+      if (!json.is_array())
+        throw Error(ErrorCode::kParse, shape_message(request.url, "expected a list"));
       SeriesBuilder builder(name_, request.url);
       std::chrono::seconds resolution{300};
       bool first = true;
@@ -143,7 +144,7 @@ class CarbonAwareSdkProvider final : public HttpProvider {
       }
       return builder.build(resolution, source(), notes);
     });
-    remember(key, fetched);
+    remember(key, fetched, ttl);
     notes.from_cache = notes.from_cache && fetched.from_cache;
     return series;
   }
@@ -160,13 +161,14 @@ class CarbonAwareSdkProvider final : public HttpProvider {
       int minutes = 0;
       int seconds = 0;
       char tail = 0;
-      if (std::sscanf(text.c_str(), "%d.%d:%d:%d%c", &days, &hours, &minutes, &seconds, &tail) ==
-          4) {
-      } else if (days = 0, std::sscanf(text.c_str(), "%d:%d:%d%c", &hours, &minutes, &seconds,
-                                       &tail) == 3) {
-      } else {
-        throw Error(ErrorCode::kParse,
-                    shape_message(url, fmt::format("duration '{}' is not hh:mm:ss", text)));
+      const bool with_days =
+          std::sscanf(text.c_str(), "%d.%d:%d:%d%c", &days, &hours, &minutes, &seconds, &tail) == 4;
+      if (!with_days) {
+        days = 0;
+        if (std::sscanf(text.c_str(), "%d:%d:%d%c", &hours, &minutes, &seconds, &tail) != 3) {
+          throw Error(ErrorCode::kParse,
+                      shape_message(url, fmt::format("duration '{}' is not hh:mm:ss", text)));
+        }
       }
       duration = std::chrono::hours(24 * days + hours) + std::chrono::minutes(minutes) +
                  std::chrono::seconds(seconds);

@@ -2,6 +2,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 
 #include "carbon/providers/provider_base.h"
 
@@ -26,8 +28,9 @@ class ElectricityMapsProvider final : public HttpProvider {
     if (options_.location.empty()) {
       throw Error(ErrorCode::kInvalidArgument,
                   "electricitymaps: no zone. Set ELECTRICITYMAPS_ZONE or \"location\" (e.g. "
-                  "\"DE\").");
+                  "\"DE\", or \"lat,lon\").");
     }
+    coordinates_ = parse_coordinates(options_.location);
   }
 
   CarbonPoint latest() override {
@@ -35,8 +38,7 @@ class ElectricityMapsProvider final : public HttpProvider {
     auto notes = fresh_notes();
     const auto request = make_request("/v3/carbon-intensity/latest", {});
     const auto point = fetch_parsed(
-        request, request.url, kLatestTtl, kCredentials, notes,
-        [&](const nlohmann::json& json) {
+        request, request.url, kLatestTtl, kCredentials, notes, [&](const nlohmann::json& json) {
           check_unit(json, request.url);
           const auto value = parse_value(json.at("carbonIntensity"), request.url);
           CarbonPoint result;
@@ -47,8 +49,7 @@ class ElectricityMapsProvider final : public HttpProvider {
             throw Error(ErrorCode::kUnavailable,
                         fmt::format("electricitymaps: GET {} has no value (null) for {} at {}. "
                                     "Try again later or use history().",
-                                    request.url, options_.location,
-                                    format_utc_time(result.time)));
+                                    request.url, options_.location, format_utc_time(result.time)));
           }
           SeriesBuilder check(name_, request.url);
           check.add(result.time, value);  // the range and unit checks
@@ -96,8 +97,8 @@ class ElectricityMapsProvider final : public HttpProvider {
     const UtcTime now = clock_->utc_now();
     fetch_parsed(request, request.url, kForecastTtl, kCredentials, notes,
                  [&](const nlohmann::json& json) {
-                   add_points(json.at("forecast"), request.url, builder, now - kHour + std::chrono::seconds(1),
-                              now + horizon);
+                   add_points(json.at("forecast"), request.url, builder,
+                              now - kHour + std::chrono::seconds(1), now + horizon);
                    return 0;
                  });
     auto series = builder.build(kHour, source(), notes);
@@ -108,7 +109,11 @@ class ElectricityMapsProvider final : public HttpProvider {
  private:
   HttpRequest make_request(std::string_view path,
                            std::vector<std::pair<std::string, std::string>> query) const {
-    query.insert(query.begin(), {"zone", options_.location});
+    if (coordinates_) {
+      query.insert(query.begin(), {{"lat", coordinates_->first}, {"lon", coordinates_->second}});
+    } else {
+      query.insert(query.begin(), {"zone", options_.location});
+    }
     if (!options_.emission_factor_type.empty()) {
       query.emplace_back("emissionFactorType", options_.emission_factor_type);
     }
@@ -117,6 +122,28 @@ class ElectricityMapsProvider final : public HttpProvider {
     request.url = make_url(base_url_, path, query);
     request.headers.emplace_back("auth-token", options_.credentials.api_key);
     return request;
+  }
+
+  // "52.52,13.40" → {"52.52", "13.40"}; nullopt for a zone name.
+  static std::optional<std::pair<std::string, std::string>> parse_coordinates(
+      const std::string& location) {
+    const auto comma = location.find(',');
+    if (comma == std::string::npos) return std::nullopt;
+    const std::string lat = location.substr(0, comma);
+    const std::string lon = location.substr(comma + 1);
+    const auto number = [](const std::string& text, double limit) {
+      double value = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      return !text.empty() && error == std::errc{} && end == text.data() + text.size() &&
+             value >= -limit && value <= limit;
+    };
+    if (!number(lat, 90) || !number(lon, 180)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("electricitymaps: location '{}' is neither a zone nor \"lat,lon\" "
+                              "(latitude -90..90, longitude -180..180).",
+                              location));
+    }
+    return std::make_pair(lat, lon);
   }
 
   // Adds the points of `list` whose time is in [from, to).
@@ -130,6 +157,8 @@ class ElectricityMapsProvider final : public HttpProvider {
       builder.add(time, parse_value(item.at("carbonIntensity"), url));
     }
   }
+
+  std::optional<std::pair<std::string, std::string>> coordinates_;
 };
 
 }  // namespace

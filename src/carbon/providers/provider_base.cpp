@@ -47,12 +47,12 @@ void SeriesBuilder::add(UtcTime time, std::optional<double> value) {
                               provider_, url_, *value, format_utc_time(time)));
     }
     if (*value > kMaxPlausibleGPerKwh) {
-      throw Error(ErrorCode::kParse,
-                  fmt::format("{}: GET {} gave {} gCO2eq/kWh for {}, more than any grid emits "
-                              "({} at most): the value is in another unit (wrong units). Check "
-                              "the provider and its signal type.",
-                              provider_, url_, *value, format_utc_time(time),
-                              kMaxPlausibleGPerKwh));
+      throw Error(
+          ErrorCode::kParse,
+          fmt::format("{}: GET {} gave {} gCO2eq/kWh for {}, more than any grid emits "
+                      "({} at most): the value is in another unit (wrong units). Check "
+                      "the provider and its signal type.",
+                      provider_, url_, *value, format_utc_time(time), kMaxPlausibleGPerKwh));
     }
   }
   points_.emplace_back(time, value);
@@ -70,8 +70,8 @@ CarbonSeries SeriesBuilder::build(std::chrono::seconds resolution, std::string s
       ++nulls;
     }
   }
-  const bool sorted = std::is_sorted(kept.begin(), kept.end(),
-                                     [](const auto& a, const auto& b) { return a.first < b.first; });
+  const bool sorted = std::is_sorted(
+      kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   // Stable: among equal times the one the service listed last wins.
   std::stable_sort(kept.begin(), kept.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
@@ -91,27 +91,40 @@ CarbonSeries SeriesBuilder::build(std::chrono::seconds resolution, std::string s
   notes.duplicates_dropped += duplicates;
   notes.reordered = notes.reordered || !sorted;
   if (nulls > 0) {
-    spdlog::warn("{}: GET {}: dropped {} point{} without a value (null); the series has a gap "
-                 "there",
-                 provider_, url_, nulls, nulls == 1 ? "" : "s");
+    spdlog::warn(
+        "{}: GET {}: dropped {} point{} without a value (null); the series has a gap "
+        "there",
+        provider_, url_, nulls, nulls == 1 ? "" : "s");
   }
   if (duplicates > 0) {
     spdlog::warn("{}: GET {}: {} point{} repeated an earlier time; kept the last value", provider_,
                  url_, duplicates, duplicates == 1 ? "" : "s");
   }
-  if (!sorted) spdlog::warn("{}: GET {}: the points were out of order; sorted them", provider_, url_);
+  if (!sorted)
+    spdlog::warn("{}: GET {}: the points were out of order; sorted them", provider_, url_);
   return CarbonSeries(std::move(times), std::move(values), resolution, std::move(source));
 }
 
-HttpProvider::HttpProvider(std::string name, std::string default_url,
-                           CarbonProviderOptions options)
+HttpProvider::HttpProvider(std::string name, std::string default_url, CarbonProviderOptions options)
     : name_(std::move(name)),
       base_url_(options.base_url.empty() ? std::move(default_url) : options.base_url),
       options_(std::move(options)),
       clock_(options_.clock ? options_.clock : system_clock()),
       http_(name_, HttpOptions{options_.connect_timeout, options_.timeout, options_.retry,
                                options_.sleep}),
-      cache_(options_.cache_dir, name_, clock_) {}
+      cache_(options_.cache_dir, name_, clock_) {
+  // Credentials in the URL would end up in messages and cache keys; they have their own settings.
+  const auto scheme = base_url_.find("://");
+  const auto authority_start = scheme == std::string::npos ? 0 : scheme + 3;
+  const auto authority_end = base_url_.find('/', authority_start);
+  const auto at = base_url_.find('@', authority_start);
+  if (at != std::string::npos && (authority_end == std::string::npos || at < authority_end)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{}: the base URL holds credentials (user:password@host). Give the "
+                            "host only, and the credentials through their own settings.",
+                            name_));
+  }
+}
 
 Fetched HttpProvider::fetch(const HttpRequest& request, const std::string& cache_key,
                             std::chrono::seconds ttl) {
@@ -120,9 +133,10 @@ Fetched HttpProvider::fetch(const HttpRequest& request, const std::string& cache
   return Fetched{response.status, std::move(response.body), false};
 }
 
-void HttpProvider::remember(const std::string& cache_key, const Fetched& fetched) {
+void HttpProvider::remember(const std::string& cache_key, const Fetched& fetched,
+                            std::chrono::seconds ttl) {
   if (!fetched.from_cache && fetched.status >= 200 && fetched.status < 300) {
-    cache_.put(cache_key, fetched.body);
+    cache_.put(cache_key, fetched.body, ttl);
   }
 }
 
@@ -158,9 +172,9 @@ void HttpProvider::fail_status(const Fetched& fetched, const std::string& url,
                               "source (HTTP 501){}. Use another endpoint or data source.",
                               name_, url, body));
     default:
-      throw Error(ErrorCode::kUnavailable,
-                  fmt::format("{}: GET {} answered HTTP {}{}. Try again later.", name_, url,
-                              status, body));
+      throw Error(
+          ErrorCode::kUnavailable,
+          fmt::format("{}: GET {} answered HTTP {}{}. Try again later.", name_, url, status, body));
   }
 }
 
@@ -177,9 +191,10 @@ nlohmann::json HttpProvider::parse_json(const Fetched& fetched, const std::strin
 }
 
 std::string HttpProvider::shape_message(const std::string& url, std::string_view detail) const {
-  return fmt::format("{}: the answer to GET {} does not have the expected shape ({}). Check the "
-                     "base URL points at the right service and API version.",
-                     name_, url, detail);
+  return fmt::format(
+      "{}: the answer to GET {} does not have the expected shape ({}). Check the "
+      "base URL points at the right service and API version.",
+      name_, url, detail);
 }
 
 UtcTime HttpProvider::parse_time(const nlohmann::json& value, const std::string& url) const {

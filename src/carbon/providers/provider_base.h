@@ -40,8 +40,8 @@ struct Fetched {
 // Collects the points of a service's answer and builds a clean CarbonSeries from them.
 class SeriesBuilder {
  public:
-  SeriesBuilder(std::string provider, std::string url) : provider_(std::move(provider)),
-                                                          url_(std::move(url)) {}
+  SeriesBuilder(std::string provider, std::string url)
+      : provider_(std::move(provider)), url_(std::move(url)) {}
   void add(UtcTime time, std::optional<double> value);
   // Sorted, de-duplicated (last wins), nulls dropped; warns about what it repaired.
   CarbonSeries build(std::chrono::seconds resolution, std::string source,
@@ -61,10 +61,9 @@ class HttpProvider : public CarbonProvider {
  protected:
   // The body for `request`: from the cache when `cache_key` is fresh there, else from the network.
   // Statuses other than 2xx are returned as they are (cached never).
-  Fetched fetch(const HttpRequest& request, const std::string& cache_key,
-                std::chrono::seconds ttl);
+  Fetched fetch(const HttpRequest& request, const std::string& cache_key, std::chrono::seconds ttl);
   // Stores a body that parsed well.
-  void remember(const std::string& cache_key, const Fetched& fetched);
+  void remember(const std::string& cache_key, const Fetched& fetched, std::chrono::seconds ttl);
   // Throws the chase::Error that `status` of `url` deserves; `credentials_hint` says which
   // settings hold the credentials.
   [[noreturn]] void fail_status(const Fetched& fetched, const std::string& url,
@@ -90,7 +89,7 @@ class HttpProvider : public CarbonProvider {
     }
     const nlohmann::json json = parse_json(fetched, request.url);
     auto result = parse_shape(request.url, [&] { return parse(json); });
-    remember(cache_key, fetched);
+    remember(cache_key, fetched, ttl);
     notes.from_cache = notes.from_cache && fetched.from_cache;
     return result;
   }

@@ -49,8 +49,7 @@ class UkGridProvider final : public HttpProvider {
   CarbonPoint latest() override {
     std::lock_guard lock(mutex_);
     auto notes = fresh_notes();
-    const std::string path =
-        regional() ? "/regional" + region_suffix_ : std::string("/intensity");
+    const std::string path = regional() ? "/regional" + region_suffix_ : std::string("/intensity");
     const HttpRequest request{make_url(base_url_, path), {}, std::nullopt};
     CarbonPoint point;
     bool found = false;
@@ -111,12 +110,11 @@ class UkGridProvider final : public HttpProvider {
     SeriesBuilder builder(name_, request.url);
     // The cache key leaves out the start minute so that a restart within the TTL finds it.
     const std::string key = fmt::format("ukgrid forecast {} {}", options_.location, window);
-    fetch_parsed(request, key, kForecastTtl, kCredentials, notes,
-                 [&](const nlohmann::json& json) {
-                   add_periods(json, request.url, builder, now - kHalfHour + std::chrono::seconds(1),
-                               now + horizon);
-                   return 0;
-                 });
+    fetch_parsed(request, key, kForecastTtl, kCredentials, notes, [&](const nlohmann::json& json) {
+      add_periods(json, request.url, builder, now - kHalfHour + std::chrono::seconds(1),
+                  now + horizon);
+      return 0;
+    });
     auto series = builder.build(kHalfHour, source(), notes);
     set_notes(notes);
     return series;

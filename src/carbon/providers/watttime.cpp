@@ -39,15 +39,14 @@ class WattTimeProvider final : public HttpProvider {
     std::lock_guard lock(mutex_);
     auto notes = fresh_notes();
     const UtcTime now = clock_->utc_now();
-    const auto request = make_request(
-        "/v3/historical", {{"region", options_.location},
-                           {"start", iso_seconds(now - std::chrono::hours(1))},
-                           {"end", iso_seconds(now)},
-                           {"signal_type", options_.signal_type}});
-    const std::string key = fmt::format("watttime latest {} {}", options_.location,
-                                        options_.signal_type);
-    const auto series = get_series(request, key, kLatestTtl, notes, UtcTime::min(),
-                                   UtcTime::max());
+    const auto request =
+        make_request("/v3/historical", {{"region", options_.location},
+                                        {"start", iso_seconds(now - std::chrono::hours(1))},
+                                        {"end", iso_seconds(now)},
+                                        {"signal_type", options_.signal_type}});
+    const std::string key =
+        fmt::format("watttime latest {} {}", options_.location, options_.signal_type);
+    const auto series = get_series(request, key, kLatestTtl, notes, UtcTime::min(), UtcTime::max());
     set_notes(notes);
     if (series.empty()) {
       throw Error(ErrorCode::kUnavailable,
@@ -92,7 +91,9 @@ class WattTimeProvider final : public HttpProvider {
                                                        {"signal_type", options_.signal_type},
                                                        {"horizon_hours", std::to_string(hours)}});
     // Points whose interval has not ended yet and which start before now + horizon.
-    auto series = get_series(request, request.url, kForecastTtl, notes, now - std::chrono::minutes(5) + std::chrono::seconds(1), now + horizon);
+    auto series =
+        get_series(request, request.url, kForecastTtl, notes,
+                   now - std::chrono::minutes(5) + std::chrono::seconds(1), now + horizon);
     set_notes(notes);
     return series;
   }
@@ -120,8 +121,8 @@ class WattTimeProvider final : public HttpProvider {
     const Fetched fetched{response.status, response.body, false};
     if (response.status == 401 || response.status == 403) {
       throw Error(ErrorCode::kPermissionDenied,
-                  fmt::format("watttime: login at {} was refused (HTTP {}). Check {}.",
-                              request.url, response.status, kCredentials));
+                  fmt::format("watttime: login at {} was refused (HTTP {}). Check {}.", request.url,
+                              response.status, kCredentials));
     }
     if (response.status < 200 || response.status >= 300) {
       fail_status(fetched, request.url, kCredentials);
@@ -160,8 +161,9 @@ class WattTimeProvider final : public HttpProvider {
       fail_status(fetched, request.url, kCredentials);
     }
     const auto json = parse_json(fetched, request.url);
-    auto series = parse_shape(request.url, [&] { return parse(json, request.url, notes, from, to); });
-    remember(key, fetched);
+    auto series =
+        parse_shape(request.url, [&] { return parse(json, request.url, notes, from, to); });
+    remember(key, fetched, ttl);
     notes.from_cache = notes.from_cache && fetched.from_cache;
     return series;
   }

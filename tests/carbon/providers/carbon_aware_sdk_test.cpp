@@ -72,7 +72,8 @@ TEST_F(CarbonAwareSdkTest, NoContentIsAnEmptySeriesAndNoLatest) {
 }
 
 TEST_F(CarbonAwareSdkTest, BadRequestIsAnInvalidArgument) {
-  server_.route(kByLocation, ReplayResponse{400, fixture(kProvider, "bad_request.json"), {}, false});
+  server_.route(kByLocation,
+                ReplayResponse{400, fixture(kProvider, "bad_request.json"), {}, false});
   auto p = provider();
   const auto message = error_message([&] { noon(*p); }, ErrorCode::kInvalidArgument);
   EXPECT_THAT(message, HasSubstr("HTTP 400"));
@@ -129,14 +130,14 @@ TEST_F(CarbonAwareSdkTest, BadDurationIsAParseError) {
 TEST_F(CarbonAwareSdkTest, NeedsABaseUrlAndALocation) {
   auto o = options();
   o.base_url.clear();
-  EXPECT_THAT(error_message([&] { make_carbon_provider(kProvider, o); },
-                            ErrorCode::kInvalidArgument),
-              HasSubstr("CARBON_AWARE_SDK_URL"));
+  EXPECT_THAT(
+      error_message([&] { make_carbon_provider(kProvider, o); }, ErrorCode::kInvalidArgument),
+      HasSubstr("CARBON_AWARE_SDK_URL"));
   o = options();
   o.location.clear();
-  EXPECT_THAT(error_message([&] { make_carbon_provider(kProvider, o); },
-                            ErrorCode::kInvalidArgument),
-              HasSubstr("CARBON_AWARE_SDK_LOCATION"));
+  EXPECT_THAT(
+      error_message([&] { make_carbon_provider(kProvider, o); }, ErrorCode::kInvalidArgument),
+      HasSubstr("CARBON_AWARE_SDK_LOCATION"));
 }
 
 }  // namespace

@@ -49,6 +49,19 @@ TEST_F(ElectricityMapsTest, LatestSendsTheKeyAndZoneAndReadsThePoint) {
   EXPECT_EQ(requests[0].param("disableEstimations"), "true");
 }
 
+TEST_F(ElectricityMapsTest, ALocationCanBeCoordinates) {
+  server_.route("/v3/carbon-intensity/latest", ok(kProvider, "latest.json"));
+  auto o = options();
+  o.location = "52.52,13.405";
+  provider(o)->latest();
+  const auto request = server_.requests().at(0);
+  EXPECT_EQ(request.param("lat"), "52.52");
+  EXPECT_EQ(request.param("lon"), "13.405");
+  EXPECT_EQ(request.param("zone"), "");
+  o.location = "95,13";
+  EXPECT_THAT(error_message([&] { provider(o); }, ErrorCode::kInvalidArgument), HasSubstr("95,13"));
+}
+
 TEST_F(ElectricityMapsTest, LatestNullIsUnavailableNotZero) {
   server_.route("/v3/carbon-intensity/latest", ok(kProvider, "latest_null.json"));
   auto p = provider();
@@ -133,7 +146,7 @@ TEST_F(ElectricityMapsTest, LongPastRangesAreSplitIntoChunks) {
 TEST_F(ElectricityMapsTest, ForecastFromTheIntervalHoldingNowToTheHorizon) {
   server_.route("/v3/carbon-intensity/forecast", ok(kProvider, "forecast.json"));
   const auto series = provider()->forecast(hours(3));
-  EXPECT_EQ(series.start(), at("2026-03-01T12:00:00Z"));  // holds now (12:20)
+  EXPECT_EQ(series.start(), at("2026-03-01T12:00:00Z"));          // holds now (12:20)
   EXPECT_THAT(series.values(), ElementsAre(300, 290, 280, 270));  // up to 15:00 < 15:20
   EXPECT_DOUBLE_EQ(series.value_at(fixture_now()), 300);
 }

@@ -44,7 +44,7 @@ TEST_F(FileProviderTest, HistoryStopsAtNow) {
 TEST_F(FileProviderTest, ForecastIsTheFilesFuture) {
   auto p = provider();
   EXPECT_THAT(p->forecast(hours(1)).values(), ElementsAre(240, 250, 260));
-  advance(hours(1));  // 13:20
+  advance(hours(1));                                                   // 13:20
   EXPECT_THAT(p->forecast(hours(1)).values(), ElementsAre(260, 270));  // the file ends at 14:00
 }
 

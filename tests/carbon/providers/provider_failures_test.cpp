@@ -22,35 +22,62 @@ using ::testing::Not;
 
 struct ProviderCase {
   std::string provider;
-  std::string path;                                      // the endpoint `call` uses
-  std::function<CarbonSeries(CarbonProvider&)> call;     // one call, one request to `path`
-  std::string good;                                      // a valid body for `path`
-  std::string truncated;                                 // the same, cut short
-  std::string credentials_hint;                          // what a 401 message points at
+  std::string endpoint;                               // names the test: "history", "latest", ...
+  std::string path;                                   // the endpoint `call` uses
+  std::function<CarbonSeries(CarbonProvider&)> call;  // one call, one request to `path`
+  std::string good;                                   // a valid body for `path`
+  std::string truncated;                              // the same, cut short
+  std::string credentials_hint;                       // what a 401 message points at
+  std::string path_an_hour_later = path;              // where `call` goes one hour later
 };
 
-std::ostream& operator<<(std::ostream& out, const ProviderCase& c) { return out << c.provider; }
+std::ostream& operator<<(std::ostream& out, const ProviderCase& c) {
+  return out << c.provider << " " << c.endpoint;
+}
+
+// latest() as a one-point series, so every endpoint runs through the same checks.
+CarbonSeries latest_as_series(CarbonProvider& p) {
+  const CarbonPoint point = p.latest();
+  return CarbonSeries({point.time}, {point.g_per_kwh}, point.resolution);
+}
+
+CarbonSeries forecast_3h(CarbonProvider& p) { return p.forecast(std::chrono::hours(3)); }
 
 std::vector<ProviderCase> cases() {
   return {
-      {"electricitymaps", "/v3/carbon-intensity/history",
+      {"electricitymaps", "history", "/v3/carbon-intensity/history",
        [](CarbonProvider& p) {
          return p.history(at("2026-03-01T07:00:00Z"), at("2026-03-01T13:00:00Z"));
        },
        "history.json", "history_truncated.json", "ELECTRICITYMAPS_API_KEY"},
-      {"watttime", "/v3/forecast",
+      {"electricitymaps", "latest", "/v3/carbon-intensity/latest", latest_as_series, "latest.json",
+       "latest_truncated.json", "ELECTRICITYMAPS_API_KEY"},
+      {"electricitymaps", "forecast", "/v3/carbon-intensity/forecast", forecast_3h, "forecast.json",
+       "forecast_truncated.json", "ELECTRICITYMAPS_API_KEY"},
+      {"watttime", "forecast", "/v3/forecast",
        [](CarbonProvider& p) { return p.forecast(std::chrono::hours(1)); }, "forecast.json",
        "forecast_truncated.json", "WATTTIME_USERNAME"},
-      {"ukgrid", "/intensity/2026-03-01T00:00Z/2026-03-01T04:00Z",
+      {"watttime", "latest", "/v3/historical", latest_as_series, "historical.json",
+       "historical_truncated.json", "WATTTIME_USERNAME"},
+      {"ukgrid", "history", "/intensity/2026-03-01T00:00Z/2026-03-01T04:00Z",
        [](CarbonProvider& p) {
          return p.history(at("2026-03-01T00:00:00Z"), at("2026-03-01T04:00:00Z"));
        },
        "range.json", "range_truncated.json", "HTTP 401"},
-      {"carbon-aware-sdk", "/emissions/bylocation",
+      {"ukgrid", "latest", "/intensity", latest_as_series, "intensity.json",
+       "intensity_truncated.json", "HTTP 401"},
+      {"ukgrid", "forecast", "/intensity/2026-03-01T12:20Z/fw24h", forecast_3h, "fw24h.json",
+       "fw24h_truncated.json", "HTTP 401", "/intensity/2026-03-01T13:20Z/fw24h"},
+      {"carbon-aware-sdk", "history", "/emissions/bylocation",
        [](CarbonProvider& p) {
          return p.history(at("2026-03-01T12:00:00Z"), at("2026-03-01T12:20:00Z"));
        },
        "bylocation.json", "bylocation_truncated.json", "HTTP 401"},
+      {"carbon-aware-sdk", "latest", "/emissions/bylocation", latest_as_series, "bylocation.json",
+       "bylocation_truncated.json", "HTTP 401"},
+      {"carbon-aware-sdk", "forecast", "/emissions/forecasts/current",
+       [](CarbonProvider& p) { return p.forecast(std::chrono::hours(1)); }, "forecast.json",
+       "forecast_truncated.json", "HTTP 401"},
   };
 }
 
@@ -102,8 +129,7 @@ TEST_P(ProviderFailureTest, RateLimitWithoutRetryAfterBacksOffExponentially) {
 TEST_P(ProviderFailureTest, PersistentRateLimitIsAClearError) {
   server_.route(param().path, status(429, {{"Retry-After", "2"}}));
   auto p = provider();
-  const std::string message =
-      error_message([&] { param().call(*p); }, ErrorCode::kUnavailable);
+  const std::string message = error_message([&] { param().call(*p); }, ErrorCode::kUnavailable);
   EXPECT_THAT(message, HasSubstr(param().provider));
   EXPECT_THAT(message, HasSubstr(server_.base_url() + param().path));
   EXPECT_THAT(message, HasSubstr("HTTP 429"));
@@ -206,10 +232,14 @@ TEST_P(ProviderFailureTest, AStaleCacheEntryIsFetchedAgain) {
   auto o = options();
   o.cache_dir = cache.path();
   param().call(*make_carbon_provider(param().provider, o));
-  clock_->advance(std::chrono::nanoseconds(std::chrono::hours(1)));  // past every TTL of a window this recent
+  // An hour later: past every TTL of a window this recent.
+  clock_->advance(std::chrono::nanoseconds(std::chrono::hours(1)));
+  server_.route(param().path_an_hour_later, good());
   auto again = make_carbon_provider(param().provider, o);
   param().call(*again);
-  EXPECT_EQ(server_.count(param().path), 2U);
+  const bool moved = param().path_an_hour_later != param().path;
+  EXPECT_EQ(server_.count(param().path), moved ? 1U : 2U);
+  EXPECT_EQ(server_.count(param().path_an_hour_later), moved ? 1U : 2U);
   EXPECT_FALSE(again->last_notes().from_cache);
 }
 
@@ -229,7 +259,7 @@ TEST_P(ProviderFailureTest, ACorruptCacheEntryIsIgnored) {
 
 INSTANTIATE_TEST_SUITE_P(Http, ProviderFailureTest, ::testing::ValuesIn(cases()),
                          [](const auto& test) {
-                           std::string name = test.param.provider;
+                           std::string name = test.param.provider + "_" + test.param.endpoint;
                            std::erase(name, '-');
                            return name;
                          });

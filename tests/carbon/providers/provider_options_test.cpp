@@ -44,6 +44,17 @@ TEST(CarbonProviderFactory, KnowsItsProviders) {
   EXPECT_EQ(make_carbon_provider("ukgrid", o)->name(), "ukgrid");
 }
 
+TEST(CarbonProviderOptionsTest, CredentialsInTheBaseUrlAreRefusedWithoutEchoingThem) {
+  CarbonProviderOptions o;
+  o.base_url = std::string("http://admin:") + kPassword + "@127.0.0.1:9/api";
+  const auto message =
+      error_message([&] { make_carbon_provider("ukgrid", o); }, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("credentials"));
+  EXPECT_THAT(message, Not(HasSubstr("admin")));
+  o.base_url = "http://127.0.0.1:9/path@with-at";  // an @ after the host is fine
+  EXPECT_EQ(make_carbon_provider("ukgrid", o)->name(), "ukgrid");
+}
+
 TEST(CarbonProviderOptionsTest, SecretsAreRedacted) {
   CarbonProviderOptions o;
   o.credentials.api_key = kApiKey;
@@ -53,17 +64,19 @@ TEST(CarbonProviderOptionsTest, SecretsAreRedacted) {
   const std::string text = to_string(o);
   EXPECT_THAT(text, Not(HasSubstr(kApiKey)));
   EXPECT_THAT(text, Not(HasSubstr(kPassword)));
-  EXPECT_THAT(text, AllOf(HasSubstr("api_key=***"), HasSubstr("password=***"),
-                          HasSubstr("location=DE")));
+  EXPECT_THAT(text,
+              AllOf(HasSubstr("api_key=***"), HasSubstr("password=***"), HasSubstr("location=DE")));
   EXPECT_THAT(to_string(CarbonProviderOptions{}), HasSubstr("api_key=(none)"));
 }
 
 TEST(CarbonProviderOptionsTest, FromTheEnvironment) {
-  const auto o = load_carbon_provider_options(
-      "watttime", {},
-      fake_env({{"WATTTIME_USERNAME", "u"}, {"WATTTIME_PASSWORD", "p"},
-                {"WATTTIME_REGION", "CAISO_NORTH"}, {"WATTTIME_URL", "http://127.0.0.1:1"},
-                {"CHASE_CARBON_CACHE_DIR", "/tmp/cache"}, {"ELECTRICITYMAPS_API_KEY", "other"}}));
+  const auto o = load_carbon_provider_options("watttime", {},
+                                              fake_env({{"WATTTIME_USERNAME", "u"},
+                                                        {"WATTTIME_PASSWORD", "p"},
+                                                        {"WATTTIME_REGION", "CAISO_NORTH"},
+                                                        {"WATTTIME_URL", "http://127.0.0.1:1"},
+                                                        {"CHASE_CARBON_CACHE_DIR", "/tmp/cache"},
+                                                        {"ELECTRICITYMAPS_API_KEY", "other"}}));
   EXPECT_EQ(o.credentials.username, "u");
   EXPECT_EQ(o.credentials.password, "p");
   EXPECT_EQ(o.location, "CAISO_NORTH");
@@ -96,10 +109,11 @@ TEST(CarbonProviderOptionsTest, FromAConfigFileWithTheEnvironmentWinning) {
 
 TEST(CarbonProviderOptionsTest, BadConfigFilesAreClearErrorsWithoutSecrets) {
   TempDir dir;
-  EXPECT_THAT(error_message([&] { load_carbon_provider_options("ukgrid", dir.path() / "none.json",
-                                                               fake_env({})); },
-                            ErrorCode::kNotFound),
-              HasSubstr("none.json"));
+  EXPECT_THAT(
+      error_message(
+          [&] { load_carbon_provider_options("ukgrid", dir.path() / "none.json", fake_env({})); },
+          ErrorCode::kNotFound),
+      HasSubstr("none.json"));
   auto path = write_file(dir, std::string(R"({"watttime": {"password": ")") + kPassword);
   EXPECT_THAT(error_message([&] { load_carbon_provider_options("watttime", path, fake_env({})); },
                             ErrorCode::kParse),
@@ -127,8 +141,9 @@ TEST(HttpClientTest, RetryAfterIsSecondsOnly) {
 }
 
 TEST(HttpClientTest, UrlsEncodeTheirParameters) {
-  EXPECT_EQ(detail::make_url("http://h/", "/p", {{"a", "x y"}, {"b", ""}, {"c", "2026-03-01T00:00:00Z"}}),
-            "http://h/p?a=x%20y&c=2026-03-01T00%3A00%3A00Z");
+  EXPECT_EQ(
+      detail::make_url("http://h/", "/p", {{"a", "x y"}, {"b", ""}, {"c", "2026-03-01T00:00:00Z"}}),
+      "http://h/p?a=x%20y&c=2026-03-01T00%3A00%3A00Z");
 }
 
 TEST(HttpClientTest, JitterWaitsBetweenHalfAndAllOfTheBackoff) {
@@ -158,7 +173,8 @@ TEST(HttpClientTest, RetryAfterIsCappedByMaxBackoff) {
   detail::HttpOptions options;
   options.retry.max_backoff = milliseconds(30'000);
   options.sleep = sleeps.function();
-  const auto response = detail::HttpClient("test", options).get({server.base_url() + "/x", {}, std::nullopt});
+  const auto response =
+      detail::HttpClient("test", options).get({server.base_url() + "/x", {}, std::nullopt});
   EXPECT_EQ(response.status, 200);
   EXPECT_THAT(sleeps.waits(), ElementsAre(milliseconds(30'000)));
 }
@@ -166,8 +182,8 @@ TEST(HttpClientTest, RetryAfterIsCappedByMaxBackoff) {
 TEST(HttpClientTest, ResponseHeadersAndBodyComeBack) {
   ReplayServer server;
   server.route("/x", status(200, {{"X-Thing", "42"}}, R"({"a":1})"));
-  const auto response =
-      detail::HttpClient("test", {}).get({server.base_url() + "/x", {{"X-Asked", "yes"}}, std::nullopt});
+  const auto response = detail::HttpClient("test", {})
+                            .get({server.base_url() + "/x", {{"X-Asked", "yes"}}, std::nullopt});
   EXPECT_EQ(response.body, R"({"a":1})");
   EXPECT_EQ(response.headers.at("x-thing"), "42");
   EXPECT_EQ(server.requests().at(0).header("x-asked"), "yes");
@@ -183,8 +199,11 @@ TEST(HttpClientTest, ARefusedConnectionIsRetriedThenAClearError) {
   detail::HttpOptions options;
   options.retry.max_attempts = 2;
   options.sleep = sleeps.function();
-  const auto message = error_message([&] { detail::HttpClient("ukgrid", options).get({url, {}, std::nullopt}); },
-                                     ErrorCode::kUnavailable);
+  const auto message = error_message(
+      [&] {
+        detail::HttpClient("ukgrid", options).get({url, {}, std::nullopt});
+      },
+      ErrorCode::kUnavailable);
   EXPECT_THAT(message, AllOf(HasSubstr("ukgrid"), HasSubstr(url), HasSubstr("2 attempts"),
                              HasSubstr("check the network")));
   EXPECT_EQ(sleeps.waits().size(), 1U);
@@ -195,13 +214,13 @@ TEST(ProviderCacheTest, EntriesAreKeyedAndExpire) {
   auto clock = std::make_shared<ManualClock>(fixture_now());
   const detail::ProviderCache cache(dir.path(), "ukgrid", clock);
   EXPECT_FALSE(cache.get("a", std::chrono::seconds(60)));
-  cache.put("a", "body of a");
-  cache.put("b", "body of b");
+  cache.put("a", "body of a", std::chrono::seconds(60));
+  cache.put("b", "body of b", std::chrono::seconds(3600));
   EXPECT_EQ(cache.get("a", std::chrono::seconds(60)), "body of a");
   EXPECT_EQ(cache.get("b", std::chrono::seconds(60)), "body of b");
   clock->advance(std::chrono::nanoseconds(std::chrono::seconds(61)));
   EXPECT_FALSE(cache.get("a", std::chrono::seconds(60)));
-  EXPECT_EQ(cache.get("a", std::chrono::seconds(3600)), "body of a");
+  EXPECT_EQ(cache.get("a", std::chrono::seconds(3600)), "body of a");  // the reader's TTL decides
   // A second cache object over the same directory (a restarted process) sees the entries.
   const detail::ProviderCache again(dir.path(), "ukgrid", clock);
   EXPECT_EQ(again.get("b", std::chrono::seconds(3600)), "body of b");
@@ -211,12 +230,30 @@ TEST(ProviderCacheTest, EntriesAreKeyedAndExpire) {
     EXPECT_THAT(entry.path().filename().string(), Not(HasSubstr("tmp")));
     ++files;
   }
-  EXPECT_EQ(files, 2U);
+  EXPECT_EQ(files, 1U);  // creating `again` removed "a", whose own TTL (60 s) had passed
+}
+
+TEST(ProviderCacheTest, ExpiredEntriesAreRemovedWhenACacheIsCreated) {
+  TempDir dir;
+  auto clock = std::make_shared<ManualClock>(fixture_now());
+  const detail::ProviderCache cache(dir.path(), "ukgrid", clock);
+  cache.put("short", "x", std::chrono::seconds(60));
+  cache.put("long", "y", std::chrono::seconds(3600));
+  const detail::ProviderCache other(dir.path(), "watttime", clock);
+  other.put("short", "z", std::chrono::seconds(60));
+  std::ofstream(dir.path() / "ukgrid-corrupt.json") << "{";
+  clock->advance(std::chrono::nanoseconds(std::chrono::seconds(120)));
+  const detail::ProviderCache restarted(dir.path(), "ukgrid", clock);
+  EXPECT_FALSE(std::filesystem::exists(cache.path_for("short")));
+  EXPECT_TRUE(std::filesystem::exists(cache.path_for("long")));
+  EXPECT_TRUE(std::filesystem::exists(other.path_for("short")));  // another provider's
+  EXPECT_TRUE(std::filesystem::exists(dir.path() / "ukgrid-corrupt.json"));
+  EXPECT_EQ(restarted.get("long", std::chrono::seconds(3600)), "y");
 }
 
 TEST(ProviderCacheTest, ADisabledCacheStoresNothing) {
   const detail::ProviderCache cache({}, "ukgrid", nullptr);
-  cache.put("a", "x");
+  cache.put("a", "x", std::chrono::seconds(60));
   EXPECT_FALSE(cache.get("a", std::chrono::seconds(60)));
 }
 

@@ -52,7 +52,8 @@ inline std::string fixture(const std::string& provider, const std::string& file)
 inline ReplayResponse ok(const std::string& provider, const std::string& file) {
   return ReplayResponse{200, fixture(provider, file), {}, false};
 }
-inline ReplayResponse status(int code, std::vector<std::pair<std::string, std::string>> headers = {},
+inline ReplayResponse status(int code,
+                             std::vector<std::pair<std::string, std::string>> headers = {},
                              std::string body = "") {
   return ReplayResponse{code, std::move(body), std::move(headers), false};
 }

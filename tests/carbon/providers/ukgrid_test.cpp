@@ -48,8 +48,7 @@ TEST_F(UkGridTest, LatestNationalPrefersTheActualValue) {
 TEST_F(UkGridTest, LatestWithNoValueIsUnavailable) {
   server_.route("/intensity", ok(kProvider, "intensity_null.json"));
   auto p = provider();
-  EXPECT_THAT(error_message([&] { p->latest(); }, ErrorCode::kUnavailable),
-              HasSubstr("no value"));
+  EXPECT_THAT(error_message([&] { p->latest(); }, ErrorCode::kUnavailable), HasSubstr("no value"));
 }
 
 TEST_F(UkGridTest, ForecastUsesForecastValuesWhereActualIsNull) {

@@ -103,7 +103,8 @@ TEST_F(WattTimeTest, ARefusedLoginNamesTheSettingsNotThePassword) {
 TEST_F(WattTimeTest, HistoryAsksWithExplicitTimeZones) {
   server_.route("/v3/historical", ok(kProvider, "historical.json"));
   const auto series = provider()->history(at("2026-03-01T11:30:00Z"), at("2026-03-01T12:00:00Z"));
-  EXPECT_THAT(series.values(), Pointwise(DoubleNear(1e-9), converted({830, 835, 840, 845, 850, 855})));
+  EXPECT_THAT(series.values(),
+              Pointwise(DoubleNear(1e-9), converted({830, 835, 840, 845, 850, 855})));
   const auto requests = server_.requests();
   ASSERT_EQ(requests.size(), 2U);
   EXPECT_EQ(requests[1].param("start"), "2026-03-01T11:30:00Z");
@@ -137,8 +138,7 @@ TEST_F(WattTimeTest, EmptyDataIsAnEmptySeriesAndNoLatest) {
   server_.route("/v3/historical", ok(kProvider, "historical_empty.json"));
   auto p = provider();
   EXPECT_TRUE(p->history(at("2026-03-01T11:00:00Z"), at("2026-03-01T12:00:00Z")).empty());
-  EXPECT_THAT(error_message([&] { p->latest(); }, ErrorCode::kUnavailable),
-              HasSubstr("no value"));
+  EXPECT_THAT(error_message([&] { p->latest(); }, ErrorCode::kUnavailable), HasSubstr("no value"));
 }
 
 TEST_F(WattTimeTest, UnorderedAndDuplicatedPointsAreRepaired) {
@@ -161,9 +161,9 @@ TEST_F(WattTimeTest, UnknownUnitsAreRejected) {
 TEST_F(WattTimeTest, MissingCredentialsAreAClearError) {
   auto o = options();
   o.credentials.password.clear();
-  EXPECT_THAT(error_message([&] { make_carbon_provider(kProvider, o); },
-                            ErrorCode::kInvalidArgument),
-              HasSubstr("WATTTIME_PASSWORD"));
+  EXPECT_THAT(
+      error_message([&] { make_carbon_provider(kProvider, o); }, ErrorCode::kInvalidArgument),
+      HasSubstr("WATTTIME_PASSWORD"));
 }
 
 }  // namespace
