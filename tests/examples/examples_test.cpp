@@ -2,12 +2,14 @@
 // static and carbon-aware, restoring the GPUs' limits when it ends.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "support/fake_nvml_env.h"
 #include "support/process.h"
@@ -59,6 +61,31 @@ TEST(MinimalExample, FollowsACarbonCsvWithTheChasePolicy) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("policy chase"));
   EXPECT_THAT(r.out, HasSubstr("chase(eta=0.5"));
+}
+
+TEST(MinimalExample, SigtermWhileProfilingRestoresTheLimits) {
+  FakeNvmlEnvironment nvml(FakeNvmlEnvironment::standard_config(2));
+  // Long enough to be killed mid-way: 10 limits' worth of warm-up and profiling at 1 ms a step.
+  testing::Process process({CHASE_EXAMPLE_MINIMAL_PATH, "--steps", "100000", "--epochs", "1",
+                            "--warmup", "50", "--profile", "200"});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto lowered = [&] {
+    for (const auto& [uuid, limit] : nvml.limits_in_state_file()) {
+      if (limit < 300) return true;
+    }
+    return false;
+  };
+  while (!lowered() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(lowered()) << "profiling never lowered a limit";
+  ::kill(process.pid(), SIGTERM);
+  const auto r = process.wait(std::chrono::seconds(10));
+  ASSERT_FALSE(r.timed_out);
+  EXPECT_EQ(r.signal, SIGTERM) << "the process still dies of the signal";
+  for (const auto& [uuid, limit] : nvml.limits_in_state_file()) {
+    EXPECT_EQ(limit, 300) << uuid << " was not restored after SIGTERM";
+  }
 }
 
 #else
