@@ -8,13 +8,16 @@
 //              → Warmup.
 //   Warmup:    `warmup_steps` steps at the candidate, then a measurement window opens → Profiling.
 //   Profiling: `profile_steps` steps; the window closes and (limit, time, energy summed over the
-//              GPUs) is recorded; the next candidate is set → Warmup, or after the last one the
+//              GPUs — over all ranks' GPUs, time the slowest rank's, with a Coordinator) is
+//              recorded; the next candidate is set → Warmup, or after the last one the
 //              selector chooses, its limit is set → Done, and the profile is saved.
 //   An epoch ending in Warmup or Profiling cancels any open window, sets the maximum limit back for
 //   the epoch's end (evaluation, checkpointing) and retries the same candidate at the next step.
 // Every GPU of the job must share the same limit constraints (kInvalidArgument otherwise). With
 // `profile_dir` set, a profile saved for the same GPU model, GPU count, job id and batch size is
-// loaded at construction: the optimizer starts in Done and sets the chosen limit at the first step.
+// loaded at construction: the optimizer starts in Done and sets the chosen limit at the first step
+// (with a Coordinator, only when every rank found it; all ranks should see the same profile_dir,
+// rank 0 writes it).
 // All limit changes go through a PowerLimitGuard: the limits found at construction come back when
 // the optimizer is destroyed, at exit() and on SIGINT/SIGTERM/SIGHUP/SIGQUIT. A GPU that fails while
 // profiling abandons profiling (logged): the maximum limit is set and the optimizer is Done.
@@ -30,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "chase/coordinator.h"
 #include "chase/gpu.h"
 #include "chase/limit_profile.h"
 #include "chase/selector.h"
@@ -52,6 +56,9 @@ struct PowerLimitOptimizerOptions {
   std::string job_id;
   std::size_t batch_size = 0;
   std::shared_ptr<Clock> clock;  // null: the system clock
+  // Data parallel over several ranks: each rank's optimizer drives its own `gpus` and the ranks
+  // combine every window and agree on every choice. Null: one process drives all the job's GPUs.
+  std::shared_ptr<Coordinator> coordinator;
 };
 
 class PowerLimitOptimizer {

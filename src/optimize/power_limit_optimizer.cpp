@@ -90,8 +90,9 @@ class PowerLimitOptimizer::Impl {
                                      options_.limit_step_w);
     current_limit_w_ = max_limit_w_;
     if (!options_.selector) options_.selector = make_zeus_selector(0.5);
+    if (!options_.coordinator) options_.coordinator = make_single_process_coordinator();
     profile_info_.gpu_model = info.name;
-    profile_info_.gpu_count = gpus_.size();
+    profile_info_.gpu_count = gpus_.size() * options_.coordinator->size();
     profile_info_.job_id = options_.job_id;
     profile_info_.batch_size = options_.batch_size;
     profile_info_.steps_per_window = options_.profile_steps;
@@ -160,6 +161,7 @@ class PowerLimitOptimizer::Impl {
                   "the power-limit optimizer can choose again only once profiling is done");
     }
     selection_ = options_.selector->select(*profile_, context);
+    selection_->power_limit_w = options_.coordinator->agree(selection_->power_limit_w);
     if (!apply_choice_pending_) set_limit(selection_->power_limit_w);
     return selection_->power_limit_w;
   }
@@ -170,6 +172,7 @@ class PowerLimitOptimizer::Impl {
                   "the power-limit optimizer takes a limit from outside only once profiling is done");
     }
     apply_choice_pending_ = false;
+    watts = options_.coordinator->agree(watts);
     if (watts != current_limit_w_) set_limit(watts);
   }
 
@@ -220,30 +223,37 @@ class PowerLimitOptimizer::Impl {
 
   void finish_window() {
     const auto measurement = monitor_.end_window(window_name());
-    if (!measurement.complete()) {
-      abandon(fmt::format("a GPU failed while profiling {} W", candidates_[next_candidate_]));
+    const double limit = candidates_[next_candidate_];
+    // Every rank reaches this point at the same step; they combine even when one failed, so that
+    // all of them give up together instead of waiting for one another.
+    const auto job = options_.coordinator->combine(
+        {measurement.time_s, measurement.gpu_energy_j(), !measurement.complete()});
+    if (job.failed) {
+      abandon(fmt::format("a GPU failed while profiling {} W", limit));
       return;
     }
-    const double energy_j = measurement.gpu_energy_j();
-    if (!(energy_j > 0) || !(measurement.time_s > 0)) {
+    if (!(job.energy_j > 0) || !(job.time_s > 0)) {
       abandon(fmt::format("the window at {} W measured {} J in {} s, too little to compare limits; "
                           "raise profile_steps",
-                          candidates_[next_candidate_], energy_j, measurement.time_s));
+                          limit, job.energy_j, job.time_s));
       return;
     }
-    measured_.push_back({candidates_[next_candidate_], measurement.time_s, energy_j});
+    measured_.push_back({limit, job.time_s, job.energy_j});
     if (++next_candidate_ < candidates_.size()) {
       start_warmup();
       return;
     }
     profile_.emplace(measured_, profile_info_, max_limit_w_);
-    save_profile();
+    if (options_.coordinator->rank() == 0) save_profile();
     state_ = OptimizerState::kDone;
     choose();
     apply_choice();
   }
 
-  void choose() { selection_ = options_.selector->select(*profile_, options_.context); }
+  void choose() {
+    selection_ = options_.selector->select(*profile_, options_.context);
+    selection_->power_limit_w = options_.coordinator->agree(selection_->power_limit_w);
+  }
 
   void apply_choice() {
     apply_choice_pending_ = false;
@@ -266,11 +276,19 @@ class PowerLimitOptimizer::Impl {
 
   void load_saved_profile() {
     const auto path = profile_path();
-    if (path.empty() || !std::filesystem::exists(path)) return;
-    try {
-      profile_.emplace(load_limit_profile_json(path));
-    } catch (const Error& e) {
-      spdlog::warn("ignoring the saved profile: {}; profiling again", e.what());
+    if (path.empty()) return;
+    bool loaded = false;
+    if (std::filesystem::exists(path)) {
+      try {
+        profile_.emplace(load_limit_profile_json(path));
+        loaded = true;
+      } catch (const Error& e) {
+        spdlog::warn("ignoring the saved profile: {}; profiling again", e.what());
+      }
+    }
+    // Ranks reuse a profile only if every one of them found it; otherwise all profile again.
+    if (options_.coordinator->combine({0, 0, !loaded}).failed) {
+      profile_.reset();
       return;
     }
     loaded_ = true;
