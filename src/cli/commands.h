@@ -14,6 +14,7 @@ namespace chase::cli {
 void add_devices_command(CLI::App& app, int& exit_code);
 void add_measure_command(CLI::App& app, int& exit_code);
 void add_demo_command(CLI::App& app, int& exit_code);
+void add_forecast_command(CLI::App& app, int& exit_code);
 
 // NVML GPUs, or null with `note` saying why there are none (no driver is not an error for a
 // measuring tool: CPU-only machines are measured too). Other NVML failures throw.

@@ -7,6 +7,7 @@
 
 #include "chase/error.h"
 #include "chase/forecast.h"
+#include "forecast/auto_forecaster.h"
 #include "forecast/features.h"
 
 namespace chase {
@@ -28,6 +29,7 @@ constexpr ModelEntry kModels[] = {
     {"gboost", forecast_detail::make_gboost},
     {"adaboost", forecast_detail::make_adaboost},
     {"forest", forecast_detail::make_forest},
+    {"auto", forecast_detail::make_auto},
 };
 
 }  // namespace
