@@ -2,11 +2,12 @@
 //
 // Days are blocks of one day of points from `start` (a UTC midnight by default, so calendar days);
 // the last block is cut at `end`. History rule: model m is refitted before each day d on the
-// W_m = max(history_days · points per day, history_needed_m(h)) points before d, i.e.
-// fit(series, d − W_m, d, h), and the day is scored with predict(series, d, d + len, h). A day can
-// be scored when d − W_m ≥ h for every model (the value h steps before the first fit target
-// exists); the default start is the first midnight where that holds for all the models, so every
-// model sees the same days and points.
+// W_m = max(history_days · points per day, history_needed_m(h)) points before d, or on as many as
+// the series has when that is fewer (keeping the h points before them that the first target's
+// lag needs): fit(series, max(h, d − W_m), d, h); the day is then scored with
+// predict(series, d, d + len, h). The first day needs history_days of points plus h before it;
+// the default start is the first midnight where that holds, and every model is scored on the
+// same days and points.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -77,11 +78,10 @@ std::vector<ModelScore> backtest_rolling(const CarbonSeries& series,
   const std::size_t horizon = protocol.horizon_steps;
 
   std::vector<std::size_t> windows;  // W_m
-  std::size_t earliest = 0;          // first index every model can be scored from
   for (const auto& forecaster : forecasters) {
     windows.push_back(std::max(protocol.history_days * per_day, forecaster->history_needed(horizon)));
-    earliest = std::max(earliest, windows.back() + horizon);
   }
+  const std::size_t earliest = protocol.history_days * per_day + horizon;  // first index scored
 
   std::size_t first = 0;
   if (protocol.start) {
@@ -100,11 +100,10 @@ std::vector<ModelScore> backtest_rolling(const CarbonSeries& series,
   if (first < earliest || first >= last) {
     throw Error(
         ErrorCode::kInvalidArgument,
-        fmt::format("{}: nothing to score. The models need {} points of history before the first "
-                    "scored day (the longest of max(history_days × {} points, each model's "
-                    "history_needed) plus the horizon), so the first day can start at {} at the "
-                    "earliest, and the range ends at {}. Use a later start, an earlier "
-                    "history/shorter horizon, or a longer series.",
+        fmt::format("{}: nothing to score. The first scored day needs {} points of history "
+                    "before it (history_days × {} points plus the horizon), so it can start at "
+                    "{} at the earliest, and the range ends at {}. Use a later start, fewer "
+                    "history days, a shorter horizon or a longer series.",
                     who, earliest, per_day,
                     earliest < n ? format_utc_time(series.times()[earliest]) : std::string("(past the end)"),
                     last < n ? format_utc_time(series.times()[last]) : format_utc_time(series.end())));
@@ -121,7 +120,8 @@ std::vector<ModelScore> backtest_rolling(const CarbonSeries& series,
     for (std::size_t day = first; day < last; day += per_day) {
       const std::size_t day_end = std::min(day + per_day, last);
       const auto begin_time = std::chrono::steady_clock::now();
-      forecaster.fit(series, day - windows[m], day, horizon);
+      forecaster.fit(series, day >= windows[m] + horizon ? day - windows[m] : horizon, day,
+                     horizon);
       const std::vector<double> predicted = forecaster.predict(series, day, day_end, horizon);
       spent += std::chrono::steady_clock::now() - begin_time;
       const std::vector<double> actual(series.values().begin() + static_cast<std::ptrdiff_t>(day),
