@@ -3,7 +3,7 @@ BUILD_DIR    ?= build
 JOBS         ?= $(shell nproc)
 CMAKE_FLAGS  ?=
 
-.PHONY: demo test test-sanitize bench configure-release build-test deps clean format
+.PHONY: demo test test-sanitize bench forecast-results configure-release build-test deps clean format
 
 demo: configure-release
 	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
@@ -23,6 +23,11 @@ test-sanitize: deps
 bench: configure-release
 	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_bench_energy_monitor
 	./$(BUILD_DIR)/release/bench/chase_bench_energy_monitor
+
+# The forecasting results of docs/FORECASTING.md (needs the DACF data; a few minutes).
+forecast-results: configure-release
+	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
+	scripts/forecast-results $(BUILD_DIR)/release/chase
 
 configure-release: deps
 	cmake -S . -B $(BUILD_DIR)/release -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)

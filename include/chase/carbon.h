@@ -17,10 +17,10 @@
 // of each time; gaps (missing points at the inferred resolution) are counted and listed in the
 // CarbonLoadReport, then left uncovered (fill none), carried forward (previous) or interpolated in
 // time (linear). `resample` puts the series on a grid of that period aligned to the Unix epoch:
-// a period at least the source resolution takes the mean of the points starting in it (downsampling);
-// a shorter one takes the value in force at its start (upsampling); a period with neither is a gap,
-// filled by `fill`. A load with fill previous/linear (or a resample with a fill) returns a regular()
-// series. Exogenous columns get the same treatment as the intensity.
+// a period at least the source resolution takes the mean of the points starting in it
+// (downsampling); a shorter one takes the value in force at its start (upsampling); a period with
+// neither is a gap, filled by `fill`. A load with fill previous/linear (or a resample with a fill)
+// returns a regular() series. Exogenous columns get the same treatment as the intensity.
 //
 // Emissions: E_J / 3.6e6 × CI. For a window [start, end) under a series, the window's energy is
 // spread evenly over its duration and split at the series' interval boundaries, each part weighted
@@ -114,7 +114,7 @@ struct CarbonLoadReport {
   std::size_t missing_points = 0;  // points those runs miss
   std::vector<std::string> gap_examples;
   std::chrono::seconds source_resolution{0};
-  std::size_t filled_points = 0;  // points invented by `fill` (after any resampling)
+  std::size_t filled_points = 0;               // points invented by `fill` (after any resampling)
   std::vector<std::string> exogenous_columns;  // kept, in file order
 };
 

@@ -88,18 +88,17 @@ CarbonSeries::CarbonSeries(std::vector<UtcTime> times, std::vector<double> value
   for (std::size_t c = 0; c < exogenous_.size(); ++c) {
     const ExogenousColumn& column = exogenous_[c];
     if (column.values.size() != times_.size()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("Exogenous column '{}' of {} has {} values for {} times; it needs "
-                              "one value per time.",
-                              column.name, describe_series(source_), column.values.size(),
-                              times_.size()));
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("Exogenous column '{}' of {} has {} values for {} times; it needs "
+                      "one value per time.",
+                      column.name, describe_series(source_), column.values.size(), times_.size()));
     }
     for (std::size_t i = 0; i < column.values.size(); ++i) {
       if (!std::isfinite(column.values[i])) {
         throw Error(ErrorCode::kInvalidArgument,
-                    fmt::format("Value {} (at {}) of exogenous column '{}' of {} is not finite.",
-                                i, format_utc_time(times_[i]), column.name,
-                                describe_series(source_)));
+                    fmt::format("Value {} (at {}) of exogenous column '{}' of {} is not finite.", i,
+                                format_utc_time(times_[i]), column.name, describe_series(source_)));
       }
     }
     for (std::size_t other = 0; other < c; ++other) {
@@ -419,10 +418,9 @@ void report_gaps(const std::vector<Row>& rows, std::chrono::seconds resolution,
     ++report.gaps;
     report.missing_points += missing;
     if (report.gap_examples.size() < CarbonLoadReport::kMaxExamples) {
-      report.gap_examples.push_back(
-          fmt::format("{} point(s) missing between line {} ({}) and line {} ({})", missing,
-                      rows[i - 1].line, format_utc_time(rows[i - 1].time), rows[i].line,
-                      format_utc_time(rows[i].time)));
+      report.gap_examples.push_back(fmt::format(
+          "{} point(s) missing between line {} ({}) and line {} ({})", missing, rows[i - 1].line,
+          format_utc_time(rows[i - 1].time), rows[i].line, format_utc_time(rows[i].time)));
     }
   }
 }
@@ -553,8 +551,8 @@ CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvO
   std::vector<std::size_t> exogenous_columns;
   if (!options.exogenous_columns.empty()) {
     for (const std::string& name : options.exogenous_columns) {
-      const std::size_t column = named_column(reader, name, {"exogenous", "--exogenous-cols",
-                                                             "exogenous_columns"});
+      const std::size_t column =
+          named_column(reader, name, {"exogenous", "--exogenous-cols", "exogenous_columns"});
       if (column == time_column || column == value_column) {
         throw Error(ErrorCode::kInvalidArgument,
                     fmt::format("'{}': column '{}' is the time or value column; it cannot also be "
@@ -570,7 +568,8 @@ CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvO
       }
     }
   }
-  for (const std::size_t c : exogenous_columns) report.exogenous_columns.push_back(reader.header()[c]);
+  for (const std::size_t c : exogenous_columns)
+    report.exogenous_columns.push_back(reader.header()[c]);
 
   std::vector<Row> rows = read_rows(reader, time_column, value_column, exogenous_columns);
   report.rows = rows.size();
@@ -580,7 +579,8 @@ CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvO
   report_gaps(rows, resolution, report);
 
   std::vector<ExogenousColumn> exogenous(exogenous_columns.size());
-  for (std::size_t c = 0; c < exogenous.size(); ++c) exogenous[c].name = report.exogenous_columns[c];
+  for (std::size_t c = 0; c < exogenous.size(); ++c)
+    exogenous[c].name = report.exogenous_columns[c];
   std::vector<UtcTime> times;
   std::vector<double> values;
   std::chrono::seconds out_resolution = resolution;
@@ -596,8 +596,10 @@ CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvO
   } else {
     const bool resample = options.resample > std::chrono::seconds(0);
     out_resolution = resample ? options.resample : resolution;
-    const UtcTime origin = resample ? floor_to(rows.front().time, out_resolution) : rows.front().time;
-    std::vector<GridPoint> grid = to_grid(rows, resolution, origin, out_resolution, exogenous.size());
+    const UtcTime origin =
+        resample ? floor_to(rows.front().time, out_resolution) : rows.front().time;
+    std::vector<GridPoint> grid =
+        to_grid(rows, resolution, origin, out_resolution, exogenous.size());
     report.filled_points = fill_grid(grid, options.fill);
     for (GridPoint& point : grid) {
       if (!point.present) continue;

@@ -125,9 +125,9 @@ LoadedSeries load_history(const LoadOptions& options) {
   csv.fill = *fill;
   const auto duplicates = parse_duplicate_times(options.duplicates);
   if (!duplicates) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("--duplicates '{}' is not one of error, first, last.",
-                            options.duplicates));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--duplicates '{}' is not one of error, first, last.", options.duplicates));
   }
   csv.duplicates = *duplicates;
   if (!options.resample.empty()) csv.resample = parse_period(options.resample, "--resample");
@@ -254,7 +254,8 @@ int run_predict(const PredictOptions& options) {
   // Direct forecasts: one fit per step ahead k, on the last max(28 days, history_needed) points.
   for (std::size_t k = 1; k <= steps; ++k) {
     const std::size_t window = std::max<std::size_t>(
-        28 * static_cast<std::size_t>(86400 / std::max<std::int64_t>(1, series.resolution().count())),
+        28 * static_cast<std::size_t>(86400 /
+                                      std::max<std::int64_t>(1, series.resolution().count())),
         forecaster->history_needed(k));
     const std::size_t begin = n > window + k ? n - window : k;
     if (begin >= n) {
@@ -305,7 +306,8 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
                  "rolling protocol: steps ahead (1) or a duration (24h = day-ahead)")
       ->capture_default_str();
   bt->add_option("--start", backtest->start, "rolling protocol: first day scored (UTC)");
-  bt->add_option("--end", backtest->end, "rolling protocol: end of the scored range (UTC, excluded)");
+  bt->add_option("--end", backtest->end,
+                 "rolling protocol: end of the scored range (UTC, excluded)");
   bt->add_option("--seed", backtest->seed, "Seed of the randomised models")->capture_default_str();
   bt->add_option("--threads", backtest->threads, "Threads a model may use while fitting")
       ->check(CLI::Range(1, 256))

@@ -59,8 +59,8 @@ void print_backtest(std::ostream& out, const BacktestReport& report) {
   }
   print_data(out, *report.loaded);
   out << '\n'
-      << fmt::format("{:<12} {:>15} {:>13} {:>9} {:>15}\n", "model", "median MAPE %",
-                     "mean MAPE %", "points", "fit+predict s");
+      << fmt::format("{:<12} {:>15} {:>13} {:>9} {:>15}\n", "model", "median MAPE %", "mean MAPE %",
+                     "points", "fit+predict s");
   for (const ModelScore& score : report.scores) {
     out << fmt::format("{:<12} {:>15.3f} {:>13.3f} {:>9} {:>15.2f}\n", score.model,
                        score.mape_median, score.mape_mean, score.points, score.fit_predict_s);

@@ -5,8 +5,9 @@
 //             days ≥ h), keeping only L ≥ h (never the future) and L ≤ the fit's begin (as far as
 //             history allows; the choice is made at fit() and kept for predict()), and each
 //             y[t − L] − y[o] for L > h;
-//   clock     sin/cos of the time of day (two harmonics), sin/cos of the week phase, a weekend flag;
-//   shares    (exogenous) each generation-forecast column ("production" in its name) as a share of
+//   clock     sin/cos of the time of day (two harmonics), sin/cos of the week phase, a weekend
+//   flag; shares    (exogenous) each generation-forecast column ("production" in its name) as a
+//   share of
 //             their sum at t, the change of that share since o, and the sum at t relative to o;
 //   all exo   (exogenous) every exogenous column at t and its change since o.
 // Candidates: ridge regression (standardised features, penalties kAlphas) of the level y[t] or of
@@ -59,8 +60,8 @@ std::size_t points_per_day(const CarbonSeries& series) {
   return static_cast<std::size_t>(kSecondsPerDay / resolution);
 }
 
-void check_call(const CarbonSeries& series, std::size_t begin, std::size_t end,
-                std::size_t horizon, std::string_view call) {
+void check_call(const CarbonSeries& series, std::size_t begin, std::size_t end, std::size_t horizon,
+                std::string_view call) {
   if (horizon == 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 "Forecaster 'auto': the horizon is 0 steps; it must be at least 1 (1 = one step "
@@ -155,7 +156,8 @@ Eigen::MatrixXd build_features(const CarbonSeries& series, const Layout& layout,
     for (const std::size_t lag : layout.lags) x(r, c++) = values[t - lag];
     // The same lags relative to the last known value: ridge penalises these differences far less
     // than the nearly collinear levels, and "how far are we from yesterday" is what predicts.
-    for (std::size_t k = 1; k < layout.lags.size(); ++k) x(r, c++) = values[t - layout.lags[k]] - values[o];
+    for (std::size_t k = 1; k < layout.lags.size(); ++k)
+      x(r, c++) = values[t - layout.lags[k]] - values[o];
     const std::int64_t epoch_s =
         std::chrono::floor<std::chrono::seconds>(series.times()[t].time_since_epoch()).count();
     std::int64_t second_of_day = epoch_s % kSecondsPerDay;
@@ -209,7 +211,8 @@ struct Candidate {
 std::vector<Eigen::Index> columns_of(const Layout& layout, ExoSet exo) {
   std::vector<Eigen::Index> columns;
   const auto add = [&](std::size_t from, std::size_t count) {
-    for (std::size_t c = from; c < from + count; ++c) columns.push_back(static_cast<Eigen::Index>(c));
+    for (std::size_t c = from; c < from + count; ++c)
+      columns.push_back(static_cast<Eigen::Index>(c));
   };
   add(0, layout.base_count);
   if (exo == ExoSet::kShares || exo == ExoSet::kAll) add(layout.base_count, layout.shares_count);
@@ -230,7 +233,8 @@ struct Ridge {
     Eigen::VectorXd out(x.rows());
     for (Eigen::Index r = 0; r < x.rows(); ++r) {
       double sum = intercept;
-      for (Eigen::Index j = 0; j < n; ++j) sum += (x(r, columns[static_cast<std::size_t>(j)]) - mean(j)) / scale(j) * beta(j);
+      for (Eigen::Index j = 0; j < n; ++j)
+        sum += (x(r, columns[static_cast<std::size_t>(j)]) - mean(j)) / scale(j) * beta(j);
       out(r) = target == Target::kChange ? last_known(r) + sum : sum;
     }
     return out;
@@ -275,7 +279,8 @@ class RidgeFitter {
     model.scale.resize(n);
     for (Eigen::Index i = 0; i < n; ++i) {
       const Eigen::Index ci = columns[static_cast<std::size_t>(i)];
-      for (Eigen::Index j = 0; j < n; ++j) a(i, j) = gram_(ci, columns[static_cast<std::size_t>(j)]);
+      for (Eigen::Index j = 0; j < n; ++j)
+        a(i, j) = gram_(ci, columns[static_cast<std::size_t>(j)]);
       a(i, i) += candidate.alpha;
       b(i) = xty(ci);
       model.mean(i) = mean_(ci);

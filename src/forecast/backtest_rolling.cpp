@@ -37,7 +37,8 @@ std::size_t index_of(const CarbonSeries& series, UtcTime time, std::string_view 
                      bool allow_end, const std::string& who) {
   const auto offset = time - series.start();
   const auto step = std::chrono::duration_cast<UtcTime::duration>(series.resolution());
-  const bool inside = time >= series.start() && (allow_end ? time <= series.end() : time < series.end());
+  const bool inside =
+      time >= series.start() && (allow_end ? time <= series.end() : time < series.end());
   if (!inside || offset % step != UtcTime::duration(0)) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("{}: the {} time {} is not {} of the series, which has a point every "
@@ -79,7 +80,8 @@ std::vector<ModelScore> backtest_rolling(const CarbonSeries& series,
 
   std::vector<std::size_t> windows;  // W_m
   for (const auto& forecaster : forecasters) {
-    windows.push_back(std::max(protocol.history_days * per_day, forecaster->history_needed(horizon)));
+    windows.push_back(
+        std::max(protocol.history_days * per_day, forecaster->history_needed(horizon)));
   }
   const std::size_t earliest = protocol.history_days * per_day + horizon;  // first index scored
 
@@ -91,7 +93,8 @@ std::vector<ModelScore> backtest_rolling(const CarbonSeries& series,
     first = earliest;
     while (first < n) {
       const std::int64_t s =
-          std::chrono::floor<std::chrono::seconds>(series.times()[first].time_since_epoch()).count();
+          std::chrono::floor<std::chrono::seconds>(series.times()[first].time_since_epoch())
+              .count();
       if (((s % kSecondsPerDay) + kSecondsPerDay) % kSecondsPerDay == 0) break;
       ++first;
     }
@@ -100,13 +103,15 @@ std::vector<ModelScore> backtest_rolling(const CarbonSeries& series,
   if (first < earliest || first >= last) {
     throw Error(
         ErrorCode::kInvalidArgument,
-        fmt::format("{}: nothing to score. The first scored day needs {} points of history "
-                    "before it (history_days × {} points plus the horizon), so it can start at "
-                    "{} at the earliest, and the range ends at {}. Use a later start, fewer "
-                    "history days, a shorter horizon or a longer series.",
-                    who, earliest, per_day,
-                    earliest < n ? format_utc_time(series.times()[earliest]) : std::string("(past the end)"),
-                    last < n ? format_utc_time(series.times()[last]) : format_utc_time(series.end())));
+        fmt::format(
+            "{}: nothing to score. The first scored day needs {} points of history "
+            "before it (history_days × {} points plus the horizon), so it can start at "
+            "{} at the earliest, and the range ends at {}. Use a later start, fewer "
+            "history days, a shorter horizon or a longer series.",
+            who, earliest, per_day,
+            earliest < n ? format_utc_time(series.times()[earliest])
+                         : std::string("(past the end)"),
+            last < n ? format_utc_time(series.times()[last]) : format_utc_time(series.end())));
   }
 
   std::vector<ModelScore> scores;
@@ -124,8 +129,9 @@ std::vector<ModelScore> backtest_rolling(const CarbonSeries& series,
                      horizon);
       const std::vector<double> predicted = forecaster.predict(series, day, day_end, horizon);
       spent += std::chrono::steady_clock::now() - begin_time;
-      const std::vector<double> actual(series.values().begin() + static_cast<std::ptrdiff_t>(day),
-                                       series.values().begin() + static_cast<std::ptrdiff_t>(day_end));
+      const std::vector<double> actual(
+          series.values().begin() + static_cast<std::ptrdiff_t>(day),
+          series.values().begin() + static_cast<std::ptrdiff_t>(day_end));
       bool any_positive = false;
       for (std::size_t i = 0; i < actual.size(); ++i) {
         if (actual[i] > 0) {

@@ -121,7 +121,8 @@ TEST(LoadCarbonCsvExogenous, NonNumericCellNamesFileLineAndColumn) {
 }
 
 TEST(LoadCarbonCsvDuplicates, AreAnErrorByDefaultNamingBothLines) {
-  TempCsv file("time,value\n2021-01-01T00:00:00Z,1\n2021-01-01T01:00:00Z,2\n2021-01-01T01:00:00Z,3\n");
+  TempCsv file(
+      "time,value\n2021-01-01T00:00:00Z,1\n2021-01-01T01:00:00Z,2\n2021-01-01T01:00:00Z,3\n");
   const std::string message =
       error_message([&] { load_carbon_csv(file.path()); }, ErrorCode::kParse);
   EXPECT_THAT(message, AllOf(HasSubstr("lines 3 and 4"), HasSubstr("--duplicates")));
@@ -164,8 +165,8 @@ TEST(LoadCarbonCsvGaps, AreReportedWithLinesAndLeftUncoveredByDefault) {
   EXPECT_EQ(report.filled_points, 0u);
   EXPECT_EQ(report.source_resolution, hours(1));
   ASSERT_EQ(report.gap_examples.size(), 2u);
-  EXPECT_THAT(report.gap_examples[0], AllOf(HasSubstr("2 point(s)"), HasSubstr("line 3"),
-                                            HasSubstr("line 4")));
+  EXPECT_THAT(report.gap_examples[0],
+              AllOf(HasSubstr("2 point(s)"), HasSubstr("line 3"), HasSubstr("line 4")));
 }
 
 TEST(LoadCarbonCsvGaps, FillPreviousCarriesTheLastValue) {
@@ -187,8 +188,8 @@ TEST(LoadCarbonCsvGaps, FillLinearInterpolatesInTime) {
   CarbonLoadReport report;
   const CarbonSeries series = load_carbon_csv(file.path(), options, &report);
   EXPECT_TRUE(series.regular());
-  EXPECT_THAT(series.values(), ElementsAre(10, 20, DoubleEq(30), DoubleEq(40), 50, 60,
-                                           DoubleEq(70), 80));
+  EXPECT_THAT(series.values(),
+              ElementsAre(10, 20, DoubleEq(30), DoubleEq(40), 50, 60, DoubleEq(70), 80));
   EXPECT_EQ(report.filled_points, 3u);
 }
 
@@ -280,12 +281,12 @@ TEST(CarbonSeriesExogenous, ConstructorChecksSizesFinitenessAndNames) {
 
 TEST(CarbonSeriesRegular, DetectsGaps) {
   EXPECT_TRUE(CarbonSeries().regular());
-  EXPECT_TRUE(CarbonSeries({at("2021-01-01T00:00:00Z"), at("2021-01-01T01:00:00Z")}, {1, 2},
-                           hours(1))
-                  .regular());
-  EXPECT_FALSE(CarbonSeries({at("2021-01-01T00:00:00Z"), at("2021-01-01T02:00:00Z")}, {1, 2},
-                            hours(1))
-                   .regular());
+  EXPECT_TRUE(
+      CarbonSeries({at("2021-01-01T00:00:00Z"), at("2021-01-01T01:00:00Z")}, {1, 2}, hours(1))
+          .regular());
+  EXPECT_FALSE(
+      CarbonSeries({at("2021-01-01T00:00:00Z"), at("2021-01-01T02:00:00Z")}, {1, 2}, hours(1))
+          .regular());
 }
 
 TEST(CarbonParsers, FillAndDuplicateNames) {

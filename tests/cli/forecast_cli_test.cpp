@@ -61,7 +61,8 @@ std::string synthetic_csv(std::size_t days = 12) {
 class ForecastCliTest : public ::testing::Test {
  protected:
   ForecastCliTest()
-      : dir_(fs::temp_directory_path() / ("chase_forecast_cli_test_" + std::to_string(::getpid()))) {
+      : dir_(fs::temp_directory_path() /
+             ("chase_forecast_cli_test_" + std::to_string(::getpid()))) {
     fs::create_directories(dir_);
   }
   ~ForecastCliTest() override { fs::remove_all(dir_); }
@@ -100,8 +101,9 @@ TEST_F(ForecastCliTest, RollingBacktestTableMatchesGolden) {
 TEST_F(ForecastCliTest, BacktestJsonHasTheDocumentedKeysForBothProtocols) {
   const auto csv = write("synthetic.csv", synthetic_csv());
   for (const std::string protocol : {"rolling", "chase"}) {
-    std::vector<std::string> args = {"forecast", "backtest", "--data", csv.string(), "--protocol",
-                                     protocol, "--models", "persistence,auto", "--json"};
+    std::vector<std::string> args = {"forecast",   "backtest",         "--data",
+                                     csv.string(), "--protocol",       protocol,
+                                     "--models",   "persistence,auto", "--json"};
     if (protocol == "chase") {
       args.insert(args.end(), {"--windows", "3"});
     } else {
@@ -153,14 +155,17 @@ TEST_F(ForecastCliTest, PredictJsonForecastsTheStepsAfterTheLastPoint) {
 }
 
 TEST_F(ForecastCliTest, BadValueNamesFileLineAndColumn) {
-  const auto csv = write("bad.csv", "time,value\n2021-01-01T00:00:00Z,100\n2021-01-01T01:00:00Z,lots\n");
+  const auto csv =
+      write("bad.csv", "time,value\n2021-01-01T00:00:00Z,100\n2021-01-01T01:00:00Z,lots\n");
   const auto r = chase({"forecast", "backtest", "--data", csv.string()});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, AllOf(HasSubstr(csv.string() + ":3"), HasSubstr("'value'"), HasSubstr("'lots'")));
+  EXPECT_THAT(r.err,
+              AllOf(HasSubstr(csv.string() + ":3"), HasSubstr("'value'"), HasSubstr("'lots'")));
 }
 
 TEST_F(ForecastCliTest, NegativeIntensityAndMissingColumnAndEmptyFile) {
-  const auto negative = write("neg.csv", "time,value\n2021-01-01T00:00:00Z,100\n2021-01-01T01:00:00Z,-5\n");
+  const auto negative =
+      write("neg.csv", "time,value\n2021-01-01T00:00:00Z,100\n2021-01-01T01:00:00Z,-5\n");
   auto r = chase({"forecast", "predict", "--data", negative.string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr(negative.string() + ":3"));
@@ -188,7 +193,8 @@ TEST_F(ForecastCliTest, GapsNeedAFillAndAreReported) {
   r = chase({"forecast", "backtest", "--data", csv.string(), "--models", "persistence",
              "--history-days", "3", "--fill", "linear"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_THAT(r.out, AllOf(HasSubstr("1 gap(s), 2 missing point(s)"), HasSubstr("2 point(s) filled")));
+  EXPECT_THAT(r.out,
+              AllOf(HasSubstr("1 gap(s), 2 missing point(s)"), HasSubstr("2 point(s) filled")));
 }
 
 TEST_F(ForecastCliTest, BadOptionsSayWhatIsAccepted) {

@@ -15,12 +15,12 @@
 namespace chase {
 namespace {
 
-using ::testing::HasSubstr;
 using test_util::at;
 using test_util::daily_pattern;
 using test_util::error_message;
 using test_util::hourly;
 using test_util::random_walk;
+using ::testing::HasSubstr;
 
 // Intensity driven by a day-ahead "forecast" column plus noise; the column itself is a random
 // process, so lags alone cannot predict it a day ahead.
@@ -32,12 +32,11 @@ CarbonSeries driven_by_exogenous(std::size_t n) {
     level = 0.9 * level + std::normal_distribution<double>(0, 1)(rng);
     driver[i] = level;
   }
-  return hourly(
-      n,
-      [&](std::size_t i, double, std::mt19937_64& noise) {
-        return 400 + 20 * driver[i] + std::normal_distribution<double>(0, 2)(noise);
-      },
-      "2021-01-01T00:00:00Z", {{"wind_production_forecast", driver}});
+  return hourly(n,
+                [&](std::size_t i, double, std::mt19937_64& noise) {
+                  return 400 + 20 * driver[i] + std::normal_distribution<double>(0, 2)(noise);
+                },
+                "2021-01-01T00:00:00Z", {{"wind_production_forecast", driver}});
 }
 
 std::vector<double> fit_predict(const CarbonSeries& series, std::size_t begin, std::size_t end,
@@ -55,7 +54,8 @@ CarbonSeries with_future_changed(const CarbonSeries& series, std::size_t from, b
   std::vector<ExogenousColumn> exogenous = series.exogenous();
   if (exogenous_too) {
     for (auto& column : exogenous) {
-      for (std::size_t i = from; i < column.values.size(); ++i) column.values[i] = -column.values[i] + 5;
+      for (std::size_t i = from; i < column.values.size(); ++i)
+        column.values[i] = -column.values[i] + 5;
     }
   }
   return CarbonSeries(series.times(), std::move(values), series.resolution(), series.source(),
@@ -109,7 +109,8 @@ TEST(AutoForecaster, FitReadsNothingAtOrAfterTheEndOfItsRange) {
     auto b = make_forecaster("auto");
     a->fit(series, 24 * 10, end, horizon);
     b->fit(changed, 24 * 10, end, horizon);
-    EXPECT_EQ(a->predict(series, end, end + 48, horizon), b->predict(series, end, end + 48, horizon));
+    EXPECT_EQ(a->predict(series, end, end + 48, horizon),
+              b->predict(series, end, end + 48, horizon));
   }
 }
 
@@ -147,8 +148,10 @@ TEST(AutoForecaster, UsesExogenousColumnsOnlyWhenAllowed) {
   with.use_exogenous = true;
   const std::size_t end = 50 * 24;
   std::vector<double> actual(series.values().begin() + end, series.values().begin() + end + 240);
-  const double mape_with = mape_percent(fit_predict(series, 10 * 24, end, end, end + 240, 24, with), actual);
-  const double mape_without = mape_percent(fit_predict(series, 10 * 24, end, end, end + 240, 24), actual);
+  const double mape_with =
+      mape_percent(fit_predict(series, 10 * 24, end, end, end + 240, 24, with), actual);
+  const double mape_without =
+      mape_percent(fit_predict(series, 10 * 24, end, end, end + 240, 24), actual);
   EXPECT_LT(mape_with, 0.5 * mape_without);
 }
 
@@ -169,13 +172,14 @@ TEST(AutoForecaster, IsDeterministic) {
 TEST(AutoForecaster, RejectsMisuse) {
   const CarbonSeries series = daily_pattern(10 * 24);
   auto model = make_forecaster("auto");
-  EXPECT_THAT(error_message([&] { (void)model->predict(series, 48, 50, 1); },
-                            ErrorCode::kInvalidArgument),
-              HasSubstr("before fit"));
+  EXPECT_THAT(
+      error_message([&] { (void)model->predict(series, 48, 50, 1); }, ErrorCode::kInvalidArgument),
+      HasSubstr("before fit"));
   EXPECT_THAT(error_message([&] { model->fit(series, 48, 100, 0); }, ErrorCode::kInvalidArgument),
               HasSubstr("horizon"));
-  EXPECT_THAT(error_message([&] { model->fit(series, 48, 100000, 1); }, ErrorCode::kInvalidArgument),
-              HasSubstr("range"));
+  EXPECT_THAT(
+      error_message([&] { model->fit(series, 48, 100000, 1); }, ErrorCode::kInvalidArgument),
+      HasSubstr("range"));
   model->fit(series, 48, 150, 1);
   EXPECT_THAT(error_message([&] { (void)model->predict(series, 150, 160, 2); },
                             ErrorCode::kInvalidArgument),
@@ -192,7 +196,8 @@ TEST(AutoForecaster, RejectsMisuse) {
 class AutoOnDacf : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(AutoOnDacf, BeatsPersistenceOneStepAndSeasonalDayAhead) {
-  const auto path = test_util::data_dir() / "carbon/dacf" / (std::string(GetParam()) + "_direct_emissions.csv");
+  const auto path =
+      test_util::data_dir() / "carbon/dacf" / (std::string(GetParam()) + "_direct_emissions.csv");
   if (!std::filesystem::exists(path)) GTEST_SKIP() << "real data absent: " << path;
   CarbonCsvOptions csv;
   csv.exogenous = true;

@@ -13,11 +13,11 @@
 namespace chase {
 namespace {
 
-using ::testing::HasSubstr;
 using test_util::at;
 using test_util::daily_pattern;
 using test_util::error_message;
 using test_util::hourly;
+using ::testing::HasSubstr;
 
 // Persistence's forecasts scored by hand: pooled MAPE and per-day MAPEs of days [first, last).
 struct Expected {
