@@ -15,7 +15,8 @@
 // Validation: every candidate is fitted on the fit range minus its last kAutoValidationDays days
 // (less a gap of h − 1 points, so no training target is later than a validation forecast's origin)
 // and scored by MAPE on those days; so are persistence and seasonal. A candidate must beat the best
-// baseline by kMargin (relative) to be chosen; the choice is then refitted on the whole range.
+// baseline by kMargin (relative) to be chosen; the choice is then refitted on the whole range. With
+// less than a day to validate on, auto is persistence.
 #include "forecast/auto_forecaster.h"
 
 #include <fmt/format.h>
@@ -366,6 +367,14 @@ class AutoForecaster final : public Forecaster {
       }
     }
     const double baseline = best;
+    // A choice is only trusted when it can be validated on at least a whole day: with less (e.g.
+    // the chase protocol's one-day fits) it is mostly luck, and persistence is the safe forecast.
+    if (validation < static_cast<Eigen::Index>(layout_.per_day)) {
+      choice_ = Choice::kPersistence;
+      fitted_ = true;
+      horizon_ = horizon;
+      return;
+    }
     const RidgeFitter validation_fitter(x, y, last, train_rows);
     const Eigen::MatrixXd x_val = x.bottomRows(validation);
     const Eigen::VectorXd last_val = last.tail(validation);

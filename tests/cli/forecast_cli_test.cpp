@@ -93,7 +93,7 @@ class ForecastCliTest : public ::testing::Test {
 TEST_F(ForecastCliTest, RollingBacktestTableMatchesGolden) {
   const auto csv = write("synthetic.csv", synthetic_csv());
   const auto r = chase({"forecast", "backtest", "--data", csv.string(), "--protocol", "rolling",
-                        "--models", "persistence,seasonal,linear,auto", "--history-days", "3"});
+                        "--models", "persistence,seasonal,linear,auto", "--history-days", "5"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_matches_golden(masked(r.out), "forecast_backtest.txt");
 }

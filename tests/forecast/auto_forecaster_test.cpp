@@ -156,11 +156,25 @@ TEST(AutoForecaster, UsesExogenousColumnsOnlyWhenAllowed) {
 }
 
 TEST(AutoForecaster, FitsOnShortHistoriesWithTheLagsThatFit) {
-  const CarbonSeries series = daily_pattern(3 * 24);
-  // The chase protocol's first window: fit on one day from index 1.
+  const CarbonSeries series = daily_pattern(12 * 24);
+  // Eight days from index 1: no week lag, but two days to validate on, so a regression can win.
+  const auto predicted = fit_predict(series, 1, 8 * 24, 8 * 24, 9 * 24, 1);
+  ASSERT_EQ(predicted.size(), 24u);
+  std::vector<double> persistence;
+  for (std::size_t t = 8 * 24; t < 9 * 24; ++t) persistence.push_back(series.values()[t - 1]);
+  EXPECT_NE(predicted, persistence);
+  for (const double value : predicted) EXPECT_TRUE(std::isfinite(value));
+}
+
+TEST(AutoForecaster, IsPersistenceWithLessThanADayToValidate) {
+  // The chase protocol's one-day window from index 1: 6 points to validate on are too few to
+  // trust any choice, so auto returns persistence's forecasts.
+  const CarbonSeries series = daily_pattern(3 * 24, 2);
   const auto predicted = fit_predict(series, 1, 25, 25, 60, 1);
   ASSERT_EQ(predicted.size(), 35u);
-  for (const double value : predicted) EXPECT_TRUE(std::isfinite(value));
+  for (std::size_t i = 0; i < predicted.size(); ++i) {
+    EXPECT_DOUBLE_EQ(predicted[i], series.values()[25 + i - 1]) << i;
+  }
 }
 
 TEST(AutoForecaster, IsDeterministic) {
