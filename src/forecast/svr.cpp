@@ -3,7 +3,9 @@
 // dlib's svr_trainer is an SMO solver for the same dual problem (it follows LIBSVM, which
 // scikit-learn wraps), so the two fit the same function up to the solver's tolerance.
 #include <dlib/svm.h>
+#include <fmt/format.h>
 
+#include "chase/error.h"
 #include "forecast/features.h"
 
 namespace chase::forecast_detail {
@@ -26,7 +28,13 @@ class SupportVectorRegression final : public FeatureForecaster {
     trainer.set_c(kC);
     trainer.set_epsilon_insensitivity(kEpsilon);
     trainer.set_epsilon(kTolerance);
-    function_ = trainer.train(samples, train.y);
+    try {
+      function_ = trainer.train(samples, train.y);
+    } catch (const dlib::error& error) {
+      throw Error(ErrorCode::kInternal,
+                  fmt::format("Forecaster 'svr': dlib's SVR solver failed on {} points: {}",
+                              train.rows, error.what()));
+    }
   }
 
   std::vector<double> predict_features(const Features& test) const override {

@@ -132,6 +132,7 @@ TEST(BacktestChase, EveryModelRunsOnTheSameWindows) {
     EXPECT_EQ(score.points, 3u * 48) << score.model;
     EXPECT_TRUE(std::isfinite(score.mape_median)) << score.model;
     EXPECT_GT(score.mape_mean, 0.0) << score.model;
+    EXPECT_GT(score.fit_predict_s, 0.0) << score.model;
   }
 }
 

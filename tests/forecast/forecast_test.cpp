@@ -360,5 +360,23 @@ TEST(Forecasters, RejectAnIrregularSeries) {
   }
 }
 
+TEST(Forecasters, HandleDegenerateFits) {
+  // A constant series: every model predicts the constant. One fit point: every model still fits.
+  const CarbonSeries flat = make_series(
+      60, hours(1), [](std::size_t, double, const std::vector<double>&) { return 250.0; });
+  const CarbonSeries varied = daily_cycle(60);
+  for (const auto& name : kAll) {
+    auto model = make_forecaster(name);
+    model->fit(flat, 1, 25, 1);
+    for (const double value : model->predict(flat, 30, 40, 1)) {
+      EXPECT_NEAR(value, 250.0, name == "svr" ? 0.1 : 1e-9) << name;
+    }
+    model->fit(varied, 30, 31, 1);
+    const auto predicted = model->predict(varied, 31, 40, 1);
+    ASSERT_EQ(predicted.size(), 9u) << name;
+    for (const double value : predicted) EXPECT_TRUE(std::isfinite(value)) << name;
+  }
+}
+
 }  // namespace
 }  // namespace chase
