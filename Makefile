@@ -3,7 +3,7 @@ BUILD_DIR    ?= build
 JOBS         ?= $(shell nproc)
 CMAKE_FLAGS  ?=
 
-.PHONY: demo test test-sanitize bench configure-release build-test deps clean format
+.PHONY: demo test test-sanitize bench bench-forecast forecast-results configure-release build-test deps clean format
 
 demo: configure-release
 	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
@@ -24,6 +24,17 @@ bench: configure-release
 	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_bench_energy_monitor chase_bench_training
 	./$(BUILD_DIR)/release/bench/chase_bench_energy_monitor
 	./$(BUILD_DIR)/release/bench/chase_bench_training
+
+# The forecasting results of docs/FORECASTING.md (needs the DACF data; a few minutes).
+forecast-results: configure-release
+	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
+	scripts/forecast-results $(BUILD_DIR)/release/chase
+
+# Forecasting models vs scikit-learn on the chase protocol, same windows (docs/BENCHMARKS.md).
+# Needs ../shared/data (or CHASE_DATA_DIR) and Debian's python3-sklearn.
+bench-forecast: configure-release
+	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_bench_forecast
+	/usr/bin/python3 bench/compare_forecast_sklearn.py --bin $(BUILD_DIR)/release/bench/chase_bench_forecast
 
 configure-release: deps
 	cmake -S . -B $(BUILD_DIR)/release -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)

@@ -13,7 +13,11 @@
 // `rolling` protocol: for every day in [start, end), refit on the last `history_days` days of points
 // before that day, then forecast every point of the day `horizon_steps` ahead (1 step, or a day's
 // worth of steps for day-ahead). mape_mean is the MAPE over all forecast points; mape_median the
-// median of the per-day MAPEs.
+// median of the per-day MAPEs. History rule: a model whose history_needed(horizon) is more than
+// history_days of points gets that many points instead, or as many as the series has before the
+// day (fit(series, max(h, day − W), day, h) with W = max(history_days of points, history_needed)).
+// Days are one-day blocks from `start`; the default start is the first UTC midnight with
+// history_days of points plus the horizon before it; a partial last block is scored too.
 //
 // fit_predict_s is the wall time spent in fit() and predict() for that model, summed over windows.
 // Errors: a series too short for the protocol, an irregular series, an unknown model or a range

@@ -8,6 +8,20 @@
 // ISO 8601 and "YYYY-MM-DD HH:MM:SS" (UTC), sorts unsorted rows, and reports malformed input as
 // kParse naming the file, line and column.
 //
+// Exogenous columns: a series may carry extra numeric columns (e.g. weather and generation
+// forecasts published a day ahead), each with one finite value per point, aligned with times().
+// The loader keeps them only when asked: `exogenous` keeps the columns whose header contains
+// "forecast" (case-insensitive) — realised generation columns (coal, nat_gas, ...) are never kept
+// unless named explicitly in `exogenous_columns`, since they would leak the answer to a forecaster.
+// Loading options: duplicate times are an error unless `duplicates` keeps the first or the last row
+// of each time; gaps (missing points at the inferred resolution) are counted and listed in the
+// CarbonLoadReport, then left uncovered (fill none), carried forward (previous) or interpolated in
+// time (linear). `resample` puts the series on a grid of that period aligned to the Unix epoch:
+// a period at least the source resolution takes the mean of the points starting in it
+// (downsampling); a shorter one takes the value in force at its start (upsampling); a period with
+// neither is a gap, filled by `fill`. A load with fill previous/linear (or a resample with a fill)
+// returns a regular() series. Exogenous columns get the same treatment as the intensity.
+//
 // Emissions: E_J / 3.6e6 × CI. For a window [start, end) under a series, the window's energy is
 // spread evenly over its duration and split at the series' interval boundaries, each part weighted
 // by its interval's intensity. A window reaching outside the series, or over one of its gaps, is an
@@ -18,19 +32,30 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "chase/time.h"
 
 namespace chase {
 
+// An extra input column aligned with a series' points (one finite value per point).
+struct ExogenousColumn {
+  std::string name;
+  std::vector<double> values;
+};
+
 class CarbonSeries {
  public:
   CarbonSeries() = default;
-  // Throws kInvalidArgument for unsorted/duplicate times, NaN or negative values, or size mismatch.
+  // Throws kInvalidArgument for unsorted/duplicate times, NaN or negative values, or size mismatch
+  // (also of an exogenous column, whose values must be finite; names must be unique).
   CarbonSeries(std::vector<UtcTime> times, std::vector<double> values,
-               std::chrono::seconds resolution, std::string source = "");
+               std::chrono::seconds resolution, std::string source = "",
+               std::vector<ExogenousColumn> exogenous = {});
 
   const std::vector<UtcTime>& times() const noexcept { return times_; }
   const std::vector<double>& values() const noexcept { return values_; }
@@ -42,21 +67,60 @@ class CarbonSeries {
   UtcTime end() const;    // last interval start + resolution
   // Intensity in force at `time`; throws kInvalidArgument outside [start(), end()) or in a gap.
   double value_at(UtcTime time) const;
+  // True when every point starts one resolution after the previous one (no gaps); an empty or
+  // one-point series is regular. Forecasters need a regular series.
+  bool regular() const noexcept;
+  const std::vector<ExogenousColumn>& exogenous() const noexcept { return exogenous_; }
 
  private:
   std::vector<UtcTime> times_;
   std::vector<double> values_;
   std::chrono::seconds resolution_{0};
   std::string source_;
+  std::vector<ExogenousColumn> exogenous_;
 };
 
+enum class GapFill { kNone, kPrevious, kLinear };
+enum class DuplicateTimes { kError, kKeepFirst, kKeepLast };
+
+// "none" | "previous" | "linear"; nullopt otherwise.
+std::optional<GapFill> parse_gap_fill(std::string_view text);
+// "error" | "first" | "last"; nullopt otherwise.
+std::optional<DuplicateTimes> parse_duplicate_times(std::string_view text);
+
 struct CarbonCsvOptions {
+  CarbonCsvOptions() = default;
+  // The two column names only (brace-initialisable as {time, value}); the rest keep defaults.
+  CarbonCsvOptions(std::string time, std::string value)
+      : time_column(std::move(time)), value_column(std::move(value)) {}
+
   std::string time_column;   // empty: detect ("UTC time", "timestamp", "datetime", "time", ...)
   std::string value_column;  // empty: detect ("carbon_intensity", "value", "hist", ...)
+  GapFill fill = GapFill::kNone;
+  std::chrono::seconds resample{0};  // 0: keep the inferred resolution
+  DuplicateTimes duplicates = DuplicateTimes::kError;
+  bool exogenous = false;                      // keep the columns whose name contains "forecast"
+  std::vector<std::string> exogenous_columns;  // keep exactly these (overrides `exogenous`)
+};
+
+// What a load found and did. Examples list at most kMaxExamples items, with line numbers.
+struct CarbonLoadReport {
+  static constexpr std::size_t kMaxExamples = 5;
+  std::size_t rows = 0;  // data rows read
+  bool sorted = true;    // false when the rows had to be sorted
+  std::size_t duplicates = 0;
+  std::vector<std::string> duplicate_examples;
+  std::size_t gaps = 0;            // runs of missing points at the source resolution
+  std::size_t missing_points = 0;  // points those runs miss
+  std::vector<std::string> gap_examples;
+  std::chrono::seconds source_resolution{0};
+  std::size_t filled_points = 0;               // points invented by `fill` (after any resampling)
+  std::vector<std::string> exogenous_columns;  // kept, in file order
 };
 
 CarbonSeries load_carbon_csv(const std::filesystem::path& path,
-                             const CarbonCsvOptions& options = {});
+                             const CarbonCsvOptions& options = {},
+                             CarbonLoadReport* report = nullptr);
 
 constexpr double kJoulesPerKwh = 3.6e6;
 

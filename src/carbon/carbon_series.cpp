@@ -70,11 +70,13 @@ void check_resolution(const std::vector<UtcTime>& times, std::chrono::seconds re
 }  // namespace
 
 CarbonSeries::CarbonSeries(std::vector<UtcTime> times, std::vector<double> values,
-                           std::chrono::seconds resolution, std::string source)
+                           std::chrono::seconds resolution, std::string source,
+                           std::vector<ExogenousColumn> exogenous)
     : times_(std::move(times)),
       values_(std::move(values)),
       resolution_(resolution),
-      source_(std::move(source)) {
+      source_(std::move(source)),
+      exogenous_(std::move(exogenous)) {
   if (times_.size() != values_.size()) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("{} needs one value per time, but got {} times and {} values.",
@@ -83,6 +85,37 @@ CarbonSeries::CarbonSeries(std::vector<UtcTime> times, std::vector<double> value
   check_values(times_, values_, source_);
   check_times(times_, source_);
   check_resolution(times_, resolution_, source_);
+  for (std::size_t c = 0; c < exogenous_.size(); ++c) {
+    const ExogenousColumn& column = exogenous_[c];
+    if (column.values.size() != times_.size()) {
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("Exogenous column '{}' of {} has {} values for {} times; it needs "
+                      "one value per time.",
+                      column.name, describe_series(source_), column.values.size(), times_.size()));
+    }
+    for (std::size_t i = 0; i < column.values.size(); ++i) {
+      if (!std::isfinite(column.values[i])) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("Value {} (at {}) of exogenous column '{}' of {} is not finite.", i,
+                                format_utc_time(times_[i]), column.name, describe_series(source_)));
+      }
+    }
+    for (std::size_t other = 0; other < c; ++other) {
+      if (exogenous_[other].name == column.name) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("{} has two exogenous columns named '{}'; names must be unique.",
+                                describe_series(source_), column.name));
+      }
+    }
+  }
+}
+
+bool CarbonSeries::regular() const noexcept {
+  for (std::size_t i = 1; i < times_.size(); ++i) {
+    if (times_[i] - times_[i - 1] != resolution_) return false;
+  }
+  return true;
 }
 
 UtcTime CarbonSeries::start() const {
@@ -156,6 +189,7 @@ struct Row {
   UtcTime time;
   double value;
   std::size_t line;
+  std::vector<double> exogenous;  // one per kept exogenous column
 };
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
@@ -266,33 +300,70 @@ double parse_value_field(const csv::Reader& reader, const std::vector<std::strin
   return *value;
 }
 
-std::vector<Row> read_rows(csv::Reader& reader, std::size_t time_column, std::size_t value_column) {
+double parse_exogenous_field(const csv::Reader& reader, const std::vector<std::string>& fields,
+                             std::size_t column) {
+  const std::string text = field_text(reader, fields, column);
+  const auto value = csv::parse_double(text);
+  if (!value || !std::isfinite(*value)) {
+    throw Error(ErrorCode::kParse,
+                fmt::format("{}: cannot parse '{}' as a finite number (this exogenous column must "
+                            "be numeric). Fix the value, or leave the column out of the "
+                            "exogenous inputs.",
+                            reader.where(column), text));
+  }
+  return *value;
+}
+
+std::vector<Row> read_rows(csv::Reader& reader, std::size_t time_column, std::size_t value_column,
+                           const std::vector<std::size_t>& exogenous_columns) {
   std::vector<Row> rows;
   std::vector<std::string> fields;
   while (reader.next(fields)) {
     const UtcTime time = parse_time_field(reader, fields, time_column);
     const double value = parse_value_field(reader, fields, value_column);
-    rows.push_back({time, value, reader.line()});
+    std::vector<double> exogenous;
+    exogenous.reserve(exogenous_columns.size());
+    for (const std::size_t column : exogenous_columns) {
+      exogenous.push_back(parse_exogenous_field(reader, fields, column));
+    }
+    rows.push_back({time, value, reader.line(), std::move(exogenous)});
   }
   return rows;
 }
 
-// Sorts the rows by time (files are usually sorted already) and rejects repeated times.
-void sort_rows(std::vector<Row>& rows, const std::string& file) {
+// Sorts the rows by time (files are usually sorted already) and handles repeated times: an error,
+// or keep the first / last row of each time in file order.
+void sort_rows(std::vector<Row>& rows, const std::string& file, DuplicateTimes duplicates,
+               CarbonLoadReport& report) {
   const auto by_time = [](const Row& a, const Row& b) { return a.time < b.time; };
-  if (!std::is_sorted(rows.begin(), rows.end(), by_time)) {
-    std::stable_sort(rows.begin(), rows.end(), by_time);
-  }
-  for (std::size_t i = 1; i < rows.size(); ++i) {
-    if (rows[i].time == rows[i - 1].time) {
+  report.sorted = std::is_sorted(rows.begin(), rows.end(), by_time);
+  if (!report.sorted) std::stable_sort(rows.begin(), rows.end(), by_time);
+  std::vector<Row> kept;
+  kept.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    if (i == 0 || rows[i].time != rows[i - 1].time) {
+      kept.push_back(std::move(rows[i]));
+      continue;
+    }
+    const std::size_t first_line = std::min(kept.back().line, rows[i].line);
+    const std::size_t second_line = std::max(kept.back().line, rows[i].line);
+    if (duplicates == DuplicateTimes::kError) {
       throw Error(
           ErrorCode::kParse,
           fmt::format("'{}', lines {} and {}: both rows have the time {}; each time may "
-                      "appear only once. Remove one of them.",
-                      file, std::min(rows[i - 1].line, rows[i].line),
-                      std::max(rows[i - 1].line, rows[i].line), format_utc_time(rows[i].time)));
+                      "appear only once. Remove one of them (or keep the first or last row of "
+                      "each time: --duplicates first|last on the command line).",
+                      file, first_line, second_line, format_utc_time(rows[i].time)));
     }
+    ++report.duplicates;
+    if (report.duplicate_examples.size() < CarbonLoadReport::kMaxExamples) {
+      report.duplicate_examples.push_back(fmt::format(
+          "{} at lines {} and {}", format_utc_time(rows[i].time), first_line, second_line));
+    }
+    // Stable sort keeps file order within a time: the later row is the later line.
+    if (duplicates == DuplicateTimes::kKeepLast) kept.back() = std::move(rows[i]);
   }
+  rows = std::move(kept);
 }
 
 // The most frequent spacing between consecutive (sorted) rows; ties go to the smallest, so that a
@@ -335,7 +406,128 @@ std::chrono::seconds infer_resolution(const std::vector<Row>& rows, const std::s
 
 }  // namespace
 
-CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvOptions& options) {
+namespace {
+
+// Counts the runs of missing points between consecutive rows at `resolution`.
+void report_gaps(const std::vector<Row>& rows, std::chrono::seconds resolution,
+                 CarbonLoadReport& report) {
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    const auto step = rows[i].time - rows[i - 1].time;
+    if (step <= resolution) continue;
+    const auto missing = static_cast<std::size_t>((step - UtcTime::duration(1)) / resolution);
+    ++report.gaps;
+    report.missing_points += missing;
+    if (report.gap_examples.size() < CarbonLoadReport::kMaxExamples) {
+      report.gap_examples.push_back(fmt::format(
+          "{} point(s) missing between line {} ({}) and line {} ({})", missing, rows[i - 1].line,
+          format_utc_time(rows[i - 1].time), rows[i].line, format_utc_time(rows[i].time)));
+    }
+  }
+}
+
+UtcTime floor_to(UtcTime time, std::chrono::seconds period) {
+  const auto since = time.time_since_epoch();
+  const auto step = std::chrono::duration_cast<UtcTime::duration>(period);
+  auto bins = since / step;
+  if (since % step < UtcTime::duration(0)) --bins;
+  return UtcTime{} + bins * step;
+}
+
+// A point of the output grid; `present` false marks a gap.
+struct GridPoint {
+  UtcTime time;
+  bool present = false;
+  double value = 0;
+  std::vector<double> exogenous;
+};
+
+// Puts the rows on a grid of `period` starting at `origin`: each grid point takes the mean of the
+// rows starting in it, else the row in force at its start, else it is a gap.
+std::vector<GridPoint> to_grid(const std::vector<Row>& rows, std::chrono::seconds resolution,
+                               UtcTime origin, std::chrono::seconds period,
+                               std::size_t exogenous_count) {
+  std::vector<GridPoint> grid;
+  const UtcTime last_end = rows.back().time + resolution;
+  std::size_t next = 0;  // first row not yet before the current grid point
+  for (UtcTime t = origin; t < last_end; t += period) {
+    GridPoint point{t, false, 0, std::vector<double>(exogenous_count, 0.0)};
+    // Rows that start before t: advance `next`, remembering the last one (in force at t?).
+    while (next < rows.size() && rows[next].time < t) ++next;
+    std::size_t count = 0;
+    for (std::size_t i = next; i < rows.size() && rows[i].time < t + period; ++i) {
+      point.value += rows[i].value;
+      for (std::size_t c = 0; c < exogenous_count; ++c) point.exogenous[c] += rows[i].exogenous[c];
+      ++count;
+    }
+    if (count > 0) {
+      point.present = true;
+      point.value /= static_cast<double>(count);
+      for (double& x : point.exogenous) x /= static_cast<double>(count);
+    } else if (next > 0 && rows[next - 1].time + resolution > t) {
+      point.present = true;  // an upsampled point: the row in force at t
+      point.value = rows[next - 1].value;
+      point.exogenous = rows[next - 1].exogenous;
+    }
+    grid.push_back(std::move(point));
+  }
+  return grid;
+}
+
+// Fills the gaps of `grid` (never at its ends: the first and last points come from rows).
+std::size_t fill_grid(std::vector<GridPoint>& grid, GapFill fill) {
+  if (fill == GapFill::kNone) return 0;
+  std::size_t filled = 0;
+  std::size_t previous = 0;  // last present point
+  for (std::size_t i = 0; i < grid.size(); ++i) {
+    if (grid[i].present) {
+      if (fill == GapFill::kLinear) {
+        for (std::size_t j = previous + 1; j < i; ++j) {
+          const double w = static_cast<double>(j - previous) / static_cast<double>(i - previous);
+          grid[j].value = (1 - w) * grid[previous].value + w * grid[i].value;
+          for (std::size_t c = 0; c < grid[j].exogenous.size(); ++c) {
+            grid[j].exogenous[c] = (1 - w) * grid[previous].exogenous[c] + w * grid[i].exogenous[c];
+          }
+          grid[j].present = true;
+        }
+      }
+      previous = i;
+    } else if (fill == GapFill::kPrevious && i > 0) {
+      grid[i].value = grid[i - 1].value;
+      grid[i].exogenous = grid[i - 1].exogenous;
+      grid[i].present = true;
+      ++filled;
+    } else {
+      ++filled;  // counted now, filled when the next present point is reached
+    }
+  }
+  return filled;
+}
+
+bool is_forecast_column(std::string_view name) {
+  std::string lower(name);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lower.find("forecast") != std::string::npos;
+}
+
+}  // namespace
+
+std::optional<GapFill> parse_gap_fill(std::string_view text) {
+  if (text == "none") return GapFill::kNone;
+  if (text == "previous") return GapFill::kPrevious;
+  if (text == "linear") return GapFill::kLinear;
+  return std::nullopt;
+}
+
+std::optional<DuplicateTimes> parse_duplicate_times(std::string_view text) {
+  if (text == "error") return DuplicateTimes::kError;
+  if (text == "first") return DuplicateTimes::kKeepFirst;
+  if (text == "last") return DuplicateTimes::kKeepLast;
+  return std::nullopt;
+}
+
+CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvOptions& options,
+                             CarbonLoadReport* report_out) {
   csv::Reader reader(path);
   const std::string file = path.string();
   const std::size_t time_column = find_column(reader, options.time_column, kTimeColumns, kTimeRole);
@@ -348,20 +540,79 @@ CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvO
                     "Pass different columns ({} and {}).",
                     file, reader.header()[time_column], kTimeRole.cli_flag, kValueRole.cli_flag));
   }
+  if (options.resample < std::chrono::seconds(0)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("Loading '{}': the resample period is {} s; it must be positive (or 0 "
+                            "to keep the file's resolution).",
+                            file, options.resample.count()));
+  }
 
-  std::vector<Row> rows = read_rows(reader, time_column, value_column);
-  sort_rows(rows, file);
+  CarbonLoadReport report;
+  std::vector<std::size_t> exogenous_columns;
+  if (!options.exogenous_columns.empty()) {
+    for (const std::string& name : options.exogenous_columns) {
+      const std::size_t column =
+          named_column(reader, name, {"exogenous", "--exogenous-cols", "exogenous_columns"});
+      if (column == time_column || column == value_column) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("'{}': column '{}' is the time or value column; it cannot also be "
+                                "an exogenous input.",
+                                file, name));
+      }
+      exogenous_columns.push_back(column);
+    }
+  } else if (options.exogenous) {
+    for (std::size_t c = 0; c < reader.header().size(); ++c) {
+      if (c != time_column && c != value_column && is_forecast_column(reader.header()[c])) {
+        exogenous_columns.push_back(c);
+      }
+    }
+  }
+  for (const std::size_t c : exogenous_columns)
+    report.exogenous_columns.push_back(reader.header()[c]);
+
+  std::vector<Row> rows = read_rows(reader, time_column, value_column, exogenous_columns);
+  report.rows = rows.size();
+  sort_rows(rows, file, options.duplicates, report);
   const std::chrono::seconds resolution = infer_resolution(rows, file);
+  report.source_resolution = resolution;
+  report_gaps(rows, resolution, report);
 
+  std::vector<ExogenousColumn> exogenous(exogenous_columns.size());
+  for (std::size_t c = 0; c < exogenous.size(); ++c)
+    exogenous[c].name = report.exogenous_columns[c];
   std::vector<UtcTime> times;
   std::vector<double> values;
-  times.reserve(rows.size());
-  values.reserve(rows.size());
-  for (const Row& row : rows) {
-    times.push_back(row.time);
-    values.push_back(row.value);
+  std::chrono::seconds out_resolution = resolution;
+  const bool regrid = options.resample > std::chrono::seconds(0) || options.fill != GapFill::kNone;
+  if (!regrid) {
+    for (Row& row : rows) {
+      times.push_back(row.time);
+      values.push_back(row.value);
+      for (std::size_t c = 0; c < exogenous.size(); ++c) {
+        exogenous[c].values.push_back(row.exogenous[c]);
+      }
+    }
+  } else {
+    const bool resample = options.resample > std::chrono::seconds(0);
+    out_resolution = resample ? options.resample : resolution;
+    const UtcTime origin =
+        resample ? floor_to(rows.front().time, out_resolution) : rows.front().time;
+    std::vector<GridPoint> grid =
+        to_grid(rows, resolution, origin, out_resolution, exogenous.size());
+    report.filled_points = fill_grid(grid, options.fill);
+    for (GridPoint& point : grid) {
+      if (!point.present) continue;
+      times.push_back(point.time);
+      values.push_back(point.value);
+      for (std::size_t c = 0; c < exogenous.size(); ++c) {
+        exogenous[c].values.push_back(point.exogenous[c]);
+      }
+    }
   }
-  return CarbonSeries(std::move(times), std::move(values), resolution, file);
+  if (report_out != nullptr) *report_out = std::move(report);
+  return CarbonSeries(std::move(times), std::move(values), out_resolution, file,
+                      std::move(exogenous));
 }
 
 }  // namespace chase

@@ -15,6 +15,7 @@ void add_devices_command(CLI::App& app, int& exit_code);
 void add_measure_command(CLI::App& app, int& exit_code);
 void add_demo_command(CLI::App& app, int& exit_code);
 void add_select_command(CLI::App& app, int& exit_code);
+void add_forecast_command(CLI::App& app, int& exit_code);
 
 // NVML GPUs, or null with `note` saying why there are none (no driver is not an error for a
 // measuring tool: CPU-only machines are measured too). Other NVML failures throw.

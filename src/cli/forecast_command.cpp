@@ -1,0 +1,339 @@
+// chase forecast: backtest forecasting models on a carbon-intensity history, or forecast the next
+// hours after it.
+//   chase forecast backtest --data FILE --protocol chase|rolling [--models LIST] [--windows N]
+//                           [--horizon STEPS|DURATION] [--start T --end T] [--exogenous] [--json]
+//   chase forecast predict  --data FILE --horizon 24h [--model auto] [--json]
+// Loader options shared by both: --time-col, --value-col, --fill, --resample, --duplicates,
+// --exogenous, --exogenous-cols.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <cctype>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "chase/backtest.h"
+#include "chase/carbon.h"
+#include "chase/error.h"
+#include "chase/forecast.h"
+#include "cli/commands.h"
+#include "cli/forecast_reporting.h"
+
+namespace chase::cli {
+namespace {
+
+struct LoadOptions {
+  std::string data;
+  std::string time_column;
+  std::string value_column;
+  std::string fill = "none";
+  std::string resample;
+  std::string duplicates = "error";
+  bool exogenous = false;
+  std::vector<std::string> exogenous_columns;
+};
+
+struct BacktestOptions {
+  LoadOptions load;
+  std::string protocol = "rolling";
+  std::vector<std::string> models;
+  std::size_t windows = 20;
+  std::size_t history_days = 28;
+  std::string horizon = "1";
+  std::string start;
+  std::string end;
+  std::uint64_t seed = 42;
+  int threads = 1;
+  bool json = false;
+};
+
+struct PredictOptions {
+  LoadOptions load;
+  std::string provider;
+  std::string horizon = "24h";
+  std::string model = "auto";
+  std::uint64_t seed = 42;
+  bool json = false;
+};
+
+// "90", "30s", "15m", "15min", "1h", "2d" → seconds; nullopt when malformed. A bare number is
+// returned as is (the caller decides whether it means steps or seconds).
+std::optional<std::pair<std::int64_t, bool>> parse_amount(const std::string& text) {
+  std::size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 12) return std::nullopt;
+  const std::int64_t number = std::stoll(text.substr(0, digits));
+  const std::string unit = text.substr(digits);
+  if (unit.empty()) return std::pair{number, false};
+  if (unit == "s") return std::pair{number, true};
+  if (unit == "m" || unit == "min") return std::pair{number * 60, true};
+  if (unit == "h") return std::pair{number * 3600, true};
+  if (unit == "d") return std::pair{number * 86400, true};
+  return std::nullopt;
+}
+
+std::chrono::seconds parse_period(const std::string& text, std::string_view flag) {
+  const auto amount = parse_amount(text);
+  if (!amount || amount->first <= 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{} '{}' is not a period: give a positive number with a unit, e.g. "
+                            "30m, 1h or 1d (a bare number is seconds).",
+                            flag, text));
+  }
+  return std::chrono::seconds(amount->first);
+}
+
+// A horizon in steps: a bare number of steps, or a duration that is a whole number of steps.
+std::size_t parse_horizon(const std::string& text, std::chrono::seconds resolution) {
+  const auto amount = parse_amount(text);
+  if (!amount || amount->first <= 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--horizon '{}' is not a horizon: give a number of steps (e.g. 1) or "
+                            "a duration (e.g. 24h).",
+                            text));
+  }
+  if (!amount->second) return static_cast<std::size_t>(amount->first);
+  if (amount->first % resolution.count() != 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--horizon {} is not a whole number of the series' steps ({} s); "
+                            "give a multiple of the resolution or a number of steps.",
+                            text, resolution.count()));
+  }
+  return static_cast<std::size_t>(amount->first / resolution.count());
+}
+
+UtcTime parse_time_option(const std::string& text, std::string_view flag) {
+  const auto time = parse_utc_time(text);
+  if (!time) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{} '{}' is not a UTC time; use ISO 8601 (2021-07-01T00:00:00Z) or "
+                            "YYYY-MM-DD HH:MM:SS.",
+                            flag, text));
+  }
+  return *time;
+}
+
+// The history a command works on. Today a CSV file (--data); a live provider (--provider NAME)
+// will be one more branch here, returning the same LoadedSeries.
+LoadedSeries load_history(const LoadOptions& options) {
+  CarbonCsvOptions csv(options.time_column, options.value_column);
+  const auto fill = parse_gap_fill(options.fill);
+  if (!fill) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--fill '{}' is not one of none, previous, linear.", options.fill));
+  }
+  csv.fill = *fill;
+  const auto duplicates = parse_duplicate_times(options.duplicates);
+  if (!duplicates) {
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--duplicates '{}' is not one of error, first, last.", options.duplicates));
+  }
+  csv.duplicates = *duplicates;
+  if (!options.resample.empty()) csv.resample = parse_period(options.resample, "--resample");
+  csv.exogenous = options.exogenous;
+  csv.exogenous_columns = options.exogenous_columns;
+  LoadedSeries loaded;
+  loaded.series = load_carbon_csv(options.data, csv, &loaded.report);
+  if (loaded.series.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("'{}' gave an empty series.", options.data));
+  }
+  if (!loaded.series.regular()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("'{}' has {} gap(s) ({} missing point(s); first: {}). Forecasting "
+                            "needs a regular series: pass --fill previous or --fill linear "
+                            "(or --resample PERIOD with a fill).",
+                            options.data, loaded.report.gaps, loaded.report.missing_points,
+                            loaded.report.gap_examples.empty() ? std::string("?")
+                                                               : loaded.report.gap_examples[0]));
+  }
+  return loaded;
+}
+
+void add_load_options(CLI::App* cmd, LoadOptions& options, bool allow_exogenous) {
+  cmd->add_option("--time-col", options.time_column, "Time column (default: detected by header)");
+  cmd->add_option("--value-col", options.value_column,
+                  "Intensity column (default: detected by header)");
+  cmd->add_option("--fill", options.fill, "Fill gaps: none | previous | linear")
+      ->capture_default_str();
+  cmd->add_option("--resample", options.resample,
+                  "Resample to this period (e.g. 1h, 30m): mean when downsampling");
+  cmd->add_option("--duplicates", options.duplicates,
+                  "Rows with the same time: error | first | last (keep that row)")
+      ->capture_default_str();
+  if (allow_exogenous) {
+    cmd->add_flag("--exogenous", options.exogenous,
+                  "Let models use the file's forecast columns (header containing 'forecast')");
+    cmd->add_option("--exogenous-cols", options.exogenous_columns,
+                    "Use exactly these columns as exogenous inputs (comma separated); they must be "
+                    "known a day ahead")
+        ->delimiter(',');
+  }
+}
+
+int run_backtest(const BacktestOptions& options) {
+  const LoadedSeries loaded = load_history(options.load);
+  const CarbonSeries& series = loaded.series;
+  ForecasterOptions forecaster;
+  forecaster.seed = options.seed;
+  forecaster.threads = options.threads;
+  forecaster.use_exogenous = !series.exogenous().empty();
+  std::vector<std::string> models = options.models;
+  if (models.empty()) models = forecaster_names();
+
+  BacktestReport report;
+  report.loaded = &loaded;
+  report.protocol = options.protocol;
+  report.models = models;
+  if (options.protocol == "chase") {
+    if (!options.start.empty() || !options.end.empty() || options.horizon != "1") {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--start, --end and --horizon belong to the rolling protocol; the chase "
+                  "protocol forecasts one step ahead over evenly spread windows (--windows N).");
+    }
+    ChaseProtocolOptions protocol;
+    protocol.windows = options.windows;
+    report.windows = options.windows;
+    report.horizon_steps = 1;
+    report.scores = backtest_chase(series, models, protocol, forecaster);
+  } else if (options.protocol == "rolling") {
+    RollingProtocolOptions protocol;
+    protocol.history_days = options.history_days;
+    protocol.horizon_steps = parse_horizon(options.horizon, series.resolution());
+    if (!options.start.empty()) protocol.start = parse_time_option(options.start, "--start");
+    if (!options.end.empty()) protocol.end = parse_time_option(options.end, "--end");
+    report.history_days = options.history_days;
+    report.horizon_steps = protocol.horizon_steps;
+    report.scores = backtest_rolling(series, models, protocol, forecaster);
+  } else {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--protocol '{}' is not one of chase, rolling.", options.protocol));
+  }
+  if (options.json) {
+    std::cout << backtest_json(report).dump(2) << '\n';
+  } else {
+    print_backtest(std::cout, report);
+  }
+  return 0;
+}
+
+int run_predict(const PredictOptions& options) {
+  if (!options.provider.empty()) {
+    throw Error(ErrorCode::kNotSupported,
+                fmt::format("--provider {}: live carbon-intensity providers are not part of this "
+                            "build yet; pass the history as a CSV file with --data FILE.",
+                            options.provider));
+  }
+  if (options.load.data.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, "Give the history to forecast from: --data FILE.");
+  }
+  const LoadedSeries loaded = load_history(options.load);
+  const CarbonSeries& series = loaded.series;
+  const std::size_t steps = parse_horizon(options.horizon, series.resolution());
+  const std::size_t n = series.size();
+
+  // The series extended by `steps` future points. Their values are placeholders (the last value):
+  // a forecast of target t at horizon k reads values at t − k ≤ n − 1 only, never these.
+  std::vector<UtcTime> times = series.times();
+  std::vector<double> values = series.values();
+  for (std::size_t k = 1; k <= steps; ++k) {
+    times.push_back(series.times().back() + series.resolution() * static_cast<std::int64_t>(k));
+    values.push_back(series.values().back());
+  }
+  const CarbonSeries extended(std::move(times), std::move(values), series.resolution(),
+                              series.source());
+
+  ForecasterOptions forecaster_options;
+  forecaster_options.seed = options.seed;
+  Prediction prediction;
+  prediction.loaded = &loaded;
+  prediction.model = options.model;
+  prediction.horizon_steps = steps;
+  auto forecaster = make_forecaster(options.model, forecaster_options);
+  // Direct forecasts: one fit per step ahead k, on the last max(28 days, history_needed) points.
+  for (std::size_t k = 1; k <= steps; ++k) {
+    const std::size_t window = std::max<std::size_t>(
+        28 * static_cast<std::size_t>(86400 /
+                                      std::max<std::int64_t>(1, series.resolution().count())),
+        forecaster->history_needed(k));
+    const std::size_t begin = n > window + k ? n - window : k;
+    if (begin >= n) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("'{}' has {} points, too few to forecast {} step(s) ahead; give a "
+                              "longer history.",
+                              options.load.data, n, k));
+    }
+    forecaster->fit(series, begin, n, k);
+    const std::size_t target = n - 1 + k;
+    prediction.times.push_back(extended.times()[target]);
+    prediction.values.push_back(forecaster->predict(extended, target, target + 1, k).front());
+  }
+  if (options.json) {
+    std::cout << prediction_json(prediction).dump(2) << '\n';
+  } else {
+    print_prediction(std::cout, prediction);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_forecast_command(CLI::App& app, int& exit_code) {
+  auto* forecast = app.add_subcommand(
+      "forecast", "Forecast carbon intensity, or backtest forecasting models on a history");
+  forecast->require_subcommand(1);
+
+  auto backtest = std::make_shared<BacktestOptions>();
+  auto* bt = forecast->add_subcommand("backtest", "Score forecasting models on a history");
+  bt->add_option("--data", backtest->load.data, "Carbon-intensity CSV")
+      ->required()
+      ->check(CLI::ExistingFile);
+  bt->add_option("--protocol", backtest->protocol, "chase (published windows) | rolling (daily)")
+      ->capture_default_str();
+  bt->add_option("--models", backtest->models,
+                 fmt::format("Models, comma separated (default: all of {})",
+                             fmt::join(forecaster_names(), ", ")))
+      ->delimiter(',');
+  bt->add_option("--windows", backtest->windows, "chase protocol: number of windows")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  bt->add_option("--history-days", backtest->history_days,
+                 "rolling protocol: refit on the last D days (or more when a model asks for it)")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  bt->add_option("--horizon", backtest->horizon,
+                 "rolling protocol: steps ahead (1) or a duration (24h = day-ahead)")
+      ->capture_default_str();
+  bt->add_option("--start", backtest->start, "rolling protocol: first day scored (UTC)");
+  bt->add_option("--end", backtest->end,
+                 "rolling protocol: end of the scored range (UTC, excluded)");
+  bt->add_option("--seed", backtest->seed, "Seed of the randomised models")->capture_default_str();
+  bt->add_option("--threads", backtest->threads, "Threads a model may use while fitting")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  bt->add_flag("--json", backtest->json, "Print JSON instead of a table");
+  add_load_options(bt, backtest->load, true);
+  bt->callback([backtest, &exit_code] { exit_code = run_backtest(*backtest); });
+
+  auto predict = std::make_shared<PredictOptions>();
+  auto* pr = forecast->add_subcommand("predict", "Forecast the intensity after a history");
+  auto* data = pr->add_option("--data", predict->load.data, "Carbon-intensity CSV (the history)")
+                   ->check(CLI::ExistingFile);
+  auto* provider = pr->add_option("--provider", predict->provider,
+                                  "Live provider (not in this build yet: use --data)");
+  data->excludes(provider);
+  pr->add_option("--horizon", predict->horizon, "How far ahead: a duration (24h) or steps")
+      ->capture_default_str();
+  pr->add_option("--model", predict->model, "Forecasting model")->capture_default_str();
+  pr->add_option("--seed", predict->seed, "Seed of the randomised models")->capture_default_str();
+  pr->add_flag("--json", predict->json, "Print JSON instead of a table");
+  add_load_options(pr, predict->load, false);
+  pr->footer(
+      "predict fits the model on the end of the history and forecasts each step after its last "
+      "point directly (one model per step ahead). Exogenous columns are not used: their future "
+      "values are not in the history.");
+  pr->callback([predict, &exit_code] { exit_code = run_predict(*predict); });
+}
+
+}  // namespace chase::cli
