@@ -122,6 +122,11 @@ CarbonSeries load_carbon_csv(const std::filesystem::path& path,
                              const CarbonCsvOptions& options = {},
                              CarbonLoadReport* report = nullptr);
 
+// The series on a regular grid at its own resolution, its gaps filled by `fill` (previous value or
+// linear in time); `filled` gets the number of points invented. A regular series, or kNone, comes
+// back unchanged. For series from providers, which drop null values and leave holes.
+CarbonSeries fill_gaps(const CarbonSeries& series, GapFill fill, std::size_t* filled = nullptr);
+
 constexpr double kJoulesPerKwh = 3.6e6;
 
 // Emissions in g of `energy_j` at a constant intensity in gCO2eq/kWh.

@@ -615,4 +615,30 @@ CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvO
                       std::move(exogenous));
 }
 
+CarbonSeries fill_gaps(const CarbonSeries& series, GapFill fill, std::size_t* filled) {
+  if (filled != nullptr) *filled = 0;
+  if (series.regular() || fill == GapFill::kNone) return series;
+  std::vector<Row> rows;
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    Row row{series.times()[i], series.values()[i], 0, {}};
+    for (const auto& column : series.exogenous()) row.exogenous.push_back(column.values[i]);
+    rows.push_back(std::move(row));
+  }
+  auto grid = to_grid(rows, series.resolution(), series.start(), series.resolution(),
+                      series.exogenous().size());
+  const auto count = fill_grid(grid, fill);
+  if (filled != nullptr) *filled = count;
+  std::vector<UtcTime> times;
+  std::vector<double> values;
+  auto exogenous = series.exogenous();
+  for (auto& column : exogenous) column.values.clear();
+  for (const auto& point : grid) {
+    times.push_back(point.time);
+    values.push_back(point.value);
+    for (std::size_t c = 0; c < exogenous.size(); ++c) exogenous[c].values.push_back(point.exogenous[c]);
+  }
+  return CarbonSeries(std::move(times), std::move(values), series.resolution(), series.source(),
+                      std::move(exogenous));
+}
+
 }  // namespace chase

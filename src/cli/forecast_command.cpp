@@ -14,6 +14,7 @@
 
 #include "chase/backtest.h"
 #include "chase/carbon.h"
+#include "chase/carbon_provider.h"
 #include "chase/error.h"
 #include "chase/forecast.h"
 #include "cli/commands.h"
@@ -50,6 +51,8 @@ struct BacktestOptions {
 struct PredictOptions {
   LoadOptions load;
   std::string provider;
+  std::string provider_config;
+  std::size_t history_days = 28;
   std::string horizon = "24h";
   std::string model = "auto";
   std::uint64_t seed = 42;
@@ -218,17 +221,35 @@ int run_backtest(const BacktestOptions& options) {
   return 0;
 }
 
+// The last `days` of a live provider's history, on a regular grid (providers drop null values,
+// which leaves holes; they are filled with the previous value and counted in the report).
+LoadedSeries load_provider_history(const PredictOptions& options) {
+  auto provider = make_carbon_provider(
+      options.provider, load_carbon_provider_options(options.provider, options.provider_config));
+  const auto now = std::chrono::system_clock::now();
+  const auto raw = provider->history(now - std::chrono::days(options.history_days), now);
+  if (raw.size() < 2) {
+    throw Error(ErrorCode::kUnavailable,
+                fmt::format("--provider {}: {} point(s) of history in the last {} days, too few "
+                            "to forecast from.",
+                            options.provider, raw.size(), options.history_days));
+  }
+  LoadedSeries loaded;
+  loaded.series = fill_gaps(raw, GapFill::kPrevious, &loaded.report.filled_points);
+  loaded.report.rows = raw.size();
+  loaded.report.source_resolution = raw.resolution();
+  return loaded;
+}
+
 int run_predict(const PredictOptions& options) {
-  if (!options.provider.empty()) {
-    throw Error(ErrorCode::kNotSupported,
-                fmt::format("--provider {}: live carbon-intensity providers are not part of this "
-                            "build yet; pass the history as a CSV file with --data FILE.",
-                            options.provider));
+  if (options.load.data.empty() && options.provider.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                "Give the history to forecast from: --data FILE or --provider NAME.");
   }
-  if (options.load.data.empty()) {
-    throw Error(ErrorCode::kInvalidArgument, "Give the history to forecast from: --data FILE.");
-  }
-  const LoadedSeries loaded = load_history(options.load);
+  const LoadedSeries loaded =
+      options.provider.empty() ? load_history(options.load) : load_provider_history(options);
+  const std::string source = options.provider.empty() ? options.load.data
+                                                      : "provider " + options.provider;
   const CarbonSeries& series = loaded.series;
   const std::size_t steps = parse_horizon(options.horizon, series.resolution());
   const std::size_t n = series.size();
@@ -262,7 +283,7 @@ int run_predict(const PredictOptions& options) {
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("'{}' has {} points, too few to forecast {} step(s) ahead; give a "
                               "longer history.",
-                              options.load.data, n, k));
+                              source, n, k));
     }
     forecaster->fit(series, begin, n, k);
     const std::size_t target = n - 1 + k;
@@ -320,9 +341,17 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
   auto* pr = forecast->add_subcommand("predict", "Forecast the intensity after a history");
   auto* data = pr->add_option("--data", predict->load.data, "Carbon-intensity CSV (the history)")
                    ->check(CLI::ExistingFile);
-  auto* provider = pr->add_option("--provider", predict->provider,
-                                  "Live provider (not in this build yet: use --data)");
+  auto* provider = pr->add_option(
+      "--provider", predict->provider,
+      fmt::format("Live provider: {}", fmt::join(carbon_provider_names(), ", ")));
   data->excludes(provider);
+  pr->add_option("--provider-config", predict->provider_config,
+                 "Provider settings (JSON); environment variables override them")
+      ->check(CLI::ExistingFile);
+  pr->add_option("--history-days", predict->history_days,
+                 "With --provider: days of history to fetch and fit on")
+      ->check(CLI::Range(1, 3650))
+      ->capture_default_str();
   pr->add_option("--horizon", predict->horizon, "How far ahead: a duration (24h) or steps")
       ->capture_default_str();
   pr->add_option("--model", predict->model, "Forecasting model")->capture_default_str();

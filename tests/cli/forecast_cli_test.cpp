@@ -1,12 +1,15 @@
 // End-to-end tests of `chase forecast`: the real binary on small synthetic CSV files. Console
 // output is pinned by golden files (CHASE_UPDATE_GOLDEN=1 rewrites them); timings and the
 // temporary directory are masked since they change from run to run.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -211,9 +214,34 @@ TEST_F(ForecastCliTest, BadOptionsSayWhatIsAccepted) {
   r = chase({"forecast", "predict", "--data", csv.string(), "--horizon", "90m"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("whole number"));
-  r = chase({"forecast", "predict", "--provider", "electricitymaps"});
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_THAT(r.err, HasSubstr("--data"));
+  r = chase({"forecast", "predict"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--data FILE or --provider NAME"));
+}
+
+TEST_F(ForecastCliTest, PredictFromAProviderFillsItsHolesAndForecastsAfterNow) {
+  // The file provider replays a CSV as a live service: 30 days of hourly history up to now, with
+  // a missing hour (as a provider's null value leaves one).
+  std::string csv = "timestamp,carbon_intensity\n";
+  const auto now = std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now());
+  for (int h = -30 * 24; h <= 0; ++h) {
+    if (h == -5) continue;
+    const auto t = std::chrono::system_clock::to_time_t(now + std::chrono::hours(h));
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+    csv += fmt::format("{},{}\n", text, 300 + (h % 24));
+  }
+  const auto file = write("live.csv", csv);
+  ::setenv("CHASE_CARBON_FILE", file.c_str(), 1);
+  const auto r = chase({"forecast", "predict", "--provider", "file", "--history-days", "7",
+                        "--horizon", "3h", "--model", "persistence", "--json"});
+  ::unsetenv("CHASE_CARBON_FILE");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["data"]["filled_points"], 1);
+  ASSERT_EQ(doc["forecast"].size(), 3u);
+  for (const auto& point : doc["forecast"])
+    EXPECT_EQ(point["value"], 300.0) << "persistence of h = 0";
 }
 
 }  // namespace
