@@ -37,12 +37,18 @@ Args parse(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string value = argv[i + 1];
-    if (flag == "--steps") args.steps = std::stoul(value);
-    else if (flag == "--epochs") args.epochs = std::stoul(value);
-    else if (flag == "--carbon-csv") args.carbon_csv = value;
-    else if (flag == "--warmup") args.warmup = std::stoul(value);
-    else if (flag == "--profile") args.profile = std::stoul(value);
-    else throw std::invalid_argument("unknown option " + flag);
+    if (flag == "--steps")
+      args.steps = std::stoul(value);
+    else if (flag == "--epochs")
+      args.epochs = std::stoul(value);
+    else if (flag == "--carbon-csv")
+      args.carbon_csv = value;
+    else if (flag == "--warmup")
+      args.warmup = std::stoul(value);
+    else if (flag == "--profile")
+      args.profile = std::stoul(value);
+    else
+      throw std::invalid_argument("unknown option " + flag);
   }
   return args;
 }
@@ -74,11 +80,12 @@ int main(int argc, char** argv) try {
   chase::TrainingOptions options;
   options.profiling.warmup_steps = args.warmup;
   options.profiling.profile_steps = args.profile;
-  options.policy = "static";  // zeus(η = 0.5) after profiling
+  options.policy = "static";       // zeus(η = 0.5) after profiling
   if (!args.carbon_csv.empty()) {  // carbon-aware: chase re-chooses every period
     chase::CarbonProviderOptions file;
     file.file = args.carbon_csv;
-    options.carbon = std::make_shared<chase::CarbonSignal>(chase::make_carbon_provider("file", file));
+    options.carbon =
+        std::make_shared<chase::CarbonSignal>(chase::make_carbon_provider("file", file));
     options.policy = "chase";
   }
 
@@ -89,7 +96,7 @@ int main(int argc, char** argv) try {
     for (std::size_t step = 0; step < args.steps; ++step) {
       chase.on_step_begin();  // line 2 ...
       sink += train_step();
-      chase.on_step_end();    // ... and its other half
+      chase.on_step_end();  // ... and its other half
     }
     chase.on_epoch_end();
   }

@@ -1,17 +1,17 @@
 // chase/limit_profile.h — what profiling measured at each GPU power limit.
 //
 // Contract: a LimitProfile holds, for each power limit tried, the wall time and the energy of the
-// same amount of work (one profiling window: a fixed number of training steps), summed over all GPUs
-// of the job for energy and taken as the slowest GPU for time (data parallel). Points are sorted by
-// descending limit (the order profiling visits them), limits are unique, and time and energy are
-// finite and positive; the constructor checks and throws kInvalidArgument naming the bad point.
-// From a point follow the average power P = E / T and, per unit of work, the throughput X = 1 / T.
-// MaxPower, the normaliser of the Zeus and Chase costs, is max_power_limit_w × gpu_count.
+// same amount of work (one profiling window: a fixed number of training steps), summed over all
+// GPUs of the job for energy and taken as the slowest GPU for time (data parallel). Points are
+// sorted by descending limit (the order profiling visits them), limits are unique, and time and
+// energy are finite and positive; the constructor checks and throws kInvalidArgument naming the bad
+// point. From a point follow the average power P = E / T and, per unit of work, the throughput X =
+// 1 / T. MaxPower, the normaliser of the Zeus and Chase costs, is max_power_limit_w × gpu_count.
 //
 // Files: load_limit_profile() reads chase's own JSON (save_limit_profile writes it) and the Zeus
 // monitor log CSV (`start_time,window_name,elapsed_time,gpu0_energy[,gpu1_energy,...]`, the limit
-// being the number that ends `window_name`, e.g. `__GlobalPowerLimitOptimizer_250`). Malformed input
-// throws kParse naming the file, line and column.
+// being the number that ends `window_name`, e.g. `__GlobalPowerLimitOptimizer_250`). Malformed
+// input throws kParse naming the file, line and column.
 //
 // Thread safety: LimitProfile is immutable after construction; the functions are reentrant.
 #pragma once
@@ -34,7 +34,7 @@ struct LimitProfileInfo {
   std::string gpu_model;  // e.g. "NVIDIA A40"; empty when unknown
   std::size_t gpu_count = 1;
   std::string job_id;
-  std::size_t batch_size = 0;  // 0: unknown
+  std::size_t batch_size = 0;        // 0: unknown
   std::size_t steps_per_window = 0;  // training steps each window measured; 0: unknown
 };
 
@@ -47,7 +47,9 @@ class LimitProfile {
   const std::vector<LimitMeasurement>& points() const noexcept { return points_; }
   const LimitProfileInfo& info() const noexcept { return info_; }
   double max_power_limit_w() const noexcept { return max_power_limit_w_; }
-  double max_power_w() const noexcept { return max_power_limit_w_ * static_cast<double>(info_.gpu_count); }
+  double max_power_w() const noexcept {
+    return max_power_limit_w_ * static_cast<double>(info_.gpu_count);
+  }
   // The point measured at the highest limit (the "default" the slowdown factor refers to).
   const LimitMeasurement& highest_limit_point() const noexcept { return points_.front(); }
 

@@ -32,10 +32,10 @@ struct PlanPeriod {
 };
 
 struct PlannedPeriod {
-  double power_limit_w = 0;         // the limit the period starts at (and mostly runs at)
-  double second_limit_w = 0;        // the limit for the rest of a split period (= power_limit_w if none)
-  double first_fraction = 1;        // share of the period at power_limit_w, in (0, 1]
-  double work = 0;                  // work units done in the period
+  double power_limit_w = 0;   // the limit the period starts at (and mostly runs at)
+  double second_limit_w = 0;  // the limit for the rest of a split period (= power_limit_w if none)
+  double first_fraction = 1;  // share of the period at power_limit_w, in (0, 1]
+  double work = 0;            // work units done in the period
   double energy_j = 0;
   double carbon_g = 0;
 };

@@ -1,9 +1,9 @@
 // chase/power_limit_optimizer.h — profile every GPU power limit during the first steps of training,
 // then run at the limit a selector picks (Zeus' just-in-time profiling, ALGORITHMS.md §2).
 //
-// Contract: the training loop calls on_step_begin() before every step and on_epoch_end() after every
-// epoch; the optimizer walks the candidate limits — the GPUs' maximum down to and including their
-// minimum in steps of `limit_step_w` — as a state machine:
+// Contract: the training loop calls on_step_begin() before every step and on_epoch_end() after
+// every epoch; the optimizer walks the candidate limits — the GPUs' maximum down to and including
+// their minimum in steps of `limit_step_w` — as a state machine:
 //   Ready:     the first `wait_steps` steps run untouched; the next step sets the first candidate
 //              → Warmup.
 //   Warmup:    `warmup_steps` steps at the candidate, then a measurement window opens → Profiling.
@@ -19,8 +19,8 @@
 // (with a Coordinator, only when every rank found it; all ranks should see the same profile_dir,
 // rank 0 writes it).
 // All limit changes go through a PowerLimitGuard: the limits found at construction come back when
-// the optimizer is destroyed, at exit() and on SIGINT/SIGTERM/SIGHUP/SIGQUIT. A GPU that fails while
-// profiling abandons profiling (logged): the maximum limit is set and the optimizer is Done.
+// the optimizer is destroyed, at exit() and on SIGINT/SIGTERM/SIGHUP/SIGQUIT. A GPU that fails
+// while profiling abandons profiling (logged): the maximum limit is set and the optimizer is Done.
 //
 // Thread safety: not thread-safe; call it from the training loop's thread.
 #pragma once
@@ -51,7 +51,7 @@ struct PowerLimitOptimizerOptions {
   double limit_step_w = 25;
   std::vector<std::size_t> gpus;  // backend GPU indices of the job; empty: all of them
   std::shared_ptr<const PowerLimitSelector> selector;  // null: zeus(η = 0.5)
-  SelectionContext context;  // what the selector is given when profiling ends
+  SelectionContext context;           // what the selector is given when profiling ends
   std::filesystem::path profile_dir;  // where profiles are saved and found; empty: not persisted
   std::string job_id;
   std::size_t batch_size = 0;

@@ -9,7 +9,8 @@
 //   time:           cost = T
 //   slowdown(f):    the lowest limit with T(p) ≤ f·T(p_max), f ≥ 1; cost = T(p) / T(p_max)
 //   chase(η, CImax): cost = [η·P·CI + (1−η)·MaxPower·CImax] / X, with CI the intensity forecast for
-//                   the coming period (SelectionContext::carbon_intensity), CImax > 0 the normaliser
+//                   the coming period (SelectionContext::carbon_intensity), CImax > 0 the
+//                   normaliser
 // Bad parameters throw kInvalidArgument when the selector is made; a chase selector asked to select
 // without a carbon intensity throws kInvalidArgument.
 //
@@ -46,7 +47,8 @@ class PowerLimitSelector {
  public:
   virtual ~PowerLimitSelector() = default;
   virtual std::string describe() const = 0;  // e.g. "zeus(eta=0.5)"
-  virtual Selection select(const LimitProfile& profile, const SelectionContext& context = {}) const = 0;
+  virtual Selection select(const LimitProfile& profile,
+                           const SelectionContext& context = {}) const = 0;
 };
 
 std::unique_ptr<PowerLimitSelector> make_zeus_selector(double eta);

@@ -13,9 +13,9 @@
 //             past the forecast get its mean), and the first period's plan is applied, switching
 //             limit inside the period when the plan splits it. Work done so far is what counts, so
 //             the budget holds over the whole run.
-// Periods are aligned to UTC multiples of `period` (as CarbonSignal::forecast aligns them). When the
-// signal has no data the controller keeps the last limit it chose and says so in the report. The
-// run report holds, per period: its time, steps, energy (the job's GPUs), intensity, emissions,
+// Periods are aligned to UTC multiples of `period` (as CarbonSignal::forecast aligns them). When
+// the signal has no data the controller keeps the last limit it chose and says so in the report.
+// The run report holds, per period: its time, steps, energy (the job's GPUs), intensity, emissions,
 // the limits set and why (the candidates' costs for "chase", the plan for "planner").
 // All limit changes go through the optimizer's PowerLimitGuard (restored on destruction, exit and
 // termination signals). Bad options throw kInvalidArgument at construction.
@@ -46,8 +46,8 @@ struct TrainingOptions {
   double max_carbon_intensity = 0;       // chase: CI_max; 0: the highest value the signal
                                          // forecasts when training begins
   std::chrono::seconds period{std::chrono::minutes(30)};
-  double slowdown_budget = 0.1;   // planner: finish within (1 + s) × the time at the highest limit
-  std::size_t total_steps = 0;    // planner: the job's steps (epochs × steps per epoch)
+  double slowdown_budget = 0.1;  // planner: finish within (1 + s) × the time at the highest limit
+  std::size_t total_steps = 0;   // planner: the job's steps (epochs × steps per epoch)
   std::shared_ptr<CarbonSignal> carbon;  // required by "chase" and "planner"; optional otherwise
   std::shared_ptr<Clock> clock;          // null: the system clock
 };
@@ -58,10 +58,10 @@ struct PeriodReport {
   double time_s = 0;
   std::size_t steps = 0;
   double energy_j = 0;
-  double carbon_intensity = 0;  // g/kWh the signal gave for the period (NaN without data)
-  double carbon_g = 0;          // energy_j at carbon_intensity (NaN without data)
-  std::vector<double> limits_w;  // limits set during the period, in order
-  std::string reason;            // why those limits
+  double carbon_intensity = 0;        // g/kWh the signal gave for the period (NaN without data)
+  double carbon_g = 0;                // energy_j at carbon_intensity (NaN without data)
+  std::vector<double> limits_w;       // limits set during the period, in order
+  std::string reason;                 // why those limits
   std::vector<Candidate> candidates;  // the cost table behind a "chase" choice
 };
 
@@ -71,7 +71,7 @@ struct RunReport {
   double time_s = 0;
   std::size_t steps = 0;
   double energy_j = 0;
-  double carbon_g = 0;  // over the periods with an intensity
+  double carbon_g = 0;    // over the periods with an intensity
   bool profiled = false;  // false when a saved profile was reused
 };
 

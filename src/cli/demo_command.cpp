@@ -42,7 +42,8 @@ struct DemoRow {
   double carbon_g;
 };
 
-const UtcTime kDemoStart = std::chrono::sys_days{std::chrono::year{2026} / std::chrono::January / 1};
+const UtcTime kDemoStart =
+    std::chrono::sys_days{std::chrono::year{2026} / std::chrono::January / 1};
 
 // A made-up day of grid intensity (gCO2eq/kWh), hourly for two days: a dirty evening peak and a
 // solar dip at midday. Synthetic — not a measurement of any grid.
@@ -78,13 +79,17 @@ std::vector<DemoRow> run_demo(const DemoOptions& options, const CarbonSeries& ca
     monitor.begin_window(window);
     // Data parallel: each GPU trains on its share of every step; the step takes as long as the
     // slowest GPU (all identical here).
-    const double samples_per_step = options.samples_per_limit / static_cast<double>(options.steps_per_limit);
-    const double step_s = samples_per_step / static_cast<double>(options.gpus) / gpus->throughput(0);
-    for (std::size_t step = 0; step < options.steps_per_limit; ++step) clock->advance(Seconds(step_s));
+    const double samples_per_step =
+        options.samples_per_limit / static_cast<double>(options.steps_per_limit);
+    const double step_s =
+        samples_per_step / static_cast<double>(options.gpus) / gpus->throughput(0);
+    for (std::size_t step = 0; step < options.steps_per_limit; ++step)
+      clock->advance(Seconds(step_s));
     auto m = monitor.end_window(window);
     const double carbon_g = emissions_g(m.total_energy_j(), m.start_utc, m.end_utc, carbon);
     const double intensity = carbon_g / m.total_energy_j() * kJoulesPerKwh;
-    rows.push_back({it->power_limit_w, std::move(m), options.samples_per_limit, intensity, carbon_g});
+    rows.push_back(
+        {it->power_limit_w, std::move(m), options.samples_per_limit, intensity, carbon_g});
   }
   monitor.end_window("whole run");
   return rows;
@@ -149,7 +154,8 @@ std::vector<PolicyRun> run_policies(const DemoOptions& options, const CarbonSeri
   auto fixed = base;  // "default": the GPUs' own limit; profiling with a time selector keeps it
   fixed.policy = "static";
   fixed.profiling.selector = make_time_selector();
-  runs.push_back({"default", "the GPUs' default (maximum) limit", run_policy(options, carbon, fixed)});
+  runs.push_back(
+      {"default", "the GPUs' default (maximum) limit", run_policy(options, carbon, fixed)});
 
   auto zeus = base;
   zeus.policy = "static";
@@ -223,15 +229,16 @@ void print_table(const DemoOptions& options, const std::vector<DemoRow>& rows,
   const DemoRow* best = &rows.front();
   for (const auto& row : rows) {
     const auto& m = row.measurement;
-    std::cout << fmt::format("{:>9.0f} {:>10.1f} {:>12.1f} {:>13.1f} {:>11.1f} {:>10.3f} {:>13.0f} {:>10.1f}\n",
-                             row.limit_w, m.time_s, m.total_energy_j() / 1e3,
-                             m.total_energy_j() / m.time_s, row.samples / m.time_s,
-                             m.total_energy_j() / row.samples, row.intensity, row.carbon_g);
+    std::cout << fmt::format(
+        "{:>9.0f} {:>10.1f} {:>12.1f} {:>13.1f} {:>11.1f} {:>10.3f} {:>13.0f} {:>10.1f}\n",
+        row.limit_w, m.time_s, m.total_energy_j() / 1e3, m.total_energy_j() / m.time_s,
+        row.samples / m.time_s, m.total_energy_j() / row.samples, row.intensity, row.carbon_g);
     if (m.total_energy_j() < best->measurement.total_energy_j()) best = &row;
   }
   const auto& fastest = rows.front().measurement;
   std::cout << fmt::format(
-      "\nLowest energy: {:.0f} W uses {:.1f} % less energy than {:.0f} W and takes {:.1f} % longer.\n",
+      "\nLowest energy: {:.0f} W uses {:.1f} % less energy than {:.0f} W and takes {:.1f} % "
+      "longer.\n",
       best->limit_w, 100.0 * (1.0 - best->measurement.total_energy_j() / fastest.total_energy_j()),
       rows.front().limit_w, 100.0 * (best->measurement.time_s / fastest.time_s - 1.0));
 }
@@ -249,7 +256,9 @@ void print_json(const std::vector<DemoRow>& rows, const std::vector<PolicyRun>& 
                    {"carbon_g", row.carbon_g},
                    {"start_time", format_utc_time(m.start_utc)}});
   }
-  std::cout << nlohmann::json{{"synthetic", true}, {"windows", out}, {"policies", policies_json(runs)}}
+  std::cout << nlohmann::json{{"synthetic", true},
+                              {"windows", out},
+                              {"policies", policies_json(runs)}}
                    .dump(2)
             << '\n';
 }

@@ -14,13 +14,15 @@ namespace {
 
 constexpr double kWidth = 960, kLeft = 70, kRight = 150, kTop = 60;
 constexpr double kPanelHeight = 190, kGap = 60;
-constexpr std::array<const char*, 6> kColours = {"#555555", "#1f77b4", "#2ca02c", "#d62728",
-                                                 "#9467bd", "#ff7f0e"};
+constexpr std::array<const char*, 6> kColours = {"#555555", "#1f77b4", "#2ca02c",
+                                                 "#d62728", "#9467bd", "#ff7f0e"};
 
 // Maps a value range onto a panel's pixels.
 struct Axis {
   double lo, hi, pixel_lo, pixel_hi;
-  double operator()(double v) const { return pixel_lo + (v - lo) / (hi - lo) * (pixel_hi - pixel_lo); }
+  double operator()(double v) const {
+    return pixel_lo + (v - lo) / (hi - lo) * (pixel_hi - pixel_lo);
+  }
 };
 
 double hours_since(UtcTime start, UtcTime t) {
@@ -37,11 +39,11 @@ std::string polyline(const std::vector<std::pair<double, double>>& points, const
 
 std::string panel_frame(double top, const Axis& x, const Axis& y, const std::string& label,
                         double hours) {
-  std::string svg = fmt::format(
-      R"(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#999"/>)"
-      R"(<text x="{}" y="{}" font-size="13">{}</text>)"
-      "\n",
-      kLeft, top, kWidth - kLeft - kRight, kPanelHeight, kLeft, top - 8, label);
+  std::string svg =
+      fmt::format(R"(<rect x="{}" y="{}" width="{}" height="{}" fill="none" stroke="#999"/>)"
+                  R"(<text x="{}" y="{}" font-size="13">{}</text>)"
+                  "\n",
+                  kLeft, top, kWidth - kLeft - kRight, kPanelHeight, kLeft, top - 8, label);
   for (int i = 0; i <= 4; ++i) {  // value ticks
     const double v = y.lo + (y.hi - y.lo) * i / 4;
     svg += fmt::format(R"(<text x="{}" y="{:.1f}" font-size="11" text-anchor="end">{:.0f}</text>)"
@@ -49,9 +51,10 @@ std::string panel_frame(double top, const Axis& x, const Axis& y, const std::str
                        kLeft - 6, y(v) + 4, v);
   }
   for (double h = 0; h <= hours; h += 3) {  // time ticks every 3 h
-    svg += fmt::format(R"(<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle">{:.0f} h</text>)"
-                       "\n",
-                       x(h), top + kPanelHeight + 15, h);
+    svg +=
+        fmt::format(R"(<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle">{:.0f} h</text>)"
+                    "\n",
+                    x(h), top + kPanelHeight + 15, h);
   }
   return svg;
 }
@@ -65,7 +68,8 @@ void write_demo_plot(const std::filesystem::path& path, const CarbonSeries& carb
   for (const auto& policy : policies) {
     for (const auto& p : policy.report.periods) {
       hours = std::max(hours, hours_since(start, p.end));
-      for (const double l : p.limits_w) limit_lo = std::min(limit_lo, l), limit_hi = std::max(limit_hi, l);
+      for (const double l : p.limits_w)
+        limit_lo = std::min(limit_lo, l), limit_hi = std::max(limit_hi, l);
     }
   }
   hours = std::ceil(hours);
@@ -83,13 +87,15 @@ void write_demo_plot(const std::filesystem::path& path, const CarbonSeries& carb
       "\n",
       kWidth, limit_top + kPanelHeight + 40, kLeft);
   svg += panel_frame(ci_top, x, ci, "grid carbon intensity (gCO2eq/kWh)", hours);
-  svg += panel_frame(limit_top, x, limit, "GPU power limit (W) at the end of each 30-min period", hours);
+  svg += panel_frame(limit_top, x, limit, "GPU power limit (W) at the end of each 30-min period",
+                     hours);
 
   std::vector<std::pair<double, double>> ci_points;
   for (std::size_t i = 0; i < carbon.size(); ++i) {
     const double h0 = hours_since(start, carbon.times()[i]);
     if (h0 > hours) break;
-    const double h1 = std::min(hours, h0 + std::chrono::duration<double>(carbon.resolution()).count() / 3600);
+    const double h1 =
+        std::min(hours, h0 + std::chrono::duration<double>(carbon.resolution()).count() / 3600);
     ci_points.push_back({x(h0), ci(carbon.values()[i])});
     ci_points.push_back({x(h1), ci(carbon.values()[i])});
   }

@@ -47,11 +47,11 @@ nlohmann::json selection_json(const LimitProfile& profile, const PowerLimitSelec
 
 void print_selection(std::ostream& out, const std::string& source, const LimitProfile& profile,
                      const PowerLimitSelector& selector, const Selection& selection) {
-  out << fmt::format("chase select: {} on {} ({} GPU{}, MaxPower {:.0f} W)\n",
-                     selector.describe(), source, profile.info().gpu_count,
-                     profile.info().gpu_count == 1 ? "" : "s", profile.max_power_w());
-  out << fmt::format("  {:>9} {:>10} {:>12} {:>13} {:>14}\n", "limit (W)", "time (s)",
-                     "energy (J)", "avg power (W)", "cost");
+  out << fmt::format("chase select: {} on {} ({} GPU{}, MaxPower {:.0f} W)\n", selector.describe(),
+                     source, profile.info().gpu_count, profile.info().gpu_count == 1 ? "" : "s",
+                     profile.max_power_w());
+  out << fmt::format("  {:>9} {:>10} {:>12} {:>13} {:>14}\n", "limit (W)", "time (s)", "energy (J)",
+                     "avg power (W)", "cost");
   for (const auto& c : selection.candidates) {
     const bool chosen = c.power_limit_w == selection.power_limit_w;
     out << fmt::format("{} {:>9.0f} {:>10.3f} {:>12.1f} {:>13.1f} {:>14.6g}\n", chosen ? "*" : " ",
@@ -71,12 +71,12 @@ void add_select_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--selector", options->selector, "zeus, energy, time or slowdown")
       ->check(CLI::IsMember({"zeus", "energy", "time", "slowdown"}))
       ->capture_default_str();
-  auto* eta = cmd->add_option("--eta", options->eta,
-                              "zeus: weight of energy against time, in [0, 1]")
-                   ->capture_default_str();
-  auto* factor = cmd->add_option("--factor", options->factor,
-                                 "slowdown: largest allowed T(p) / T(max limit)")
-                      ->capture_default_str();
+  auto* eta =
+      cmd->add_option("--eta", options->eta, "zeus: weight of energy against time, in [0, 1]")
+          ->capture_default_str();
+  auto* factor =
+      cmd->add_option("--factor", options->factor, "slowdown: largest allowed T(p) / T(max limit)")
+          ->capture_default_str();
   cmd->add_flag("--json", options->json, "Print JSON instead of a table");
   cmd->callback([options, eta, factor, &exit_code] {
     // A parameter of another selector is a mistake worth saying, not something to ignore.

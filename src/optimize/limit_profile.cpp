@@ -98,7 +98,8 @@ LimitProfile::LimitProfile(std::vector<LimitMeasurement> points, LimitProfileInf
     throw Error(ErrorCode::kInvalidArgument, "a power-limit profile needs at least one point");
   }
   if (info_.gpu_count == 0) {
-    throw Error(ErrorCode::kInvalidArgument, "a power-limit profile needs a GPU count of at least 1");
+    throw Error(ErrorCode::kInvalidArgument,
+                "a power-limit profile needs a GPU count of at least 1");
   }
   for (const auto& point : points_) check_point(point);
   std::sort(points_.begin(), points_.end(),
@@ -114,9 +115,10 @@ LimitProfile::LimitProfile(std::vector<LimitMeasurement> points, LimitProfileInf
   const double highest = points_.front().power_limit_w;
   if (max_power_limit_w == 0) max_power_limit_w = highest;
   if (!std::isfinite(max_power_limit_w) || max_power_limit_w < highest) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("the maximum power limit {} W is below the highest limit measured, {} W",
-                            max_power_limit_w, highest));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("the maximum power limit {} W is below the highest limit measured, {} W",
+                    max_power_limit_w, highest));
   }
   max_power_limit_w_ = max_power_limit_w;
 }
@@ -129,9 +131,9 @@ LimitProfile load_zeus_monitor_csv(const std::filesystem::path& path) {
   std::vector<std::string> fields;
   while (reader.next(fields)) {
     if (fields.size() != reader.header().size()) {
-      throw Error(ErrorCode::kParse, fmt::format("{}: {} fields where the header has {}",
-                                                 reader.where(), fields.size(),
-                                                 reader.header().size()));
+      throw Error(ErrorCode::kParse,
+                  fmt::format("{}: {} fields where the header has {}", reader.where(),
+                              fields.size(), reader.header().size()));
     }
     const auto limit = limit_from_window_name(fields[columns.window_name]);
     if (!limit) {
@@ -142,25 +144,24 @@ LimitProfile load_zeus_monitor_csv(const std::filesystem::path& path) {
     }
     const auto [it, fresh] = line_of_limit.emplace(*limit, reader.line());
     if (!fresh) {
-      throw Error(ErrorCode::kParse, fmt::format("{}: {} W was already measured on line {}",
-                                                 reader.where(columns.window_name), *limit,
-                                                 it->second));
+      throw Error(ErrorCode::kParse,
+                  fmt::format("{}: {} W was already measured on line {}",
+                              reader.where(columns.window_name), *limit, it->second));
     }
-    LimitMeasurement point{*limit, parse_positive(reader, columns.elapsed_time,
-                                                  fields[columns.elapsed_time]),
-                           0};
+    LimitMeasurement point{
+        *limit, parse_positive(reader, columns.elapsed_time, fields[columns.elapsed_time]), 0};
     for (const auto column : columns.energy) {
       point.energy_j += parse_positive(reader, column, fields[column]);
     }
     if (point.time_s <= 0 || point.energy_j <= 0) {
-      throw Error(ErrorCode::kParse, fmt::format("{}: a window with zero time or energy",
-                                                 reader.where()));
+      throw Error(ErrorCode::kParse,
+                  fmt::format("{}: a window with zero time or energy", reader.where()));
     }
     points.push_back(point);
   }
   if (points.empty()) {
-    throw Error(ErrorCode::kParse, fmt::format("{}: no profiling windows after the header",
-                                               path.string()));
+    throw Error(ErrorCode::kParse,
+                fmt::format("{}: no profiling windows after the header", path.string()));
   }
   LimitProfileInfo info;
   info.gpu_count = columns.energy.size();
@@ -183,7 +184,8 @@ LimitProfile load_limit_profile_json(const std::filesystem::path& path) {
   }
   if (doc.value("version", 0) != kJsonVersion) {
     throw Error(ErrorCode::kParse, fmt::format("{}: unsupported version (this chase reads "
-                                               "version {})", where, kJsonVersion));
+                                               "version {})",
+                                               where, kJsonVersion));
   }
   const auto points_json = doc.find("points");
   if (points_json == doc.end() || !points_json->is_array()) {
@@ -222,13 +224,16 @@ LimitProfile load_limit_profile(const std::filesystem::path& path) {
 void save_limit_profile(const LimitProfile& profile, const std::filesystem::path& path) {
   nlohmann::json points = nlohmann::json::array();
   for (const auto& p : profile.points()) {
-    points.push_back({{"power_limit_w", p.power_limit_w}, {"time_s", p.time_s},
-                      {"energy_j", p.energy_j}});
+    points.push_back(
+        {{"power_limit_w", p.power_limit_w}, {"time_s", p.time_s}, {"energy_j", p.energy_j}});
   }
   const auto& info = profile.info();
-  const nlohmann::json doc = {{"format", kJsonFormat},       {"version", kJsonVersion},
-                              {"gpu_model", info.gpu_model}, {"gpu_count", info.gpu_count},
-                              {"job_id", info.job_id},       {"batch_size", info.batch_size},
+  const nlohmann::json doc = {{"format", kJsonFormat},
+                              {"version", kJsonVersion},
+                              {"gpu_model", info.gpu_model},
+                              {"gpu_count", info.gpu_count},
+                              {"job_id", info.job_id},
+                              {"batch_size", info.batch_size},
                               {"steps_per_window", info.steps_per_window},
                               {"max_power_limit_w", profile.max_power_limit_w()},
                               {"points", points}};
@@ -238,8 +243,8 @@ void save_limit_profile(const LimitProfile& profile, const std::filesystem::path
     std::ofstream out(temporary);
     out << doc.dump(2) << '\n';
     if (!out.flush()) {
-      throw Error(ErrorCode::kIo, fmt::format("cannot write power-limit profile {}",
-                                              temporary.string()));
+      throw Error(ErrorCode::kIo,
+                  fmt::format("cannot write power-limit profile {}", temporary.string()));
     }
   }
   std::error_code error;

@@ -43,9 +43,10 @@ std::vector<HullPoint> efficient_frontier(const LimitProfile& profile) {
     hull.push_back(point);
   }
   // Points left of the least-power one are slower and hungrier: never worth running.
-  const auto least_power = std::min_element(hull.begin(), hull.end(), [](const auto& a, const auto& b) {
-    return a.power_w < b.power_w || (a.power_w == b.power_w && a.throughput > b.throughput);
-  });
+  const auto least_power =
+      std::min_element(hull.begin(), hull.end(), [](const auto& a, const auto& b) {
+        return a.power_w < b.power_w || (a.power_w == b.power_w && a.throughput > b.throughput);
+      });
   hull.erase(hull.begin(), least_power);
   return hull;
 }
@@ -81,8 +82,8 @@ std::vector<Move> moves_by_lambda(const std::vector<HullPoint>& hull,
   for (std::size_t t = 0; t < periods.size(); ++t) {
     if (periods[t].duration_s == 0) continue;
     for (std::size_t i = 0; i + 1 < hull.size(); ++i) {
-      const double slope = (hull[i + 1].power_w - hull[i].power_w) /
-                           (hull[i + 1].throughput - hull[i].throughput);
+      const double slope =
+          (hull[i + 1].power_w - hull[i].power_w) / (hull[i + 1].throughput - hull[i].throughput);
       moves.push_back({periods[t].carbon_intensity * slope, t, i});
     }
   }

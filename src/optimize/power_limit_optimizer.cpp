@@ -1,4 +1,5 @@
-// PowerLimitOptimizer: just-in-time power-limit profiling (contract: chase/power_limit_optimizer.h).
+// PowerLimitOptimizer: just-in-time power-limit profiling (contract:
+// chase/power_limit_optimizer.h).
 #include "chase/power_limit_optimizer.h"
 
 #include <fmt/format.h>
@@ -68,10 +69,14 @@ std::string file_safe(std::string_view text) {
 
 std::string_view to_string(OptimizerState state) noexcept {
   switch (state) {
-    case OptimizerState::kReady: return "ready";
-    case OptimizerState::kWarmup: return "warmup";
-    case OptimizerState::kProfiling: return "profiling";
-    case OptimizerState::kDone: return "done";
+    case OptimizerState::kReady:
+      return "ready";
+    case OptimizerState::kWarmup:
+      return "warmup";
+    case OptimizerState::kProfiling:
+      return "profiling";
+    case OptimizerState::kDone:
+      return "done";
   }
   return "unknown";
 }
@@ -86,8 +91,8 @@ class PowerLimitOptimizer::Impl {
     check_shared_constraints(*backend, gpus_);
     const auto& info = checked_gpu(backend->gpus(), gpus_.front());
     max_limit_w_ = info.max_power_limit_w;
-    candidates_ = candidates_between(info.max_power_limit_w, info.min_power_limit_w,
-                                     options_.limit_step_w);
+    candidates_ =
+        candidates_between(info.max_power_limit_w, info.min_power_limit_w, options_.limit_step_w);
     current_limit_w_ = max_limit_w_;
     if (!options_.selector) options_.selector = make_zeus_selector(0.5);
     if (!options_.coordinator) options_.coordinator = make_single_process_coordinator();
@@ -143,9 +148,10 @@ class PowerLimitOptimizer::Impl {
     // job whose epochs are shorter would retry forever.
     const auto steps_needed = options_.warmup_steps + options_.profile_steps + 1;
     if (epoch_steps < steps_needed) {
-      abandon(fmt::format("epochs of {} steps are too short to warm up ({}) and profile ({}) a "
-                          "limit; lower warmup_steps and profile_steps",
-                          epoch_steps, options_.warmup_steps, options_.profile_steps));
+      abandon(
+          fmt::format("epochs of {} steps are too short to warm up ({}) and profile ({}) a "
+                      "limit; lower warmup_steps and profile_steps",
+                      epoch_steps, options_.warmup_steps, options_.profile_steps));
       return;
     }
     spdlog::info("epoch ended while profiling {} W; retrying it at the next step",
@@ -168,8 +174,9 @@ class PowerLimitOptimizer::Impl {
 
   void apply_limit(double watts) {
     if (state_ != OptimizerState::kDone) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "the power-limit optimizer takes a limit from outside only once profiling is done");
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          "the power-limit optimizer takes a limit from outside only once profiling is done");
     }
     apply_choice_pending_ = false;
     watts = options_.coordinator->agree(watts);
@@ -233,9 +240,10 @@ class PowerLimitOptimizer::Impl {
       return;
     }
     if (!(job.energy_j > 0) || !(job.time_s > 0)) {
-      abandon(fmt::format("the window at {} W measured {} J in {} s, too little to compare limits; "
-                          "raise profile_steps",
-                          limit, job.energy_j, job.time_s));
+      abandon(
+          fmt::format("the window at {} W measured {} J in {} s, too little to compare limits; "
+                      "raise profile_steps",
+                      limit, job.energy_j, job.time_s));
       return;
     }
     measured_.push_back({limit, job.time_s, job.energy_j});

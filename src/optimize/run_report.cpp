@@ -17,8 +17,10 @@ nlohmann::json number_or_null(double value) {
 nlohmann::json period_json(const PeriodReport& p) {
   nlohmann::json candidates = nlohmann::json::array();
   for (const auto& c : p.candidates) {
-    candidates.push_back({{"power_limit_w", c.power_limit_w}, {"time_s", c.time_s},
-                          {"energy_j", c.energy_j}, {"avg_power_w", c.avg_power_w},
+    candidates.push_back({{"power_limit_w", c.power_limit_w},
+                          {"time_s", c.time_s},
+                          {"energy_j", c.energy_j},
+                          {"avg_power_w", c.avg_power_w},
                           {"cost", c.cost}});
   }
   return {{"start", format_utc_time(p.start)},

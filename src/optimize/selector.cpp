@@ -94,16 +94,13 @@ std::unique_ptr<PowerLimitSelector> make_zeus_selector(double eta) {
 
 std::unique_ptr<PowerLimitSelector> make_energy_selector() {
   return std::make_unique<CostSelector>(
-      "energy", [](const Candidate& c, const LimitProfile&, const SelectionContext&) {
-        return c.energy_j;
-      });
+      "energy",
+      [](const Candidate& c, const LimitProfile&, const SelectionContext&) { return c.energy_j; });
 }
 
 std::unique_ptr<PowerLimitSelector> make_time_selector() {
-  return std::make_unique<CostSelector>(
-      "time", [](const Candidate& c, const LimitProfile&, const SelectionContext&) {
-        return c.time_s;
-      });
+  return std::make_unique<CostSelector>("time", [](const Candidate& c, const LimitProfile&,
+                                                   const SelectionContext&) { return c.time_s; });
 }
 
 std::unique_ptr<PowerLimitSelector> make_slowdown_selector(double factor) {

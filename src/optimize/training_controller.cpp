@@ -25,7 +25,8 @@ double seconds_between(UtcTime from, UtcTime to) {
 
 // The end of the period holding `time`, periods being UTC multiples of `period`.
 UtcTime period_end_after(UtcTime time, std::chrono::seconds period) {
-  const auto since_epoch = std::chrono::duration_cast<std::chrono::seconds>(time.time_since_epoch());
+  const auto since_epoch =
+      std::chrono::duration_cast<std::chrono::seconds>(time.time_since_epoch());
   const auto index = since_epoch.count() / period.count();
   return UtcTime(std::chrono::seconds((index + 1) * period.count()));
 }
@@ -37,8 +38,9 @@ void check_options(const TrainingOptions& options) {
                 fmt::format("unknown policy '{}'; use static, chase or planner", policy));
   }
   if (policy != "static" && !options.carbon) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("the {} policy needs a carbon signal (TrainingOptions::carbon)", policy));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("the {} policy needs a carbon signal (TrainingOptions::carbon)", policy));
   }
   if (options.period.count() <= 0) {
     throw Error(ErrorCode::kInvalidArgument, "the control period must be positive");
@@ -222,9 +224,9 @@ class TrainingController::Impl {
   void decide(UtcTime now) {
     if (options_.policy == "static") {
       const auto& selection = optimizer_.selection();
-      current_.reason = selection ? fmt::format("static: {} W from profiling",
-                                                selection->power_limit_w)
-                                  : "static: profiling was abandoned; maximum limit";
+      current_.reason = selection
+                            ? fmt::format("static: {} W from profiling", selection->power_limit_w)
+                            : "static: profiling was abandoned; maximum limit";
       return;
     }
     if (!optimizer_.profile()) {
@@ -247,8 +249,8 @@ class TrainingController::Impl {
     if (!chase_selector_) {
       chase_selector_ = make_chase_selector(options_.eta, options_.max_carbon_intensity);
     }
-    const auto selection = chase_selector_->select(*optimizer_.profile(),
-                                                   {current_.carbon_intensity});
+    const auto selection =
+        chase_selector_->select(*optimizer_.profile(), {current_.carbon_intensity});
     optimizer_.apply_limit(selection.power_limit_w);
     current_.candidates = selection.candidates;
     current_.reason = fmt::format("{} at {:.1f} gCO2eq/kWh", chase_selector_->describe(),
@@ -305,28 +307,28 @@ class TrainingController::Impl {
     const double work = static_cast<double>(steps_left) / steps_per_window();
     const auto plan = deadline > now ? plan_power_limits(profile, periods, work) : Plan{};
     if (plan.periods.empty() || !plan.feasible) {
-      const auto fastest = std::min_element(
-          profile.points().begin(), profile.points().end(),
-          [](const auto& a, const auto& b) { return a.time_s < b.time_s; });
+      const auto fastest =
+          std::min_element(profile.points().begin(), profile.points().end(),
+                           [](const auto& a, const auto& b) { return a.time_s < b.time_s; });
       optimizer_.apply_limit(fastest->power_limit_w);
-      current_.reason = fmt::format("planner: {} steps cannot be done by the deadline; fastest limit",
-                                    steps_left);
+      current_.reason = fmt::format(
+          "planner: {} steps cannot be done by the deadline; fastest limit", steps_left);
       return;
     }
     const auto& first = plan.periods.front();
     optimizer_.apply_limit(first.power_limit_w);
     if (first.first_fraction < 1 && first.second_limit_w != first.power_limit_w) {
       planned_switch_ = PlannedSwitch{
-          now + std::chrono::duration_cast<UtcTime::duration>(
-                    std::chrono::duration<double>(first.first_fraction * periods.front().duration_s)),
+          now + std::chrono::duration_cast<UtcTime::duration>(std::chrono::duration<double>(
+                    first.first_fraction * periods.front().duration_s)),
           first.second_limit_w};
     }
-    current_.reason = fmt::format(
-        "planner: {} steps left, {:.0f} s to the deadline over {} periods; {} W{}", steps_left,
-        seconds_between(now, deadline), periods.size(), first.power_limit_w,
-        planned_switch_ ? fmt::format(" for {:.1f} %, then {} W", 100 * first.first_fraction,
-                                      first.second_limit_w)
-                        : "");
+    current_.reason =
+        fmt::format("planner: {} steps left, {:.0f} s to the deadline over {} periods; {} W{}",
+                    steps_left, seconds_between(now, deadline), periods.size(), first.power_limit_w,
+                    planned_switch_ ? fmt::format(" for {:.1f} %, then {} W",
+                                                  100 * first.first_fraction, first.second_limit_w)
+                                    : "");
   }
 
   TrainingOptions options_;

@@ -14,6 +14,7 @@
 
 #include "chase/carbon.h"
 #include "chase/error.h"
+#include "support/errors.h"
 
 namespace chase {
 namespace {
@@ -49,17 +50,7 @@ class TempCsv {
   std::filesystem::path path_;
 };
 
-template <typename Action>
-std::string error_message(Action action, ErrorCode code) {
-  try {
-    action();
-  } catch (const Error& error) {
-    EXPECT_EQ(error.code(), code) << error.what();
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a chase::Error";
-  return {};
-}
+using chase::testing::error_message;
 
 // DACF-like: an unnamed index, realised generation (coal) and two day-ahead forecast columns.
 constexpr const char* kDacfLike =

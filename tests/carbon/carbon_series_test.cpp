@@ -14,6 +14,7 @@
 
 #include "chase/carbon.h"
 #include "chase/error.h"
+#include "support/errors.h"
 
 namespace chase {
 namespace {
@@ -52,18 +53,7 @@ class TempCsv {
   std::filesystem::path path_;
 };
 
-// Runs `action`, expecting a chase::Error with `code`; returns its message.
-template <typename Action>
-std::string error_message(Action action, ErrorCode code) {
-  try {
-    action();
-  } catch (const Error& error) {
-    EXPECT_EQ(error.code(), code) << error.what();
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a chase::Error";
-  return {};
-}
+using chase::testing::error_message;
 
 std::filesystem::path data_dir() {
   if (const char* dir = std::getenv("CHASE_DATA_DIR"); dir != nullptr && *dir != '\0') return dir;

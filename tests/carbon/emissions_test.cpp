@@ -9,6 +9,7 @@
 
 #include "chase/carbon.h"
 #include "chase/error.h"
+#include "support/errors.h"
 
 namespace chase {
 namespace {
@@ -27,18 +28,7 @@ UtcTime at(const char* text) {
   return time.value_or(UtcTime{});
 }
 
-// Runs `action`, expecting a chase::Error with `code`; returns its message.
-template <typename Action>
-std::string error_message(Action action, ErrorCode code) {
-  try {
-    action();
-  } catch (const Error& error) {
-    EXPECT_EQ(error.code(), code) << error.what();
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a chase::Error";
-  return {};
-}
+using chase::testing::error_message;
 
 // Hourly from 2021-07-01T00:00Z: 100, 200, 400 gCO2eq/kWh; covers [00:00, 03:00).
 CarbonSeries hourly() {

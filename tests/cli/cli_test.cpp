@@ -13,14 +13,16 @@
 #include <sstream>
 #include <thread>
 
+#include "support/carbon_csv.h"
 #include "support/fake_nvml_env.h"
+#include "support/golden.h"
 #include "support/process.h"
 
 namespace chase {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeNvmlEnvironment;
+using ::testing::HasSubstr;
 using testing::ProcessResult;
 using testing::run_process;
 
@@ -46,22 +48,8 @@ class ScopedEnv {
   std::optional<std::string> old_;
 };
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void expect_matches_golden(const std::string& actual, const std::string& golden_name) {
-  const fs::path golden = fs::path(CHASE_SOURCE_DIR) / "tests/cli/golden" / golden_name;
-  if (std::getenv("CHASE_UPDATE_GOLDEN")) {
-    std::ofstream(golden) << actual;
-    return;
-  }
-  ASSERT_TRUE(fs::exists(golden)) << golden << " is missing; run with CHASE_UPDATE_GOLDEN=1";
-  EXPECT_EQ(actual, read_file(golden)) << "output differs from " << golden;
-}
+using testing::expect_matches_golden;
+using testing::read_file;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -116,8 +104,8 @@ TEST_F(CliTest, DevicesWithoutNvmlSaysWhyAndStillListsCpus) {
 
 TEST_F(CliTest, MeasureSleepReportsTimeEnergyAndCarbon) {
   const auto report = dir_ / "report.json";
-  const auto r = chase({"measure", "--json", "--intensity", "400", "-o", report.string(), "--",
-                        "sleep", "2"});
+  const auto r =
+      chase({"measure", "--json", "--intensity", "400", "-o", report.string(), "--", "sleep", "2"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto doc = nlohmann::json::parse(read_file(report));
   const double time_s = doc["time_s"];
@@ -170,17 +158,7 @@ TEST_F(CliTest, MeasureForwardsSigtermToTheCommand) {
 TEST_F(CliTest, MeasureWithCarbonCsvSplitsOverTheSeries) {
   // An hourly series around now with a constant 250 g/kWh.
   const auto csv = dir_ / "carbon.csv";
-  {
-    std::ofstream out(csv);
-    out << "timestamp,carbon_intensity\n";
-    const auto now = std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now());
-    for (int h = -3; h <= 3; ++h) {
-      const auto t = std::chrono::system_clock::to_time_t(now + std::chrono::hours(h));
-      char text[32];
-      std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-      out << text << ",250\n";
-    }
-  }
+  std::ofstream(csv) << testing::hourly_carbon_csv_around_now(-3, 3, [](int) { return 250.0; });
   const auto report = dir_ / "report.json";
   const auto r = chase({"measure", "--json", "--carbon-csv", csv.string(), "-o", report.string(),
                         "--", "sleep", "0.2"});
@@ -244,7 +222,8 @@ TEST_F(CliTest, DemoWritesALabelledPlotOfIntensityAndLimits) {
   const auto svg = read_file(plot);
   EXPECT_THAT(svg, HasSubstr("<svg"));
   EXPECT_THAT(svg, HasSubstr("SYNTHETIC"));
-  for (const auto* policy : {"default", "zeus", "chase", "planner"}) EXPECT_THAT(svg, HasSubstr(policy));
+  for (const auto* policy : {"default", "zeus", "chase", "planner"})
+    EXPECT_THAT(svg, HasSubstr(policy));
   EXPECT_EQ(svg.substr(svg.size() - 7), "</svg>\n");
 }
 
@@ -260,7 +239,8 @@ TEST_F(CliTest, DemoPoliciesTradeTimeForCarbonWithinTheirBudgets) {
     EXPECT_GT(policies[name]["time_s"].get<double>(), base_time);
   }
   EXPECT_LE(policies["planner"]["time_s"].get<double>(), 1.105 * base_time);
-  EXPECT_LT(policies["planner"]["carbon_g"].get<double>(), policies["chase"]["carbon_g"].get<double>());
+  EXPECT_LT(policies["planner"]["carbon_g"].get<double>(),
+            policies["chase"]["carbon_g"].get<double>());
 }
 
 TEST_F(CliTest, DemoJsonIsLabelledSyntheticAndSavesEnergyAtLowerLimits) {

@@ -17,6 +17,8 @@
 #include <sstream>
 
 #include "chase/time.h"
+#include "support/carbon_csv.h"
+#include "support/golden.h"
 #include "support/process.h"
 
 namespace chase {
@@ -29,22 +31,8 @@ using testing::run_process;
 
 namespace fs = std::filesystem;
 
-std::string read_file(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void expect_matches_golden(const std::string& actual, const std::string& golden_name) {
-  const fs::path golden = fs::path(CHASE_SOURCE_DIR) / "tests/cli/golden" / golden_name;
-  if (std::getenv("CHASE_UPDATE_GOLDEN")) {
-    std::ofstream(golden) << actual;
-    return;
-  }
-  ASSERT_TRUE(fs::exists(golden)) << golden << " is missing; run with CHASE_UPDATE_GOLDEN=1";
-  EXPECT_EQ(actual, read_file(golden)) << "output differs from " << golden;
-}
+using testing::expect_matches_golden;
+using testing::read_file;
 
 // 12 days of hourly intensity with a daily cycle and a slow drift; every number is computed from
 // the index alone (no randomness), so the forecasts are the same on every machine run.
@@ -222,16 +210,11 @@ TEST_F(ForecastCliTest, BadOptionsSayWhatIsAccepted) {
 TEST_F(ForecastCliTest, PredictFromAProviderFillsItsHolesAndForecastsAfterNow) {
   // The file provider replays a CSV as a live service: 30 days of hourly history up to now, with
   // a missing hour (as a provider's null value leaves one).
-  std::string csv = "timestamp,carbon_intensity\n";
-  const auto now = std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now());
-  for (int h = -30 * 24; h <= 0; ++h) {
-    if (h == -5) continue;
-    const auto t = std::chrono::system_clock::to_time_t(now + std::chrono::hours(h));
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-    csv += fmt::format("{},{}\n", text, 300 + (h % 24));
-  }
-  const auto file = write("live.csv", csv);
+  const auto file = write("live.csv", testing::hourly_carbon_csv_around_now(
+                                          -30 * 24, 0, [](int h) -> std::optional<double> {
+                                            if (h == -5) return std::nullopt;
+                                            return 300 + h % 24;
+                                          }));
   ::setenv("CHASE_CARBON_FILE", file.c_str(), 1);
   const auto r = chase({"forecast", "predict", "--provider", "file", "--history-days", "7",
                         "--horizon", "3h", "--model", "persistence", "--json"});

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "chase/error.h"
+#include "support/errors.h"
 
 namespace chase::csv {
 namespace {
@@ -50,18 +51,7 @@ std::vector<Record> read_all(Reader& reader) {
   return records;
 }
 
-// Runs `action`, expecting a chase::Error with `code`; returns its message.
-template <typename Action>
-std::string error_message(Action action, ErrorCode code) {
-  try {
-    action();
-  } catch (const Error& error) {
-    EXPECT_EQ(error.code(), code) << error.what();
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a chase::Error";
-  return {};
-}
+using chase::testing::error_message;
 
 TEST(SplitRecord, SplitsPlainFields) {
   EXPECT_THAT(split_record("a,b,c"), ElementsAre("a", "b", "c"));

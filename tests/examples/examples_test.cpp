@@ -11,21 +11,29 @@
 #include <fstream>
 #include <thread>
 
+#include "support/carbon_csv.h"
 #include "support/fake_nvml_env.h"
 #include "support/process.h"
 
 namespace chase {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeNvmlEnvironment;
+using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
 #ifdef CHASE_EXAMPLE_MINIMAL_PATH
 
 // Enough steps to profile all 9 limits (1 + 2 steps each, plus the set) and run on.
-const std::vector<std::string> kShortRun = {CHASE_EXAMPLE_MINIMAL_PATH, "--steps", "60", "--epochs",
-                                            "1", "--warmup", "1", "--profile", "2"};
+const std::vector<std::string> kShortRun = {CHASE_EXAMPLE_MINIMAL_PATH,
+                                            "--steps",
+                                            "60",
+                                            "--epochs",
+                                            "1",
+                                            "--warmup",
+                                            "1",
+                                            "--profile",
+                                            "2"};
 
 TEST(MinimalExample, ProfilesChoosesAndRestoresTheLimits) {
   FakeNvmlEnvironment nvml(FakeNvmlEnvironment::standard_config(2));
@@ -42,18 +50,10 @@ TEST(MinimalExample, ProfilesChoosesAndRestoresTheLimits) {
 
 TEST(MinimalExample, FollowsACarbonCsvWithTheChasePolicy) {
   FakeNvmlEnvironment nvml(FakeNvmlEnvironment::standard_config(2));
-  const auto csv = fs::temp_directory_path() / ("chase_example_carbon_" + std::to_string(::getpid()) + ".csv");
-  {
-    std::ofstream out(csv);
-    out << "timestamp,carbon_intensity\n";
-    const auto now = std::chrono::floor<std::chrono::hours>(std::chrono::system_clock::now());
-    for (int h = -3; h <= 3; ++h) {
-      const auto t = std::chrono::system_clock::to_time_t(now + std::chrono::hours(h));
-      char text[32];
-      std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-      out << text << "," << 200 + 50 * h << "\n";
-    }
-  }
+  const auto csv =
+      fs::temp_directory_path() / ("chase_example_carbon_" + std::to_string(::getpid()) + ".csv");
+  std::ofstream(csv) << testing::hourly_carbon_csv_around_now(-3, 3,
+                                                              [](int h) { return 200.0 + 50 * h; });
   auto args = kShortRun;
   args.insert(args.end(), {"--carbon-csv", csv.string()});
   const auto r = testing::run_process(args);

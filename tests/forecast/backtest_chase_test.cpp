@@ -13,6 +13,7 @@
 
 #include "chase/backtest.h"
 #include "chase/error.h"
+#include "support/errors.h"
 
 namespace chase {
 namespace {
@@ -22,17 +23,7 @@ using std::chrono::minutes;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
-template <typename Action>
-std::string error_message(Action action, ErrorCode code) {
-  try {
-    action();
-  } catch (const Error& error) {
-    EXPECT_EQ(error.code(), code) << error.what();
-    return error.what();
-  }
-  ADD_FAILURE() << "expected a chase::Error";
-  return {};
-}
+using chase::testing::error_message;
 
 std::filesystem::path data_dir() {
   if (const char* dir = std::getenv("CHASE_DATA_DIR"); dir != nullptr && *dir != '\0') return dir;

@@ -43,8 +43,8 @@ TEST(Coordinator, SingleProcessReturnsItsInput) {
 TEST(Coordinator, CombineTakesTheSlowestTimeAndTheTotalEnergyOnEveryRank) {
   auto ranks = make_in_process_coordinators(4);
   const auto results = on_every_rank(4, [&](std::size_t r) {
-    return ranks[r]->combine({1.0 + static_cast<double>(r), 10.0 * static_cast<double>(r + 1),
-                              r == 2});
+    return ranks[r]->combine(
+        {1.0 + static_cast<double>(r), 10.0 * static_cast<double>(r + 1), r == 2});
   });
   for (const auto& w : results) {
     EXPECT_EQ(w.time_s, 4.0);
@@ -82,7 +82,8 @@ TEST(Coordinator, ARankThatNeverComesBreaksTheGroupWithAClearError) {
 
 // ---- Data-parallel profiling over the fake NVML -------------------------------------------------
 
-PowerLimitOptimizerOptions rank_options(std::size_t rank, std::shared_ptr<Coordinator> coordinator) {
+PowerLimitOptimizerOptions rank_options(std::size_t rank,
+                                        std::shared_ptr<Coordinator> coordinator) {
   PowerLimitOptimizerOptions options;
   options.gpus = {rank};
   options.coordinator = std::move(coordinator);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "chase/error.h"
+#include "support/golden.h"
 #include "support/process.h"
 
 namespace chase {
@@ -100,7 +101,8 @@ TEST_F(LimitProfileFiles, ZeusLogErrorsNameFileLineAndColumn) {
   EXPECT_THAT(load_error("d.csv", "start_time,window_name,elapsed_time\n1,__P_250,1\n"),
               HasSubstr("no column 'gpu0_energy'"));
   EXPECT_THAT(load_error("e.csv", header), HasSubstr("no profiling windows"));
-  EXPECT_THAT(load_error("f.csv", header + "1,__P_250,1\n"), HasSubstr("f.csv:2: 3 fields where the header has 4"));
+  EXPECT_THAT(load_error("f.csv", header + "1,__P_250,1\n"),
+              HasSubstr("f.csv:2: 3 fields where the header has 4"));
   EXPECT_THAT(load_error("g.csv", header + "1,__P_250,0,5\n"), HasSubstr("zero time or energy"));
 }
 
@@ -147,32 +149,23 @@ TEST_F(LimitProfileFiles, UnknownExtensionOrMissingFile) {
   }
 }
 
-// ---- `chase select` ------------------------------------------------------------------------------
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+// ---- `chase select`
+// ------------------------------------------------------------------------------
 
 TEST_F(LimitProfileFiles, SelectPrintsEveryCandidateAndMarksTheChoice) {
   const auto log = write("job.csv", kTwoGpuLog);
-  const auto r = testing::run_process({CHASE_CLI_PATH, "select", "--profile", log.string(),
-                                       "--selector", "zeus", "--eta", "0.5"});
+  const auto r = testing::run_process(
+      {CHASE_CLI_PATH, "select", "--profile", log.string(), "--selector", "zeus", "--eta", "0.5"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   // The table without its first line (which names the temporary file) is pinned.
-  const auto table = r.out.substr(r.out.find('\n') + 1);
-  const fs::path golden = fs::path(CHASE_SOURCE_DIR) / "tests/cli/golden/select.txt";
-  if (std::getenv("CHASE_UPDATE_GOLDEN")) std::ofstream(golden) << table;
-  EXPECT_EQ(table, read_text(golden)) << "output differs from " << golden;
+  testing::expect_matches_golden(r.out.substr(r.out.find('\n') + 1), "select.txt");
   EXPECT_THAT(r.out, HasSubstr("zeus(eta=0.5) on " + log.string() + " (2 GPUs, MaxPower 500 W)"));
 }
 
 TEST_F(LimitProfileFiles, SelectJsonHasTheDocumentedKeys) {
   const auto log = write("job.csv", kTwoGpuLog);
-  const auto r = testing::run_process({CHASE_CLI_PATH, "select", "--json", "--profile",
-                                       log.string(), "--selector", "energy"});
+  const auto r = testing::run_process(
+      {CHASE_CLI_PATH, "select", "--json", "--profile", log.string(), "--selector", "energy"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto doc = nlohmann::json::parse(r.out);
   EXPECT_EQ(doc["power_limit_w"], 100.0);  // 1500 J at 100 W is the least energy
@@ -186,8 +179,8 @@ TEST_F(LimitProfileFiles, SelectJsonHasTheDocumentedKeys) {
 
 TEST_F(LimitProfileFiles, SelectRejectsParametersOfAnotherSelectorAndBadFiles) {
   const auto log = write("job.csv", kTwoGpuLog);
-  auto r = testing::run_process({CHASE_CLI_PATH, "select", "--profile", log.string(),
-                                 "--selector", "energy", "--eta", "0.3"});
+  auto r = testing::run_process({CHASE_CLI_PATH, "select", "--profile", log.string(), "--selector",
+                                 "energy", "--eta", "0.3"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("--eta applies to --selector zeus only"));
   r = testing::run_process({CHASE_CLI_PATH, "select", "--profile", log.string(), "--eta", "2"});

@@ -15,9 +15,9 @@ namespace {
 // Work unit = one window; X = 1/T. 300 W: X 0.1, P 300; 200 W: X 0.09, P 180;
 // 150 W: X 0.06, P 150 (above the hull between 200 and 100 W); 100 W: X 0.05, P 100.
 LimitProfile hull_profile() {
-  return LimitProfile({{300, 10, 3000}, {200, 1 / 0.09, 180 / 0.09}, {150, 1 / 0.06, 150 / 0.06},
-                       {100, 20, 2000}},
-                      {});
+  return LimitProfile(
+      {{300, 10, 3000}, {200, 1 / 0.09, 180 / 0.09}, {150, 1 / 0.06, 150 / 0.06}, {100, 20, 2000}},
+      {});
 }
 
 std::vector<PlanPeriod> periods(const std::vector<double>& intensities, double duration_s = 3600) {
@@ -82,8 +82,8 @@ TEST(Planner, NeverUsesALimitAboveTheHull) {
 }
 
 TEST(Planner, RunsFasterWhenCleanAndSlowerWhenDirty) {
-  const auto plan = plan_power_limits(hull_profile(), periods({100, 600, 100, 600}),
-                                      0.075 * 4 * 3600);
+  const auto plan =
+      plan_power_limits(hull_profile(), periods({100, 600, 100, 600}), 0.075 * 4 * 3600);
   EXPECT_GT(plan.periods[0].work, plan.periods[1].work);
   EXPECT_GT(plan.periods[2].work, plan.periods[3].work);
   EXPECT_EQ(plan.periods[1].power_limit_w, 100);

@@ -1,6 +1,7 @@
 // The just-in-time profiling state machine (ALGORITHMS.md §2): the exact sequence of limit changes
 // for 5 η values × 4 epoch patterns through the real NVML backend over the fake NVML; exact
-// measurements and choices on simulated GPUs in virtual time; saved profiles reused; limits restored.
+// measurements and choices on simulated GPUs in virtual time; saved profiles reused; limits
+// restored.
 #include "chase/power_limit_optimizer.h"
 
 #include <gmock/gmock.h>
@@ -77,7 +78,8 @@ PowerLimitOptimizerOptions small_options(double eta) {
 
 // Runs epochs of the given lengths; `each_step` runs after every on_step_begin (the "step").
 template <typename StepFn>
-void train(PowerLimitOptimizer& optimizer, const std::vector<int>& epoch_lengths, StepFn each_step) {
+void train(PowerLimitOptimizer& optimizer, const std::vector<int>& epoch_lengths,
+           StepFn each_step) {
   for (const int steps : epoch_lengths) {
     for (int s = 0; s < steps; ++s) {
       optimizer.on_step_begin();
@@ -251,9 +253,8 @@ TEST(SimulatedOptimizer, MeasuresTheProfileExactlyAndChoosesWhatTheTrueProfileGi
     options.clock = clock;
     PowerLimitOptimizer optimizer(sim, options);
     const double samples_per_step = 512;
-    train(optimizer, {100}, [&] {
-      clock->advance(Seconds(samples_per_step / sim->throughput(0)));
-    });
+    train(optimizer, {100},
+          [&] { clock->advance(Seconds(samples_per_step / sim->throughput(0))); });
     ASSERT_EQ(optimizer.state(), OptimizerState::kDone);
     // What the profile should be: 3 steps at each limit, both GPUs.
     std::vector<LimitMeasurement> expected;

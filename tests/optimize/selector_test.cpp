@@ -108,7 +108,8 @@ TEST(Selector, BadParametersAreClearErrors) {
   }
 }
 
-// ---- `chase select` on the real Zeus profiling logs ----------------------------------------------
+// ---- `chase select` on the real Zeus profiling logs
+// ----------------------------------------------
 
 fs::path zeus_profiles_dir() {
   const char* env = std::getenv("CHASE_DATA_DIR");

@@ -1,8 +1,6 @@
 // TrainingController on simulated GPUs in virtual time: chase lowers the limit in dirty periods and
 // raises it in clean ones at period boundaries; the planner's realised slowdown matches its budget;
 // no carbon data keeps the limit; the report; bad options; limits restored.
-#include "chase/training.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -13,6 +11,7 @@
 #include "chase/carbon_provider.h"
 #include "chase/error.h"
 #include "chase/simulated_gpu.h"
+#include "chase/training.h"
 
 namespace chase {
 namespace {
@@ -153,7 +152,9 @@ TEST(TrainingController, PlannerEmitsLessThanRunningAtTheHighestLimit) {
 class DownProvider final : public CarbonProvider {
  public:
   std::string_view name() const noexcept override { return "down"; }
-  CarbonPoint latest() override { throw Error(ErrorCode::kUnavailable, "down: connection refused"); }
+  CarbonPoint latest() override {
+    throw Error(ErrorCode::kUnavailable, "down: connection refused");
+  }
   CarbonSeries history(UtcTime, UtcTime) override { return latest(), CarbonSeries{}; }
   CarbonSeries forecast(std::chrono::seconds) override { return latest(), CarbonSeries{}; }
 };
@@ -193,7 +194,8 @@ TEST(TrainingController, ReportAsJsonAndTable) {
   job.run_for(controller, 1h);
   const auto report = controller.report();
   const auto json = nlohmann::json::parse(run_report_json(report));
-  for (const auto* key : {"policy", "time_s", "steps", "energy_j", "carbon_g", "profiled", "periods"}) {
+  for (const auto* key :
+       {"policy", "time_s", "steps", "energy_j", "carbon_g", "profiled", "periods"}) {
     EXPECT_TRUE(json.contains(key)) << key;
   }
   EXPECT_EQ(json["periods"].size(), 2u);

@@ -26,7 +26,8 @@ class FakeCpuBackend : public CpuBackend {
   const std::vector<CpuZone>& zones() const noexcept override { return zones_; }
   double energy_j(std::size_t zone) override {
     std::lock_guard lock(mutex_);
-    if (fail_.at(zone)) throw Error(ErrorCode::kIo, "zone " + zones_[zone].label + ": injected failure");
+    if (fail_.at(zone))
+      throw Error(ErrorCode::kIo, "zone " + zones_[zone].label + ": injected failure");
     return energy_.at(zone);
   }
 

@@ -1,5 +1,5 @@
-// Test double for chase::GpuBackend: an in-memory GPU list whose counters, power and limits the test
-// sets directly, with per-call failure injection. Deterministic; no threads, no clock.
+// Test double for chase::GpuBackend: an in-memory GPU list whose counters, power and limits the
+// test sets directly, with per-call failure injection. Deterministic; no threads, no clock.
 #pragma once
 
 #include <atomic>
@@ -100,7 +100,8 @@ class FakeGpuBackend : public GpuBackend {
  private:
   void check(std::size_t gpu) const {
     checked_gpu(infos_, gpu);
-    if (!fail_[gpu].empty()) throw Error(ErrorCode::kDeviceLost, describe(infos_[gpu]) + ": " + fail_[gpu]);
+    if (!fail_[gpu].empty())
+      throw Error(ErrorCode::kDeviceLost, describe(infos_[gpu]) + ": " + fail_[gpu]);
   }
 
   std::mutex mutex_;

@@ -33,15 +33,18 @@ class Process {
  public:
   explicit Process(const std::vector<std::string>& argv) {
     static int counter = 0;
-    const auto base = std::filesystem::temp_directory_path() /
-                      ("chase_proc_" + std::to_string(::getpid()) + "_" + std::to_string(++counter));
+    const auto base =
+        std::filesystem::temp_directory_path() /
+        ("chase_proc_" + std::to_string(::getpid()) + "_" + std::to_string(++counter));
     out_path_ = base.string() + ".out";
     err_path_ = base.string() + ".err";
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                     0644);
     std::vector<char*> args;
     for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
