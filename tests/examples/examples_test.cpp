@@ -92,5 +92,37 @@ TEST(MinimalExample, SigtermWhileProfilingRestoresTheLimits) {
 TEST(MinimalExample, NotBuilt) { GTEST_SKIP() << "built with CHASE_BUILD_EXAMPLES=OFF"; }
 #endif
 
+#ifdef CHASE_EXAMPLE_LIBTORCH_PATH
+
+// The epoch losses and the held-out accuracy the example prints.
+std::vector<double> numbers_after(const std::string& text, const std::string& label) {
+  std::vector<double> numbers;
+  for (auto at = text.find(label); at != std::string::npos; at = text.find(label, at + 1)) {
+    numbers.push_back(std::stod(text.substr(at + label.size())));
+  }
+  return numbers;
+}
+
+TEST(LibtorchExample, TrainsACnnWhileChaseFollowsTheCarbonSignal) {
+  const auto r = testing::run_process({CHASE_EXAMPLE_LIBTORCH_PATH, "--epochs", "3", "--steps",
+                                       "40", "--step-seconds", "120"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto losses = numbers_after(r.out, "mean loss ");
+  ASSERT_EQ(losses.size(), 3u) << r.out;
+  EXPECT_LT(losses.back(), losses.front()) << "the CNN learns";
+  const auto accuracy = numbers_after(r.out, "held-out accuracy ");
+  ASSERT_EQ(accuracy.size(), 1u);
+  EXPECT_GT(accuracy.front(), 0.8) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("SIMULATED GPU"));
+  EXPECT_THAT(r.out, HasSubstr("policy chase"));
+  EXPECT_THAT(r.out, HasSubstr("chase(eta=0.5")) << "the policy chose at period boundaries";
+}
+
+#else
+TEST(LibtorchExample, NotBuilt) {
+  GTEST_SKIP() << "libtorch not found or a sanitizer build (scripts/install-deps installs it)";
+}
+#endif
+
 }  // namespace
 }  // namespace chase
