@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <barrier>
 #include <future>
 #include <thread>
 
@@ -106,11 +107,15 @@ TEST(DataParallelProfiling, RanksCombineWindowsAndRunTheSameLimit) {
     std::vector<LimitMeasurement> profile;
     std::size_t gpu_count;
   };
+  // Data-parallel ranks run in lockstep (the gradient all-reduce ends every step on all of them):
+  // the barrier stands for it, so the ranks' windows cover the same span of time.
+  std::barrier all_reduce(4);
   const auto outcomes = on_every_rank(4, [&](std::size_t rank) {
     PowerLimitOptimizer optimizer(backend, rank_options(rank, coordinators[rank]));
     for (int step = 0; step < 30; ++step) {
       optimizer.on_step_begin();
-      std::this_thread::sleep_for(1ms);
+      std::this_thread::sleep_for(5ms);
+      all_reduce.arrive_and_wait();
     }
     return Outcome{optimizer.state(), optimizer.current_limit_w(), optimizer.profile()->points(),
                    optimizer.profile()->info().gpu_count};
