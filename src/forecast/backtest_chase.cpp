@@ -16,12 +16,6 @@ namespace {
 
 constexpr std::int64_t kTestSeconds = 252 * 3600;
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
 }  // namespace
 
 std::vector<ModelScore> backtest_chase(const CarbonSeries& series,
@@ -29,18 +23,11 @@ std::vector<ModelScore> backtest_chase(const CarbonSeries& series,
                                        const ChaseProtocolOptions& protocol,
                                        const ForecasterOptions& options) {
   const std::string who = "The chase backtest protocol";
-  if (models.empty()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("{} got no models; name at least one of: {}.", who,
-                            fmt::format("{}", fmt::join(forecaster_names(), ", "))));
-  }
   if (protocol.windows == 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("{}: the number of windows is 0; it must be at least 1.", who));
   }
-  // Build every forecaster first so an unknown name fails before any work.
-  std::vector<std::unique_ptr<Forecaster>> forecasters;
-  for (const auto& model : models) forecasters.push_back(make_forecaster(model, options));
+  const auto forecasters = forecast_detail::make_forecasters(models, options, who);
 
   std::size_t fit = protocol.fit_points;
   std::size_t test = protocol.test_points;
@@ -94,7 +81,7 @@ std::vector<ModelScore> backtest_chase(const CarbonSeries& series,
       score.points += test;
     }
     score.fit_predict_s = std::chrono::duration<double>(spent).count();
-    score.mape_median = median(score.window_mapes);
+    score.mape_median = forecast_detail::median(score.window_mapes);
     double sum = 0;
     for (const double mape : score.window_mapes) sum += mape;
     score.mape_mean = sum / static_cast<double>(score.window_mapes.size());

@@ -25,12 +25,6 @@ namespace {
 
 constexpr std::int64_t kSecondsPerDay = 86400;
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
 // Index of the point starting at `time`; throws when `time` is not one of the series' points
 // (or its end, when `allow_end`).
 std::size_t index_of(const CarbonSeries& series, UtcTime time, std::string_view what,
@@ -57,11 +51,6 @@ std::vector<ModelScore> backtest_rolling(const CarbonSeries& series,
                                          const RollingProtocolOptions& protocol,
                                          const ForecasterOptions& options) {
   const std::string who = "The rolling backtest protocol";
-  if (models.empty()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("{} got no models; name at least one of: {}.", who,
-                            fmt::join(forecaster_names(), ", ")));
-  }
   if (protocol.history_days == 0 || protocol.horizon_steps == 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("{}: history_days ({}) and horizon_steps ({}) must both be at least "
@@ -71,8 +60,7 @@ std::vector<ModelScore> backtest_rolling(const CarbonSeries& series,
   if (series.empty()) {
     throw Error(ErrorCode::kInvalidArgument, fmt::format("{}: the series is empty.", who));
   }
-  std::vector<std::unique_ptr<Forecaster>> forecasters;
-  for (const auto& model : models) forecasters.push_back(make_forecaster(model, options));
+  const auto forecasters = forecast_detail::make_forecasters(models, options, who);
   const std::size_t per_day = forecast_detail::steps_per_day(series, who);
   const std::size_t n = series.size();
   forecast_detail::check_regular(series, 0, n, who);
@@ -152,7 +140,7 @@ std::vector<ModelScore> backtest_rolling(const CarbonSeries& series,
     }
     score.fit_predict_s = std::chrono::duration<double>(spent).count();
     score.mape_mean = error_sum / static_cast<double>(error_count) * 100;
-    score.mape_median = median(score.window_mapes);
+    score.mape_median = forecast_detail::median(score.window_mapes);
     scores.push_back(std::move(score));
   }
   return scores;

@@ -1,7 +1,9 @@
 #include "forecast/features.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <numbers>
@@ -130,6 +132,25 @@ std::vector<double> FeatureForecaster::predict(const CarbonSeries& series, std::
                                                std::size_t last, std::size_t horizon) const {
   check_fitted(fitted_, horizon_, horizon, name());
   return predict_features(build_features(series, first, last, horizon, false, name(), "predict"));
+}
+
+std::vector<std::unique_ptr<Forecaster>> make_forecasters(const std::vector<std::string>& models,
+                                                          const ForecasterOptions& options,
+                                                          std::string_view who) {
+  if (models.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{} got no models; name at least one of: {}.", who,
+                            fmt::join(forecaster_names(), ", ")));
+  }
+  std::vector<std::unique_ptr<Forecaster>> forecasters;
+  for (const auto& model : models) forecasters.push_back(make_forecaster(model, options));
+  return forecasters;
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const std::size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
 }  // namespace chase::forecast_detail

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -38,6 +39,14 @@ void check_regular(const CarbonSeries& series, std::size_t from, std::size_t to,
                    std::string_view model);
 // Points per day; throws kInvalidArgument when the resolution does not divide a day.
 std::size_t steps_per_day(const CarbonSeries& series, std::string_view who);
+
+// For the backtests: every named forecaster, built before any work so an unknown name (or an empty
+// list) fails at once with kInvalidArgument naming the known models; `who` starts the message.
+std::vector<std::unique_ptr<Forecaster>> make_forecasters(const std::vector<std::string>& models,
+                                                          const ForecasterOptions& options,
+                                                          std::string_view who);
+// The median of `values` (the mean of the middle two for an even count); values must be non-empty.
+double median(std::vector<double> values);
 
 // Features of the targets [begin, end) for `horizon`, after all the checks above and that
 // begin ≥ horizon (the lag must exist). `call` ("fit" / "predict") names the call in errors.

@@ -158,11 +158,10 @@ class TrainingController::Impl {
     current_ = PeriodReport{};
     current_.start = now;
     current_.carbon_intensity = coming_period_intensity().value_or(kNoIntensity);
-    current_.limits_w.push_back(optimizer_.current_limit_w());
+    current_.limits_w.push_back(optimizer_.current_limit_w());  // never empty from here on
     current_.reason = optimizer_.state() == OptimizerState::kDone
                           ? "no change"
                           : fmt::format("profiling ({})", to_string(optimizer_.state()));
-    last_limit_w_ = optimizer_.current_limit_w();
     period_end_ = period_end_after(now, options_.period);
     planned_switch_.reset();
     monitor_.begin_window(period_window_name());
@@ -185,10 +184,7 @@ class TrainingController::Impl {
   // Records a limit change in the current period.
   void note_limit() {
     const double limit = optimizer_.current_limit_w();
-    if (limit != last_limit_w_) {
-      current_.limits_w.push_back(limit);
-      last_limit_w_ = limit;
-    }
+    if (limit != current_.limits_w.back()) current_.limits_w.push_back(limit);
   }
 
   std::optional<double> coming_period_intensity() const {
@@ -342,7 +338,6 @@ class TrainingController::Impl {
   UtcTime train_start_{};
   UtcTime period_end_{};
   std::size_t steps_done_ = 0;
-  double last_limit_w_ = 0;
   PeriodReport current_;
   std::vector<PeriodReport> periods_;
   std::optional<PlannedSwitch> planned_switch_;

@@ -237,6 +237,7 @@ TEST_F(FakeNvmlOptimizer, DefaultStepsGiveZeusCandidatesIncludingTheMinimum) {
 TEST_F(FakeNvmlOptimizer, ReselectBeforeDoneIsAnError) {
   PowerLimitOptimizer optimizer(open(), small_options(0.5));
   EXPECT_THROW(optimizer.reselect({}), Error);
+  EXPECT_THROW(optimizer.apply_limit(200), Error);
 }
 
 // ---- Simulated GPUs in virtual time: exact measurements and choices ----------------------------

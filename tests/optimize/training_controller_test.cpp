@@ -134,6 +134,19 @@ TEST(TrainingController, PlannerSpendsItsSlowdownBudgetAndNoMore) {
   }
 }
 
+TEST(TrainingController, APlannerWithoutSlackRunsTheFastestLimitAndSaysWhy) {
+  SimulatedJob job;
+  auto options = job.options("planner", job.signal(synthetic_day(24)));
+  options.slowdown_budget = 0;  // profiling's slower limits already use more than the budget
+  options.total_steps = 3000;
+  TrainingController controller(job.gpus, options);
+  job.run_steps(controller, options.total_steps);
+  const auto report = controller.report();
+  ASSERT_GE(report.periods.size(), 2u);
+  EXPECT_THAT(report.periods[1].reason, HasSubstr("cannot be done by the deadline"));
+  EXPECT_EQ(report.periods[1].limits_w.back(), 300);
+}
+
 TEST(TrainingController, PlannerEmitsLessThanRunningAtTheHighestLimit) {
   SimulatedJob planned_job, static_job;
   auto planned = planned_job.options("planner", planned_job.signal(synthetic_day(24)));
