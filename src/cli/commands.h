@@ -16,6 +16,10 @@ void add_measure_command(CLI::App& app, int& exit_code);
 void add_demo_command(CLI::App& app, int& exit_code);
 void add_select_command(CLI::App& app, int& exit_code);
 void add_forecast_command(CLI::App& app, int& exit_code);
+void add_simulate_command(CLI::App& app, int& exit_code);
+// The subcommands of `simulate`, each in its own file.
+void add_simulate_recurring_command(CLI::App& simulate, int& exit_code);
+void add_simulate_carbon_command(CLI::App& simulate, int& exit_code);
 
 // NVML GPUs, or null with `note` saying why there are none (no driver is not an error for a
 // measuring tool: CPU-only machines are measured too). Other NVML failures throw.
