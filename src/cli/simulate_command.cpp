@@ -9,7 +9,7 @@ void add_simulate_command(CLI::App& app, int& exit_code) {
   auto* simulate = app.add_subcommand(
       "simulate", "Replay real traces: recurring jobs (Zeus traces) and carbon-aware runs");
   simulate->require_subcommand(1);
-  (void)exit_code;
+  add_simulate_recurring_command(*simulate, exit_code);
 }
 
 }  // namespace chase::cli
