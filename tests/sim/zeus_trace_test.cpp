@@ -13,6 +13,7 @@
 
 #include "chase/error.h"
 #include "support/errors.h"
+#include "support/small_zeus_trace.h"
 
 namespace chase {
 namespace {
@@ -21,43 +22,11 @@ using testing::error_message;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-// imagenet with the default batch 256 at 250 W (the file's highest limit): two batch sizes, two
-// limits, one batch size whose second run never converges, rows of another dataset and optimizer.
-constexpr const char* kPower =
-    "dataset,network,batch_size,optimizer,power_limit,time_per_epoch,average_power\n"
-    "imagenet,resnet50,256,adadelta,250,100,200\n"
-    "imagenet,resnet50,256,adadelta,150,120,140\n"
-    "imagenet,resnet50,512,adadelta,250,60,240\n"
-    "imagenet,resnet50,512,adadelta,150,80,150\n"
-    "imagenet,resnet50,128,adadelta,250,150,180\n"
-    "imagenet,resnet50,256,adam,250,1,1\n"
-    "cifar100,shufflenetv2,1024,adadelta,250,1,1\n";
-constexpr const char* kTrain =
-    "dataset,network,batch_size,optimizer,learning_rate,run,target_metric,target_epoch\n"
-    "imagenet,resnet50,256,adadelta,0.1,1,0.65,10\n"
-    "imagenet,resnet50,256,adadelta,0.1,2,0.65,14\n"
-    "imagenet,resnet50,256,adadelta,0.1,1,0.70,30\n"
-    "imagenet,resnet50,512,adadelta,0.1,1,0.65,20\n"
-    "imagenet,resnet50,512,adadelta,0.1,2,0.65,22\n"
-    "imagenet,resnet50,128,adadelta,0.1,1,0.65,8\n"
-    "imagenet,resnet50,128,adadelta,0.1,2,0.65,nan\n";
-
-class SmallTrace : public ::testing::Test {
- protected:
-  SmallTrace()
-      : dir_(fs::temp_directory_path() / ("chase_zeus_trace_" + std::to_string(::getpid()))) {
-    fs::create_directories(dir_);
-    write("summary_power_v100.csv", kPower);
-    write("summary_train.csv", kTrain);
-  }
-  ~SmallTrace() override { fs::remove_all(dir_); }
-  void write(const std::string& name, const std::string& text) {
-    std::ofstream(dir_ / name) << text;
-  }
-  ZeusTrace load() const { return ZeusTrace::load(dir_, "v100", zeus_workload("imagenet")); }
-
-  fs::path dir_;
-};
+using testing::kSmallTracePower;
+using testing::kSmallTraceTrain;
+using SmallTrace = testing::SmallZeusTrace;
+constexpr const char* kPower = kSmallTracePower;
+constexpr const char* kTrain = kSmallTraceTrain;
 
 TEST_F(SmallTrace, KeepsTheWorkloadsOptimizerAndTargetOnly) {
   const auto trace = load();
@@ -131,10 +100,7 @@ TEST_F(SmallTrace, ErrorsNameTheFileLineColumnOrWhatIsKnown) {
 // ---- The real traces
 // ------------------------------------------------------------------------------
 
-fs::path trace_dir() {
-  const char* env = std::getenv("CHASE_DATA_DIR");
-  return fs::path(env ? env : CHASE_DEFAULT_DATA_DIR) / "zeus-trace";
-}
+fs::path trace_dir() { return testing::real_zeus_trace_dir(); }
 
 double best_possible_reduction_percent(const std::string& dataset) {
   const auto trace = ZeusTrace::load(trace_dir(), "v100", zeus_workload(dataset));

@@ -1,0 +1,86 @@
+// End-to-end tests of `chase simulate recurring`: the real binary on a small hand-made Zeus trace.
+// The table is pinned by a golden file (CHASE_UPDATE_GOLDEN=1 rewrites it); the JSON by its keys
+// and the numbers the trace fixes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "support/golden.h"
+#include "support/process.h"
+#include "support/small_zeus_trace.h"
+
+namespace chase {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::expect_matches_golden;
+using testing::ProcessResult;
+
+class SimulateRecurringCli : public testing::SmallZeusTrace {
+ protected:
+  ProcessResult chase(std::vector<std::string> args) const {
+    args.insert(args.begin(), {CHASE_CLI_PATH, "simulate", "recurring"});
+    return testing::run_process(args);
+  }
+  std::vector<std::string> small_trace() const {
+    return {"--trace-dir", dir_.string(), "--gpu", "v100", "--workload", "imagenet"};
+  }
+};
+
+TEST_F(SimulateRecurringCli, TableMatchesGolden) {
+  auto args = small_trace();
+  args.insert(args.end(), {"--seed", "2"});
+  const auto r = chase(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_matches_golden(r.out, "simulate_recurring.txt");
+}
+
+TEST_F(SimulateRecurringCli, JsonHasTheDefaultEveryRunAndTheSummary) {
+  auto args = small_trace();
+  args.insert(args.end(), {"--json", "--recurrences", "20", "--eta", "0.5", "--beta", "2"});
+  const auto r = chase(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["default"]["energy_j"], 240000);  // 12 epochs × 100 s × 200 W
+  EXPECT_EQ(doc["default"]["time_s"], 1200);
+  ASSERT_GE(doc["history"].size(), 20u);
+  for (const auto& run : doc["history"]) {
+    for (const char* key : {"batch_size", "power_limit_w", "energy_j", "time_s", "reached"}) {
+      EXPECT_TRUE(run.contains(key)) << key;
+    }
+  }
+  EXPECT_EQ(doc["summary"]["recurrences"], 20);
+  EXPECT_EQ(doc["summary"]["scored_recurrences"], 10);
+  EXPECT_TRUE(doc["summary"]["converged"].contains("batch_size"));
+  EXPECT_NEAR(doc["summary"]["best_possible_energy_reduction_pct"].get<double>(), 16.0, 1e-9);
+}
+
+TEST_F(SimulateRecurringCli, BadInputIsAClearErrorNotACrash) {
+  auto missing = small_trace();
+  missing[1] = (dir_ / "nowhere").string();
+  auto r = chase(missing);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("summary_train.csv not found"));
+
+  auto unknown = small_trace();
+  unknown[5] = "mnist";
+  r = chase(unknown);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("unknown workload 'mnist'"));
+
+  auto bad_eta = small_trace();
+  bad_eta.insert(bad_eta.end(), {"--eta", "2"});
+  r = chase(bad_eta);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("eta"));
+
+  r = chase({"--trace-dir", dir_.string(), "--gpu", "h100", "--workload", "imagenet"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("h100"));
+}
+
+}  // namespace
+}  // namespace chase
