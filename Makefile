@@ -21,9 +21,10 @@ test-sanitize: deps
 	  ctest --test-dir $(BUILD_DIR)/asan --output-on-failure -j $(JOBS)
 
 bench: configure-release
-	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_bench_energy_monitor chase_bench_training
+	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_bench_energy_monitor chase_bench_training chase_bench_recurring
 	./$(BUILD_DIR)/release/bench/chase_bench_energy_monitor
 	./$(BUILD_DIR)/release/bench/chase_bench_training
+	./$(BUILD_DIR)/release/bench/chase_bench_recurring
 
 # The forecasting results of docs/FORECASTING.md (needs the DACF data; a few minutes).
 forecast-results: configure-release
