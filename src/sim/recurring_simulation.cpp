@@ -102,18 +102,18 @@ class RecurringJob {
     const auto found = plans_.find(batch_size);
     if (found != plans_.end()) return found->second;
     std::vector<LimitMeasurement> points;
-    EpochCost mean;
+    double time_sum = 0;
+    double energy_sum = 0;
     for (const double limit : trace_.power_limits()) {
       const auto epoch = trace_.epoch(batch_size, limit);
       if (!epoch) continue;
       points.push_back({limit, epoch->time_s, epoch->energy_j()});
-      mean.time_s += epoch->time_s;
-      mean.avg_power_w += epoch->energy_j();  // summed energy for now, divided below
+      time_sum += epoch->time_s;
+      energy_sum += epoch->energy_j();
     }
-    const double n = static_cast<double>(points.size());
-    const double mean_energy = mean.avg_power_w / n;
-    mean.time_s /= n;
-    mean.avg_power_w = mean_energy / mean.time_s;
+    // Profiling visits every limit for an equal share of one epoch.
+    const double mean_time = time_sum / static_cast<double>(points.size());
+    const EpochCost mean{mean_time, energy_sum / static_cast<double>(points.size()) / mean_time};
     LimitProfileInfo info;
     info.batch_size = batch_size;
     info.job_id = trace_.workload().dataset;
