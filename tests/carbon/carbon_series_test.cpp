@@ -15,6 +15,7 @@
 #include "chase/carbon.h"
 #include "chase/error.h"
 #include "support/errors.h"
+#include "support/temp_csv.h"
 
 namespace chase {
 namespace {
@@ -32,26 +33,7 @@ UtcTime at(const char* text) {
   return time.value_or(UtcTime{});
 }
 
-// A CSV file in the temp directory, unique per process and test, removed afterwards.
-class TempCsv {
- public:
-  explicit TempCsv(const std::string& content, const std::string& suffix = "") {
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = std::to_string(::getpid()) + "_" + test->test_suite_name() + "_" +
-                       test->name() + suffix + ".csv";
-    std::replace(name.begin(), name.end(), '/', '_');  // parameterised tests: "Suite/Test/0"
-    path_ = std::filesystem::temp_directory_path() / name;
-    std::ofstream(path_, std::ios::binary) << content;
-  }
-  ~TempCsv() { std::filesystem::remove(path_); }
-  TempCsv(const TempCsv&) = delete;
-  TempCsv& operator=(const TempCsv&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string name() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
+using chase::testing::TempCsv;
 
 using chase::testing::error_message;
 
