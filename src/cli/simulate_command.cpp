@@ -10,6 +10,7 @@ void add_simulate_command(CLI::App& app, int& exit_code) {
       "simulate", "Replay real traces: recurring jobs (Zeus traces) and carbon-aware runs");
   simulate->require_subcommand(1);
   add_simulate_recurring_command(*simulate, exit_code);
+  add_simulate_carbon_command(*simulate, exit_code);
 }
 
 }  // namespace chase::cli

@@ -11,25 +11,13 @@
 #include "chase/carbon.h"
 #include "chase/energy_monitor.h"
 #include "chase/error.h"
-#include "chase/planner.h"
+#include "chase/limit_policy.h"
 #include "chase/training.h"
 
 namespace chase {
 namespace {
 
 constexpr double kNoIntensity = std::numeric_limits<double>::quiet_NaN();
-
-double seconds_between(UtcTime from, UtcTime to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
-// The end of the period holding `time`, periods being UTC multiples of `period`.
-UtcTime period_end_after(UtcTime time, std::chrono::seconds period) {
-  const auto since_epoch =
-      std::chrono::duration_cast<std::chrono::seconds>(time.time_since_epoch());
-  const auto index = since_epoch.count() / period.count();
-  return UtcTime(std::chrono::seconds((index + 1) * period.count()));
-}
 
 void check_options(const TrainingOptions& options) {
   const auto& policy = options.policy;
@@ -80,7 +68,8 @@ class TrainingController::Impl {
       : options_((check_options(options), std::move(options))),
         clock_(options_.clock ? options_.clock : system_clock()),
         optimizer_(gpus, profiling_options(options_, clock_)),
-        monitor_(gpus, nullptr, monitor_options(options_, clock_)) {}
+        monitor_(gpus, nullptr, monitor_options(options_, clock_)),
+        limit_policy_(make_limit_policy(options_)) {}
 
   ~Impl() {
     if (period_open_) monitor_.cancel_window(period_window_name());
@@ -91,7 +80,7 @@ class TrainingController::Impl {
     started_ = true;
     train_start_ = clock_->utc_now();
     if (options_.carbon && !options_.carbon->status().has_data) options_.carbon->refresh();
-    if (options_.policy == "chase") choose_max_intensity();
+    if (limit_policy_) limit_policy_->begin();
     open_period(train_start_);
   }
 
@@ -147,11 +136,6 @@ class TrainingController::Impl {
   const PowerLimitOptimizer& optimizer() const noexcept { return optimizer_; }
 
  private:
-  struct PlannedSwitch {
-    UtcTime at;
-    double limit_w;
-  };
-
   std::string period_window_name() const { return fmt::format("period-{}", periods_.size()); }
 
   void open_period(UtcTime now) {
@@ -189,32 +173,7 @@ class TrainingController::Impl {
 
   std::optional<double> coming_period_intensity() const {
     if (!options_.carbon) return std::nullopt;
-    try {
-      options_.carbon->refresh_if_due();
-      const auto forecast = options_.carbon->forecast(1, options_.period);
-      if (!forecast.empty()) return forecast.front().g_per_kwh;
-      return options_.carbon->intensity_now();
-    } catch (const Error& e) {
-      spdlog::warn("no carbon intensity for the coming period: {}", e.what());
-      return std::nullopt;
-    }
-  }
-
-  void choose_max_intensity() {
-    if (options_.max_carbon_intensity > 0) return;
-    try {
-      const auto series = options_.carbon->forecast_series();
-      if (!series.empty()) {
-        options_.max_carbon_intensity =
-            *std::max_element(series.values().begin(), series.values().end());
-      }
-    } catch (const Error& e) {
-      spdlog::warn("no carbon forecast to normalise the chase cost: {}", e.what());
-    }
-    if (!(options_.max_carbon_intensity > 0)) {
-      options_.max_carbon_intensity = 750;  // the published method's value
-      spdlog::warn("chase: CI_max unknown; using the published 750 gCO2eq/kWh");
-    }
+    return chase::coming_period_intensity(*options_.carbon, options_.period);
   }
 
   void decide(UtcTime now) {
@@ -229,28 +188,15 @@ class TrainingController::Impl {
       current_.reason = "profiling was abandoned; maximum limit";
       return;
     }
-    if (options_.policy == "chase") {
-      decide_chase();
-    } else {
-      decide_plan(now);
-    }
+    const double intensity = current_.carbon_intensity;
+    auto decision = limit_policy_->decide(
+        *optimizer_.profile(), now,
+        std::isfinite(intensity) ? std::optional<double>(intensity) : std::nullopt, progress());
+    if (decision.limit_w) optimizer_.apply_limit(*decision.limit_w);
+    planned_switch_ = decision.planned_switch;
+    current_.reason = std::move(decision.reason);
+    if (!decision.candidates.empty()) current_.candidates = std::move(decision.candidates);
     note_limit();
-  }
-
-  void decide_chase() {
-    if (!std::isfinite(current_.carbon_intensity)) {
-      current_.reason = "no carbon intensity for this period; limit kept";
-      return;
-    }
-    if (!chase_selector_) {
-      chase_selector_ = make_chase_selector(options_.eta, options_.max_carbon_intensity);
-    }
-    const auto selection =
-        chase_selector_->select(*optimizer_.profile(), {current_.carbon_intensity});
-    optimizer_.apply_limit(selection.power_limit_w);
-    current_.candidates = selection.candidates;
-    current_.reason = fmt::format("{} at {:.1f} gCO2eq/kWh", chase_selector_->describe(),
-                                  current_.carbon_intensity);
   }
 
   double steps_per_window() const {
@@ -258,80 +204,34 @@ class TrainingController::Impl {
     return static_cast<double>(saved > 0 ? saved : options_.profiling.profile_steps);
   }
 
-  // The periods from now to the deadline, each with the signal's intensity (its mean past the
-  // forecast's end); empty when the signal has nothing.
-  std::vector<PlanPeriod> periods_until(UtcTime now, UtcTime deadline) const {
-    std::vector<PlanPeriod> periods;
-    for (UtcTime start = now; start < deadline;) {
-      const UtcTime end = std::min(period_end_after(start, options_.period), deadline);
-      periods.push_back({seconds_between(start, end), 0});
-      start = end;
-    }
-    std::vector<CarbonPeriod> forecast;
-    try {
-      forecast = options_.carbon->forecast(periods.size(), options_.period);
-    } catch (const Error& e) {
-      spdlog::warn("planner: no carbon forecast: {}", e.what());
-    }
-    if (forecast.empty()) return {};
-    double sum = 0;
-    for (const auto& f : forecast) sum += f.g_per_kwh;
-    const double mean = sum / static_cast<double>(forecast.size());
-    for (std::size_t i = 0; i < periods.size(); ++i) {
-      periods[i].carbon_intensity = i < forecast.size() ? forecast[i].g_per_kwh : mean;
-    }
-    return periods;
+  // The job's progress in the profile's work units (profiling windows).
+  JobProgress progress() const {
+    JobProgress progress;
+    progress.start = train_start_;
+    progress.units_per_work = steps_per_window();
+    progress.work_total = static_cast<double>(options_.total_steps) / progress.units_per_work;
+    progress.work_done =
+        static_cast<double>(std::min(options_.total_steps, steps_done_)) / progress.units_per_work;
+    progress.unit = "steps";
+    return progress;
   }
 
-  void decide_plan(UtcTime now) {
-    const auto& profile = *optimizer_.profile();
-    const double step_s_at_max = profile.highest_limit_point().time_s / steps_per_window();
-    const double job_s_at_max = static_cast<double>(options_.total_steps) * step_s_at_max;
-    const UtcTime deadline =
-        train_start_ + std::chrono::duration_cast<UtcTime::duration>(std::chrono::duration<double>(
-                           (1 + options_.slowdown_budget) * job_s_at_max));
-    const auto steps_left = options_.total_steps - std::min(options_.total_steps, steps_done_);
-    if (steps_left == 0) {
-      current_.reason = "planner: the job's steps are done; limit kept";
-      return;
-    }
-    const auto periods = deadline > now ? periods_until(now, deadline) : std::vector<PlanPeriod>{};
-    if (deadline > now && periods.empty()) {
-      current_.reason = "planner: no carbon forecast; limit kept";
-      return;
-    }
-    const double work = static_cast<double>(steps_left) / steps_per_window();
-    const auto plan = deadline > now ? plan_power_limits(profile, periods, work) : Plan{};
-    if (plan.periods.empty() || !plan.feasible) {
-      const auto fastest =
-          std::min_element(profile.points().begin(), profile.points().end(),
-                           [](const auto& a, const auto& b) { return a.time_s < b.time_s; });
-      optimizer_.apply_limit(fastest->power_limit_w);
-      current_.reason = fmt::format(
-          "planner: {} steps cannot be done by the deadline; fastest limit", steps_left);
-      return;
-    }
-    const auto& first = plan.periods.front();
-    optimizer_.apply_limit(first.power_limit_w);
-    if (first.first_fraction < 1 && first.second_limit_w != first.power_limit_w) {
-      planned_switch_ = PlannedSwitch{
-          now + std::chrono::duration_cast<UtcTime::duration>(std::chrono::duration<double>(
-                    first.first_fraction * periods.front().duration_s)),
-          first.second_limit_w};
-    }
-    current_.reason =
-        fmt::format("planner: {} steps left, {:.0f} s to the deadline over {} periods; {} W{}",
-                    steps_left, seconds_between(now, deadline), periods.size(), first.power_limit_w,
-                    planned_switch_ ? fmt::format(" for {:.1f} %, then {} W",
-                                                  100 * first.first_fraction, first.second_limit_w)
-                                    : "");
+  static std::unique_ptr<LimitPolicy> make_limit_policy(const TrainingOptions& options) {
+    if (options.policy == "static") return nullptr;
+    LimitPolicyOptions policy;
+    policy.policy = options.policy;
+    policy.eta = options.eta;
+    policy.max_carbon_intensity = options.max_carbon_intensity;
+    policy.period = options.period;
+    policy.slowdown_budget = options.slowdown_budget;
+    return std::make_unique<LimitPolicy>(std::move(policy), options.carbon);
   }
 
   TrainingOptions options_;
   std::shared_ptr<Clock> clock_;
   PowerLimitOptimizer optimizer_;
   EnergyMonitor monitor_;
-  std::unique_ptr<PowerLimitSelector> chase_selector_;
+  std::unique_ptr<LimitPolicy> limit_policy_;
   bool started_ = false;
   bool ended_ = false;
   bool period_open_ = false;
@@ -340,7 +240,7 @@ class TrainingController::Impl {
   std::size_t steps_done_ = 0;
   PeriodReport current_;
   std::vector<PeriodReport> periods_;
-  std::optional<PlannedSwitch> planned_switch_;
+  std::optional<LimitSwitch> planned_switch_;
 };
 
 TrainingController::TrainingController(std::shared_ptr<GpuBackend> gpus, TrainingOptions options)

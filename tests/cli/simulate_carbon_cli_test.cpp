@@ -1,0 +1,156 @@
+// End-to-end tests of `chase simulate carbon`: the real binary on a small hand-made Zeus trace and
+// a synthetic carbon CSV. The summary is pinned by a golden file (CHASE_UPDATE_GOLDEN=1 rewrites
+// it); the temporary directory is masked.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "chase/time.h"
+#include "support/golden.h"
+#include "support/process.h"
+
+namespace chase {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::expect_matches_golden;
+using testing::ProcessResult;
+using testing::read_file;
+using testing::run_process;
+namespace fs = std::filesystem;
+
+constexpr const char* kPower =
+    "dataset,network,batch_size,optimizer,power_limit,time_per_epoch,average_power\n"
+    "imagenet,resnet50,256,adadelta,300,100,200\n"
+    "imagenet,resnet50,256,adadelta,200,120,150\n"
+    "imagenet,resnet50,256,adadelta,100,200,100\n"
+    "imagenet,resnet50,512,adadelta,300,60,240\n"
+    "imagenet,resnet50,512,adadelta,200,80,150\n"
+    "imagenet,resnet50,512,adadelta,100,150,90\n";
+constexpr const char* kTrain =
+    "dataset,network,batch_size,optimizer,learning_rate,run,target_metric,target_epoch\n"
+    "imagenet,resnet50,256,adadelta,0.1,1,0.65,10\n"
+    "imagenet,resnet50,512,adadelta,0.1,1,0.65,20\n";
+
+// 10 days of hourly intensity: clean nights (100), dirty days (500).
+std::string day_night_csv() {
+  std::string csv = "UTC time,carbon_intensity\n";
+  const UtcTime start = *parse_utc_time("2021-01-01T00:00:00Z");
+  for (int i = 0; i < 240; ++i) {
+    const int hour = i % 24;
+    csv += format_utc_time(start + std::chrono::hours(i)) + "," +
+           (hour >= 6 && hour < 18 ? "500" : "100") + "\n";
+  }
+  return csv;
+}
+
+class SimulateCarbonCliTest : public ::testing::Test {
+ protected:
+  SimulateCarbonCliTest()
+      : dir_(fs::temp_directory_path() / ("chase_sim_carbon_cli_" + std::to_string(::getpid()))) {
+    fs::create_directories(dir_ / "trace");
+    std::ofstream(dir_ / "trace/summary_power_a40.csv") << kPower;
+    std::ofstream(dir_ / "trace/summary_train.csv") << kTrain;
+    std::ofstream(dir_ / "carbon.csv") << day_night_csv();
+  }
+  ~SimulateCarbonCliTest() override { fs::remove_all(dir_); }
+
+  ProcessResult chase(std::vector<std::string> args) const {
+    std::vector<std::string> argv{CHASE_CLI_PATH,
+                                  "simulate",
+                                  "carbon",
+                                  "--trace-dir",
+                                  (dir_ / "trace").string(),
+                                  "--gpu",
+                                  "a40",
+                                  "--workload",
+                                  "imagenet",
+                                  "--carbon",
+                                  (dir_ / "carbon.csv").string(),
+                                  "--start",
+                                  "2021-01-03T02:00:00Z",
+                                  "--forecast",
+                                  "persistence"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_process(argv);
+  }
+
+  std::string masked(std::string text) const {
+    const std::string dir = dir_.string();
+    for (auto at = text.find(dir); at != std::string::npos; at = text.find(dir)) {
+      text.replace(at, dir.size(), "<dir>");
+    }
+    return text;
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(SimulateCarbonCliTest, ChaseSummaryMatchesGolden) {
+  const auto r = chase({"--batch-size", "256", "--epochs", "200", "--policy", "chase", "--eta",
+                        "0.9", "--ci-max", "800"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_matches_golden(masked(r.out), "simulate_carbon_chase.txt");
+}
+
+TEST_F(SimulateCarbonCliTest, JsonHasTheDocumentedKeysAndATimeline) {
+  const auto r = chase({"--epochs", "30", "--policy", "planner", "--slack", "0.2", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto json = nlohmann::json::parse(r.out);
+  for (const char* key : {"carbon_g", "energy_j", "time_s", "timeline", "policy", "default",
+                          "carbon_change_percent", "slowdown_percent"}) {
+    EXPECT_TRUE(json.contains(key)) << key;
+  }
+  EXPECT_EQ(json["policy"], "planner");
+  ASSERT_FALSE(json["timeline"].empty());
+  const auto& first = json["timeline"][0];
+  for (const char* key : {"time", "ci", "power_limit_w"}) EXPECT_TRUE(first.contains(key)) << key;
+  EXPECT_LE(json["slowdown_percent"].get<double>(), 20 + 1e-6);
+}
+
+TEST_F(SimulateCarbonCliTest, DefaultPolicyMatchesTheTraceExactly) {
+  const auto r = chase({"--epochs", "10", "--policy", "default", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto json = nlohmann::json::parse(r.out);
+  EXPECT_DOUBLE_EQ(json["time_s"].get<double>(), 1000);
+  EXPECT_DOUBLE_EQ(json["energy_j"].get<double>(), 200000);
+  EXPECT_DOUBLE_EQ(json["slowdown_percent"].get<double>(), 0);
+}
+
+TEST_F(SimulateCarbonCliTest, SweepWritesTheTableCsvAndPlot) {
+  const auto csv = dir_ / "sweep.csv";
+  const auto plot = dir_ / "sweep.svg";
+  const auto r = chase({"--epochs", "100", "--sweep", "--starts", "3", "--from",
+                        "2021-01-03T00:00:00Z", "--to", "2021-01-05T00:00:00Z", "--etas", "0.5",
+                        "--slacks", "0.1", "--csv", csv.string(), "--plot", plot.string()});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("chase eta=0.5"));
+  EXPECT_THAT(r.out, HasSubstr("oracle slack=0.1"));
+  EXPECT_THAT(r.out, HasSubstr("planner at chase eta=0.5's slowdown"));
+  const auto rows = read_file(csv);
+  EXPECT_THAT(rows, HasSubstr("start,label,policy"));
+  // default, zeus, chase, planner, oracle, and planner + oracle at zeus's and chase's slowdowns.
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 1 + 9 * 3);
+  EXPECT_THAT(read_file(plot), HasSubstr("<svg"));
+}
+
+TEST_F(SimulateCarbonCliTest, BadInputExitsNonZeroSayingWhat) {
+  auto r = chase({"--batch-size", "1024", "--policy", "default"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("batch size 1024"));
+  r = chase({"--policy", "default", "--period", "soon"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("--period 'soon'"));
+  r = chase({"--policy", "default", "--epochs", "100000"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("before the job"));
+  r = chase({"--policy", "greedy"});
+  EXPECT_NE(r.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace chase
