@@ -130,11 +130,13 @@ TEST_F(SimulateCarbonCliTest, SweepWritesTheTableCsvAndPlot) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("chase eta=0.5"));
   EXPECT_THAT(r.out, HasSubstr("oracle slack=0.1"));
-  EXPECT_THAT(r.out, HasSubstr("planner at chase eta=0.5's slowdown"));
+  EXPECT_THAT(r.out, HasSubstr("planner at chase eta=0.5's mean slowdown"));
+  EXPECT_THAT(r.out, HasSubstr("planner at chase eta=0.5's per-start slowdown"));
   const auto rows = read_file(csv);
   EXPECT_THAT(rows, HasSubstr("start,label,policy"));
-  // default, zeus, chase, planner, oracle, and planner + oracle at zeus's and chase's slowdowns.
-  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 1 + 9 * 3);
+  // default, zeus, chase, planner, oracle, planner + oracle at zeus's and chase's mean slowdowns,
+  // and at chase's per-start slowdowns.
+  EXPECT_EQ(std::count(rows.begin(), rows.end(), '\n'), 1 + 11 * 3);
   EXPECT_THAT(read_file(plot), HasSubstr("<svg"));
 }
 
