@@ -3,7 +3,7 @@ BUILD_DIR    ?= build
 JOBS         ?= $(shell nproc)
 CMAKE_FLAGS  ?=
 
-.PHONY: demo test test-sanitize bench bench-forecast forecast-results configure-release build-test deps clean format
+.PHONY: demo test test-sanitize bench bench-forecast forecast-results carbon-results configure-release build-test deps clean format
 
 demo: configure-release
 	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
@@ -21,15 +21,22 @@ test-sanitize: deps
 	  ctest --test-dir $(BUILD_DIR)/asan --output-on-failure -j $(JOBS)
 
 bench: configure-release
-	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_bench_energy_monitor chase_bench_training chase_bench_recurring
+	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_bench_energy_monitor chase_bench_training \
+	  chase_bench_recurring chase_bench_carbon_simulation
 	./$(BUILD_DIR)/release/bench/chase_bench_energy_monitor
 	./$(BUILD_DIR)/release/bench/chase_bench_training
 	./$(BUILD_DIR)/release/bench/chase_bench_recurring
+	./$(BUILD_DIR)/release/bench/chase_bench_carbon_simulation
 
 # The forecasting results of docs/FORECASTING.md (needs the DACF data; a few minutes).
 forecast-results: configure-release
 	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
 	scripts/forecast-results $(BUILD_DIR)/release/chase
+
+# The carbon-aware runs of docs/REPRODUCTION.md (needs ../shared/data; under a minute).
+carbon-results: configure-release
+	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
+	scripts/carbon-results $(BUILD_DIR)/release/chase
 
 # Forecasting models vs scikit-learn on the chase protocol, same windows (docs/BENCHMARKS.md).
 # Needs ../shared/data (or CHASE_DATA_DIR) and Debian's python3-sklearn.

@@ -1,0 +1,79 @@
+// One carbon simulation (chase simulate carbon) over a real carbon trace. Run:
+//   CHASE_DATA_DIR=../shared/data build/release/bench/chase_bench_carbon_simulation
+//
+// CarbonSimulation/<policy>: simulate_carbon() of ResNet-50/ImageNet at batch 256 on an A40
+// (Zeus trace), 40 epochs (~43 h) from 2021-06-01, over CISO's DACF file (two years, hourly: the
+// whole trace is handed to the simulation, as the CLI does). Loading the files is outside the
+// timed loop. Target (issue 5): under 50 ms per simulation.
+#include <benchmark/benchmark.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include "chase/carbon_simulation.h"
+#include "chase/zeus_trace.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Inputs {
+  chase::LimitProfile epochs;
+  chase::CarbonSeries carbon;
+};
+
+// The real inputs, or nullopt when the data directory is absent.
+const std::optional<Inputs>& inputs() {
+  static const std::optional<Inputs> loaded = []() -> std::optional<Inputs> {
+    const char* env = std::getenv("CHASE_DATA_DIR");
+    const fs::path data = env && *env ? fs::path(env) : fs::path("../shared/data");
+    const auto carbon_file = data / "carbon/dacf/CISO_direct_emissions.csv";
+    if (!fs::exists(data / "zeus-trace") || !fs::exists(carbon_file)) return std::nullopt;
+    chase::CarbonCsvOptions csv;
+    csv.fill = chase::GapFill::kPrevious;
+    return Inputs{chase::epoch_profile(chase::ZeusTrace::load(data / "zeus-trace", "a40",
+                                                              chase::zeus_workload("imagenet")),
+                                       256),
+                  chase::load_carbon_csv(carbon_file, csv)};
+  }();
+  return loaded;
+}
+
+void CarbonSimulation(benchmark::State& state, const char* policy, const char* forecast) {
+  if (!inputs()) {
+    state.SkipWithError("no data: set CHASE_DATA_DIR to the directory holding zeus-trace/ and "
+                        "carbon/dacf/");
+    return;
+  }
+  chase::CarbonSimulationOptions options;
+  options.policy = policy;
+  options.forecast_model = forecast;
+  options.eta = 0.24;
+  options.slowdown_budget = 0.05;
+  options.epochs = 40;
+  options.start = *chase::parse_utc_time("2021-06-01T00:00:00Z");
+  std::size_t segments = 0;
+  for (auto _ : state) {
+    const auto result = chase::simulate_carbon(inputs()->epochs, inputs()->carbon, options);
+    segments = result.timeline.size();
+    benchmark::DoNotOptimize(result.carbon_g);
+  }
+  state.SetLabel(std::string(policy) + (std::string(policy) == "chase" ||
+                                                 std::string(policy) == "planner"
+                                             ? std::string(", forecast ") + forecast
+                                             : std::string()) +
+                 ", " + std::to_string(segments) + " segments");
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(CarbonSimulation, default, "default", "auto")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(CarbonSimulation, zeus, "zeus", "auto")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(CarbonSimulation, chase_auto, "chase", "auto")->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(CarbonSimulation, planner_auto, "planner", "auto")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(CarbonSimulation, oracle, "oracle", "auto")->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();
