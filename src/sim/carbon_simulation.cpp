@@ -282,7 +282,7 @@ class Simulation {
 
   void decide() {
     if (options_.policy == "zeus") {
-      if (result_.decisions.size() > 0) return;  // static: chosen once, after profiling
+      if (!result_.decisions.empty()) return;  // static: chosen once, after profiling
       const auto selector = make_zeus_selector(options_.eta);
       pace_ = pace_at(selector->select(profile_).power_limit_w);
       record_decision(fmt::format("{} after profiling", selector->describe()));
