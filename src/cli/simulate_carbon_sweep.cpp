@@ -130,7 +130,7 @@ void write_csv(const std::filesystem::path& path, const std::vector<SweepConfig*
 // The carbon-vs-time plane: every config a point, planner and oracle slack sweeps as lines.
 void write_plot(const std::filesystem::path& path, const CarbonJob& job,
                 const std::vector<SweepConfig*>& configs, std::size_t starts) {
-  constexpr double kWidth = 900, kHeight = 560, kLeft = 80, kRight = 220, kTop = 60, kBottom = 60;
+  constexpr double kWidth = 1100, kHeight = 560, kLeft = 80, kRight = 330, kTop = 60, kBottom = 60;
   double x_lo = 0, x_hi = 1, y_lo = -1, y_hi = 1;
   for (const auto* c : configs) {
     x_lo = std::min(x_lo, c->time_change), x_hi = std::max(x_hi, c->time_change);
@@ -149,7 +149,8 @@ void write_plot(const std::filesystem::path& path, const CarbonJob& job,
       R"(<text x="{}" y="{}" font-size="13">time vs default (%)</text>)"
       R"svg(<text x="16" y="{}" font-size="13" transform="rotate(-90 16 {})">carbon vs default (%)</text>)svg"
       "\n",
-      kWidth, kHeight, kLeft, job.description, job.carbon_file, starts, kLeft, kTop,
+      kWidth, kHeight, kLeft, job.description,
+      std::filesystem::path(job.carbon_file).filename().string(), starts, kLeft, kTop,
       kWidth - kLeft - kRight, kHeight - kTop - kBottom, (kWidth - kRight) / 2, kHeight - 16,
       kHeight / 2, kHeight / 2);
   for (int i = 0; i <= 4; ++i) {
@@ -180,11 +181,14 @@ void write_plot(const std::filesystem::path& path, const CarbonJob& job,
   double legend_y = kTop + 10;
   for (const auto* c : configs) {
     const char* colour = colours.at(c->options.policy);
-    svg += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="4" fill="{}"/>)"
+    // The fixed and chase policies as rings, so the planner's and oracle's dots do not hide them.
+    const bool ring = c->options.policy == "zeus" || c->options.policy == "chase";
+    svg += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="{}" fill="{}" stroke="{}" stroke-width="2"/>)"
                        R"(<text x="{}" y="{:.1f}" font-size="11" fill="{}">{} ({:+.1f} %, {:+.1f} %)</text>)"
                        "\n",
-                       px(c->time_change), py(c->carbon_change), colour, kWidth - kRight + 10,
-                       legend_y, colour, c->label, c->carbon_change, c->time_change);
+                       px(c->time_change), py(c->carbon_change), ring ? 8 : 4,
+                       ring ? "none" : colour, colour, kWidth - kRight + 10, legend_y, colour,
+                       c->label, c->carbon_change, c->time_change);
     legend_y += 15;
   }
   svg += "</svg>\n";
