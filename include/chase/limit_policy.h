@@ -10,6 +10,10 @@
 //             work still to do, with the signal's forecast (periods past the forecast get its mean);
 //             the first period's plan is returned, with a switch of limit inside the period when
 //             the plan splits it. When the work cannot be done by the deadline: the fastest limit.
+//             Two refinements: only limits at least as fast as the most energy-efficient one are
+//             planned (slower ones cost more time and more energy), and the cheapest of the plans
+//             ending at any period boundary up to the deadline is taken (finishing early through
+//             clean hours can beat filling the budget through dirty ones).
 // Work is counted in the profile's work units (one profiling window, or one epoch in simulation);
 // JobProgress says how many the job has and has done, and how to name them in reasons.
 // Periods are aligned to UTC multiples of `period` (as CarbonSignal::forecast aligns them).

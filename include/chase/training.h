@@ -12,7 +12,8 @@
 //             the highest limit — for the steps still to do, with the signal's forecast (periods
 //             past the forecast get its mean), and the first period's plan is applied, switching
 //             limit inside the period when the plan splits it. Work done so far is what counts, so
-//             the budget holds over the whole run.
+//             the budget holds over the whole run. (The decision is LimitPolicy's, shared with the
+//             simulator; chase/limit_policy.h has the planner's refinements.)
 // Periods are aligned to UTC multiples of `period` (as CarbonSignal::forecast aligns them). When
 // the signal has no data the controller keeps the last limit it chose and says so in the report.
 // The run report holds, per period: its time, steps, energy (the job's GPUs), intensity, emissions,
