@@ -17,8 +17,10 @@
 // Work is counted in the profile's work units (one profiling window, or one epoch in simulation);
 // JobProgress says how many the job has and has done, and how to name them in reasons.
 // Periods are aligned to UTC multiples of `period` (as CarbonSignal::forecast aligns them).
-// CI_max is `max_carbon_intensity` when positive; otherwise begin() takes the highest value of the
-// signal's series (the published 750 gCO2eq/kWh when the signal has none).
+// CI_max is `max_carbon_intensity` when positive; otherwise begin(now) takes the highest intensity
+// the signal's series holds for the day before `now` (ALGORITHMS.md §3), or the series' highest
+// value when it holds no past (a provider's forecast), or the published 750 gCO2eq/kWh when the
+// signal has no data.
 // Bad options throw kInvalidArgument at construction; signal failures are logged and turn into
 // "limit kept" decisions, never exceptions.
 //
@@ -71,8 +73,8 @@ class LimitPolicy {
  public:
   LimitPolicy(LimitPolicyOptions options, std::shared_ptr<CarbonSignal> carbon);
 
-  // When the job begins: chooses CI_max for "chase" unless it was given.
-  void begin();
+  // When the job begins at `now`: chooses CI_max for "chase" unless it was given.
+  void begin(UtcTime now);
   // The intensity the signal gives for the period holding `now` (refreshing it when due);
   // nullopt when it has none.
   std::optional<double> coming_period_intensity() const;

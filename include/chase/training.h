@@ -45,7 +45,8 @@ struct TrainingOptions {
   std::string policy = "chase";          // "static", "chase" or "planner"
   double eta = 0.5;                      // chase: weight of carbon against time
   double max_carbon_intensity = 0;       // chase: CI_max; 0: the highest value the signal
-                                         // forecasts when training begins
+                                         // holds for the day before training begins (its
+                                         // forecast's highest when it holds no past)
   std::chrono::seconds period{std::chrono::minutes(30)};
   double slowdown_budget = 0.1;  // planner: finish within (1 + s) × the time at the highest limit
   std::size_t total_steps = 0;   // planner: the job's steps (epochs × steps per epoch)

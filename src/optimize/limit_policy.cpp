@@ -89,6 +89,20 @@ Plan cheapest_plan(const LimitProfile& profile, const std::vector<PlanPeriod>& p
   return plan_power_limits(profile, periods, work);
 }
 
+// CI_max (§3): the highest intensity of the day before `now` when the series holds that day (a
+// signal with a forecaster holds its history); otherwise its highest value (a provider's forecast
+// holds only the future); 0 for an empty series.
+double day_before_maximum(const CarbonSeries& series, UtcTime now) {
+  double day_before = 0, any = 0;
+  for (std::size_t i = 0; i < series.size(); ++i) {
+    const double value = series.values()[i];
+    any = std::max(any, value);
+    const UtcTime time = series.times()[i];
+    if (time >= now - std::chrono::hours(24) && time < now) day_before = std::max(day_before, value);
+  }
+  return day_before > 0 ? day_before : any;
+}
+
 }  // namespace
 
 UtcTime period_end_after(UtcTime time, std::chrono::seconds period) {
@@ -102,14 +116,10 @@ LimitPolicy::LimitPolicy(LimitPolicyOptions options, std::shared_ptr<CarbonSigna
     : options_((check_options(options, carbon.get()), std::move(options))),
       carbon_(std::move(carbon)) {}
 
-void LimitPolicy::begin() {
+void LimitPolicy::begin(UtcTime now) {
   if (options_.policy != "chase" || options_.max_carbon_intensity > 0) return;
   try {
-    const auto series = carbon_->forecast_series();
-    if (!series.empty()) {
-      options_.max_carbon_intensity =
-          *std::max_element(series.values().begin(), series.values().end());
-    }
+    options_.max_carbon_intensity = day_before_maximum(carbon_->forecast_series(), now);
   } catch (const Error& e) {
     spdlog::warn("no carbon forecast to normalise the chase cost: {}", e.what());
   }
@@ -138,7 +148,10 @@ std::optional<double> LimitPolicy::coming_period_intensity() const {
 LimitDecision LimitPolicy::decide(const LimitProfile& profile, UtcTime now,
                                   std::optional<double> coming_intensity,
                                   const JobProgress& progress) {
-  if (options_.policy == "chase") return decide_chase(profile, coming_intensity);
+  if (options_.policy == "chase") {
+    if (!(options_.max_carbon_intensity > 0)) begin(now);  // begin() was not called
+    return decide_chase(profile, coming_intensity);
+  }
   return decide_plan(profile, now, progress);
 }
 
@@ -150,7 +163,6 @@ LimitDecision LimitPolicy::decide_chase(const LimitProfile& profile,
     return decision;
   }
   if (!chase_selector_) {
-    if (!(options_.max_carbon_intensity > 0)) begin();
     chase_selector_ = make_chase_selector(options_.eta, options_.max_carbon_intensity);
   }
   auto selection = chase_selector_->select(profile, {*intensity});

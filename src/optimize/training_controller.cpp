@@ -80,7 +80,7 @@ class TrainingController::Impl {
     started_ = true;
     train_start_ = clock_->utc_now();
     if (options_.carbon && !options_.carbon->status().has_data) options_.carbon->refresh();
-    if (limit_policy_) limit_policy_->begin();
+    if (limit_policy_) limit_policy_->begin(train_start_);
     open_period(train_start_);
   }
 

@@ -267,7 +267,7 @@ class Simulation {
       result_.max_carbon_intensity = policy.max_carbon_intensity;
     }
     policy_ = std::make_unique<LimitPolicy>(std::move(policy), signal_);
-    policy_->begin();
+    policy_->begin(options_.start);
   }
 
   void sync_clock() {

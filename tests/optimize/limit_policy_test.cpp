@@ -132,6 +132,28 @@ TEST(LimitPolicy, BadOptionsAreRefused) {
               HasSubstr("slowdown budget"));
 }
 
+TEST(LimitPolicy, CiMaxIsTheHighestIntensityOfTheDayBeforeTheStart) {
+  // 200 g/kWh, but 950 28 h before the start, 900 20 h before it and 1000 after it.
+  std::vector<UtcTime> times;
+  std::vector<double> values;
+  for (int h = 0; h < 48; ++h) {
+    times.push_back(kStart + std::chrono::hours(h));
+    values.push_back(h == 2 ? 950 : h == 10 ? 900 : h == 40 ? 1000 : 200);
+  }
+  auto clock = std::make_shared<ManualClock>(kStart + 30h);
+  CarbonSignalOptions signal_options;
+  signal_options.clock = clock;
+  signal_options.forecaster = make_forecaster("persistence");  // the signal then holds its past
+  signal_options.history_window = 30h;
+  auto carbon = std::make_shared<CarbonSignal>(
+      make_replay_provider(CarbonSeries(times, values, 1h, "test"), clock), signal_options);
+  carbon->refresh();
+  LimitPolicy policy({}, carbon);
+  policy.begin(clock->utc_now());
+  const auto decision = policy.decide(profile(), clock->utc_now(), 200.0, job(10));
+  EXPECT_THAT(decision.reason, HasSubstr("ci_max=900"));
+}
+
 TEST(LimitPolicy, PeriodsEndAtUtcMultiplesOfThePeriod) {
   EXPECT_EQ(period_end_after(kStart + 10min, 30min), kStart + 30min);
   EXPECT_EQ(period_end_after(kStart + 30min, 30min), kStart + 60min);
