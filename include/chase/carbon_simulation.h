@@ -84,10 +84,6 @@ struct CarbonSimulationResult {
   std::vector<SimulationDecision> decisions;
 };
 
-// The per-epoch profile of one batch size of a trace (time and energy of one epoch per limit),
-// MaxPower being the trace GPU's highest limit. Throws kNotFound for a batch size the trace lacks.
-LimitProfile epoch_profile(const ZeusTrace& trace, std::size_t batch_size);
-
 CarbonSimulationResult simulate_carbon(const LimitProfile& epochs, const CarbonSeries& carbon,
                                        const CarbonSimulationOptions& options);
 

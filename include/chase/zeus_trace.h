@@ -9,7 +9,9 @@
 // Energy-to-accuracy (ETA) of a configuration is the mean over its runs of target_epoch × epoch
 // energy; only configurations whose every run reaches the target within max_epochs have one. The
 // default configuration is (default batch size, the GPU file's highest limit); the best is the
-// configuration of least ETA (ties: larger batch, then higher limit).
+// configuration of least ETA (ties: larger batch, then higher limit). epoch_profile() turns one
+// batch size's epochs into the LimitProfile the selectors and the planner read (one work unit = one
+// epoch), which is how both simulators drive the live optimiser code.
 // Errors: a missing file or directory (kIo), an unknown GPU or workload (kNotFound, naming the
 // known ones), a malformed or non-finite number or a duplicate row (kParse, naming file, line and
 // column), a workload with no data for that GPU (kNotFound) — each says what to do.
@@ -25,6 +27,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "chase/limit_profile.h"
 
 namespace chase {
 
@@ -81,5 +85,9 @@ class ZeusTrace {
   std::map<std::pair<std::size_t, double>, EpochCost> epochs_;
   std::map<std::size_t, std::vector<std::optional<double>>> paths_;
 };
+
+// The per-epoch profile of one batch size of a trace (time and energy of one epoch per limit),
+// MaxPower being the trace GPU's highest limit. Throws kNotFound for a batch size the trace lacks.
+LimitProfile epoch_profile(const ZeusTrace& trace, std::size_t batch_size);
 
 }  // namespace chase

@@ -334,29 +334,6 @@ const std::vector<std::string>& carbon_simulation_policies() {
   return policies;
 }
 
-LimitProfile epoch_profile(const ZeusTrace& trace, std::size_t batch_size) {
-  std::vector<LimitMeasurement> points;
-  for (const double limit : trace.power_limits()) {
-    if (const auto epoch = trace.epoch(batch_size, limit)) {
-      points.push_back({limit, epoch->time_s, epoch->energy_j()});
-    }
-  }
-  if (points.empty()) {
-    std::string known;
-    for (const auto size : trace.batch_sizes()) known += fmt::format("{}{}", known.empty() ? "" : ", ", size);
-    throw Error(ErrorCode::kNotFound,
-                fmt::format("the {} trace of {} has no batch size {}; use one of {}", trace.gpu(),
-                            trace.workload().dataset, batch_size, known));
-  }
-  std::sort(points.begin(), points.end(),
-            [](const auto& a, const auto& b) { return a.power_limit_w > b.power_limit_w; });
-  LimitProfileInfo info;
-  info.gpu_model = trace.gpu();
-  info.job_id = fmt::format("{}/{}", trace.workload().dataset, trace.workload().network);
-  info.batch_size = batch_size;
-  return LimitProfile(std::move(points), std::move(info), trace.max_power_limit_w());
-}
-
 CarbonSimulationResult simulate_carbon(const LimitProfile& epochs, const CarbonSeries& carbon,
                                        const CarbonSimulationOptions& options) {
   check_options(epochs, carbon, options);

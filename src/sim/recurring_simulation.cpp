@@ -101,23 +101,16 @@ class RecurringJob {
   BatchPlan& plan_for(std::size_t batch_size) {
     const auto found = plans_.find(batch_size);
     if (found != plans_.end()) return found->second;
-    std::vector<LimitMeasurement> points;
+    const auto profile = epoch_profile(trace_, batch_size);
+    // Profiling visits every limit for an equal share of one epoch.
     double time_sum = 0;
     double energy_sum = 0;
-    for (const double limit : trace_.power_limits()) {
-      const auto epoch = trace_.epoch(batch_size, limit);
-      if (!epoch) continue;
-      points.push_back({limit, epoch->time_s, epoch->energy_j()});
-      time_sum += epoch->time_s;
-      energy_sum += epoch->energy_j();
+    for (const auto& point : profile.points()) {
+      time_sum += point.time_s;
+      energy_sum += point.energy_j;
     }
-    // Profiling visits every limit for an equal share of one epoch.
-    const double mean_time = time_sum / static_cast<double>(points.size());
-    const EpochCost mean{mean_time, energy_sum / static_cast<double>(points.size()) / mean_time};
-    LimitProfileInfo info;
-    info.batch_size = batch_size;
-    info.job_id = trace_.workload().dataset;
-    const LimitProfile profile(std::move(points), info, max_power_w_);
+    const auto n = static_cast<double>(profile.points().size());
+    const EpochCost mean{time_sum / n, energy_sum / time_sum};
     BatchPlan plan;
     plan.power_limit_w = selector_->select(profile).power_limit_w;
     plan.epoch = *trace_.epoch(batch_size, plan.power_limit_w);
