@@ -23,7 +23,7 @@ fs::path data_dir() {
   return env && *env ? fs::path(env) : fs::path(CHASE_DEFAULT_DATA_DIR);
 }
 
-TEST(CarbonSimulationRealData, PlannerAtChasesSlowdownCutsAtLeastAsMuchCarbon) {
+TEST(CarbonSimulationRealData, OracleNeverBeatenByChaseAndPlannerWithinForecastErrorOfIt) {
   const auto trace_dir = data_dir() / "zeus-trace";
   const auto carbon_file = data_dir() / "carbon/dacf/CISO_direct_emissions.csv";
   if (!fs::exists(trace_dir / "summary_power_a40.csv") || !fs::exists(carbon_file)) {
