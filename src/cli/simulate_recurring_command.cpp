@@ -19,6 +19,10 @@ struct RecurringCommandOptions {
   std::string trace_dir;
   std::string gpu;
   std::string workload;
+  // Overrides of the workload's artifact defaults (0: keep the default).
+  std::size_t default_batch_size = 0;
+  double target_metric = 0;
+  std::size_t max_epochs = 0;
   RecurringOptions simulation;
   bool json = false;
 };
@@ -139,6 +143,15 @@ std::string default_trace_dir() {
   return data != nullptr && *data != '\0' ? std::string(data) + "/zeus-trace" : "";
 }
 
+// The workload's artifact parameters with the command's overrides.
+WorkloadSpec job_spec(const RecurringCommandOptions& options) {
+  auto spec = zeus_workload(options.workload);
+  if (options.default_batch_size > 0) spec.default_batch_size = options.default_batch_size;
+  if (options.target_metric > 0) spec.target_metric = options.target_metric;
+  if (options.max_epochs > 0) spec.max_epochs = options.max_epochs;
+  return spec;
+}
+
 }  // namespace
 
 void add_simulate_recurring_command(CLI::App& simulate, int& exit_code) {
@@ -155,6 +168,12 @@ void add_simulate_recurring_command(CLI::App& simulate, int& exit_code) {
   cmd->add_option("--workload", options->workload,
                   "cifar100, imagenet, squad, librispeech, movielens-1m or sentiment140")
       ->required();
+  cmd->add_option("--default-batch-size", options->default_batch_size,
+                  "The job's default batch size b0 (default: the artifact's for the workload)");
+  cmd->add_option("--target", options->target_metric,
+                  "The target metric (default: the artifact's; it must be one the trace records)");
+  cmd->add_option("--max-epochs", options->max_epochs,
+                  "Epochs after which a run counts as failed (default: the artifact's)");
   auto& sim = options->simulation;
   cmd->add_option("--eta", sim.eta, "Weight of energy against time in the cost, in [0, 1]")
       ->capture_default_str();
@@ -175,8 +194,7 @@ void add_simulate_recurring_command(CLI::App& simulate, int& exit_code) {
       throw Error(ErrorCode::kInvalidArgument,
                   "give --trace-dir (the zeus-trace folder) or set CHASE_DATA_DIR");
     }
-    const auto trace =
-        ZeusTrace::load(options->trace_dir, options->gpu, zeus_workload(options->workload));
+    const auto trace = ZeusTrace::load(options->trace_dir, options->gpu, job_spec(*options));
     const auto result = simulate_recurring(trace, options->simulation);
     if (options->json) {
       std::cout << result_json(trace, options->simulation, result).dump(2) << '\n';

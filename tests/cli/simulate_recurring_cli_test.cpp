@@ -58,6 +58,32 @@ TEST_F(SimulateRecurringCli, JsonHasTheDefaultEveryRunAndTheSummary) {
   EXPECT_NEAR(doc["summary"]["best_possible_energy_reduction_pct"].get<double>(), 16.0, 1e-9);
 }
 
+TEST_F(SimulateRecurringCli, JobParametersCanBeOverridden) {
+  auto args = small_trace();
+  // b0 = 512 (20 and 22 epochs at 250 W: 60 s, 240 W); max_epochs 25 keeps it converging.
+  args.insert(args.end(), {"--json", "--default-batch-size", "512", "--max-epochs", "25"});
+  auto r = chase(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["default"]["batch_size"], 512);
+  EXPECT_EQ(doc["default"]["energy_j"], 21 * 60 * 240);
+  EXPECT_EQ(doc["history"][0]["batch_size"], 512) << "pruning starts at the given default";
+
+  args = small_trace();
+  args.insert(args.end(), {"--json", "--target", "0.70"});
+  r = chase(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["default"]["energy_j"], 30 * 100 * 200) << "the 0.70 target's one run: 30 epochs";
+  for (const auto& run : doc["history"]) EXPECT_EQ(run["batch_size"], 256);
+
+  args = small_trace();
+  args.insert(args.end(), {"--target", "0.9"});
+  r = chase(args);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("no v100 data for imagenet at target 0.9"));
+}
+
 TEST_F(SimulateRecurringCli, BadInputIsAClearErrorNotACrash) {
   auto missing = small_trace();
   missing[1] = (dir_ / "nowhere").string();
