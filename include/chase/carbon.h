@@ -70,6 +70,9 @@ class CarbonSeries {
   // True when every point starts one resolution after the previous one (no gaps); an empty or
   // one-point series is regular. Forecasters need a regular series.
   bool regular() const noexcept;
+  // The highest value of the points starting in [from, to); nullopt when none does. (CI_max of
+  // the chase cost is this over the day before a job starts.)
+  std::optional<double> max_between(UtcTime from, UtcTime to) const;
   const std::vector<ExogenousColumn>& exogenous() const noexcept { return exogenous_; }
 
  private:

@@ -118,6 +118,14 @@ bool CarbonSeries::regular() const noexcept {
   return true;
 }
 
+std::optional<double> CarbonSeries::max_between(UtcTime from, UtcTime to) const {
+  const auto first = std::lower_bound(times_.begin(), times_.end(), from);
+  const auto last = std::lower_bound(first, times_.end(), to);
+  if (first >= last) return std::nullopt;
+  return *std::max_element(values_.begin() + (first - times_.begin()),
+                           values_.begin() + (last - times_.begin()));
+}
+
 UtcTime CarbonSeries::start() const {
   if (empty()) {
     throw Error(ErrorCode::kInvalidArgument,

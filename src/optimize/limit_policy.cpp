@@ -93,14 +93,10 @@ Plan cheapest_plan(const LimitProfile& profile, const std::vector<PlanPeriod>& p
 // signal with a forecaster holds its history); otherwise its highest value (a provider's forecast
 // holds only the future); 0 for an empty series.
 double day_before_maximum(const CarbonSeries& series, UtcTime now) {
-  double day_before = 0, any = 0;
-  for (std::size_t i = 0; i < series.size(); ++i) {
-    const double value = series.values()[i];
-    any = std::max(any, value);
-    const UtcTime time = series.times()[i];
-    if (time >= now - std::chrono::hours(24) && time < now) day_before = std::max(day_before, value);
-  }
-  return day_before > 0 ? day_before : any;
+  if (series.empty()) return 0;
+  const auto day_before = series.max_between(now - std::chrono::hours(24), now);
+  if (day_before && *day_before > 0) return *day_before;
+  return *std::max_element(series.values().begin(), series.values().end());
 }
 
 }  // namespace

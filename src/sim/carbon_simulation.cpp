@@ -83,20 +83,15 @@ void check_options(const LimitProfile& profile, const CarbonSeries& carbon,
 
 // CI_max of the chase cost: the highest true intensity in the day before the start (§3).
 double max_intensity_before(const CarbonSeries& carbon, UtcTime start) {
-  const auto& times = carbon.times();
-  const auto first = std::lower_bound(times.begin(), times.end(), start - kDay);
-  const auto last = std::lower_bound(times.begin(), times.end(), start);
-  if (first == last) {
+  const auto maximum = carbon.max_between(start - kDay, start);
+  if (!maximum) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("chase needs the day before the start ({}) to set CI_max, and {} has "
                             "no point in it; start at least a day after {} or pass CI_max",
                             format_utc_time(start), describe_trace(carbon),
                             format_utc_time(carbon.start())));
   }
-  const auto begin_index = first - times.begin();
-  const auto end_index = last - times.begin();
-  return *std::max_element(carbon.values().begin() + begin_index,
-                           carbon.values().begin() + end_index);
+  return *maximum;
 }
 
 const LimitMeasurement& point_at(const LimitProfile& profile, double limit_w) {

@@ -51,6 +51,18 @@ CarbonSeries three_hours() {
       {100, 200, 400}, hours(1), "test.csv");
 }
 
+TEST(CarbonSeries, MaxBetweenTakesThePointsStartingInTheHalfOpenRange) {
+  const CarbonSeries series({at("2021-01-01T00:00:00Z"), at("2021-01-01T01:00:00Z"),
+                             at("2021-01-01T02:00:00Z"), at("2021-01-01T03:00:00Z")},
+                            {100, 400, 250, 300}, hours(1), "test");
+  EXPECT_EQ(series.max_between(at("2021-01-01T00:00:00Z"), at("2021-01-01T04:00:00Z")), 400);
+  EXPECT_EQ(series.max_between(at("2021-01-01T01:30:00Z"), at("2021-01-01T03:00:00Z")), 250)
+      << "01:00 starts before, 03:00 at the end: both out";
+  EXPECT_FALSE(series.max_between(at("2021-01-01T05:00:00Z"), at("2021-01-02T00:00:00Z")));
+  EXPECT_FALSE(series.max_between(at("2021-01-01T02:00:00Z"), at("2021-01-01T01:00:00Z")));
+  EXPECT_FALSE(CarbonSeries().max_between(at("2021-01-01T00:00:00Z"), at("2021-01-02T00:00:00Z")));
+}
+
 TEST(CarbonSeries, DefaultIsEmptyAndCoversNothing) {
   const CarbonSeries series;
   EXPECT_TRUE(series.empty());

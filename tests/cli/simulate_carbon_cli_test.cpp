@@ -12,6 +12,7 @@
 #include "chase/time.h"
 #include "support/golden.h"
 #include "support/process.h"
+#include "support/small_zeus_trace.h"
 
 namespace chase {
 namespace {
@@ -23,18 +24,8 @@ using testing::read_file;
 using testing::run_process;
 namespace fs = std::filesystem;
 
-constexpr const char* kPower =
-    "dataset,network,batch_size,optimizer,power_limit,time_per_epoch,average_power\n"
-    "imagenet,resnet50,256,adadelta,300,100,200\n"
-    "imagenet,resnet50,256,adadelta,200,120,150\n"
-    "imagenet,resnet50,256,adadelta,100,200,100\n"
-    "imagenet,resnet50,512,adadelta,300,60,240\n"
-    "imagenet,resnet50,512,adadelta,200,80,150\n"
-    "imagenet,resnet50,512,adadelta,100,150,90\n";
-constexpr const char* kTrain =
-    "dataset,network,batch_size,optimizer,learning_rate,run,target_metric,target_epoch\n"
-    "imagenet,resnet50,256,adadelta,0.1,1,0.65,10\n"
-    "imagenet,resnet50,512,adadelta,0.1,1,0.65,20\n";
+constexpr const char* kPower = testing::kSmallA40TracePower;
+constexpr const char* kTrain = testing::kSmallA40TraceTrain;
 
 // 10 days of hourly intensity: clean nights (100), dirty days (500).
 std::string day_night_csv() {

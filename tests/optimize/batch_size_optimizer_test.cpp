@@ -217,6 +217,26 @@ TEST(BatchSizeOptimizerStore, ARestartedOptimizerContinuesFromTheStore) {
   EXPECT_TRUE(BatchSizeOptimizer(options).history().empty());
 }
 
+// A store whose writes fail (a full disk, a lost database connection).
+class FailingStore final : public BatchSizeStore {
+ public:
+  std::vector<BatchSizeObservation> load(const std::string&) const override { return {}; }
+  void append(const std::string&, const BatchSizeObservation&) override {
+    throw Error(ErrorCode::kIo, "the store is read-only");
+  }
+};
+
+TEST(BatchSizeOptimizerStore, AFailedWriteLeavesTheOptimizerAsItWas) {
+  auto options = options_for(32, {16, 32});
+  options.store = std::make_shared<FailingStore>();
+  BatchSizeOptimizer optimizer(options);
+  EXPECT_THAT(error_message([&] { optimizer.observe(32, 10, true); }, ErrorCode::kIo),
+              HasSubstr("read-only"));
+  EXPECT_TRUE(optimizer.history().empty());
+  EXPECT_EQ(optimizer.next_batch_size(), 32u) << "pruning did not advance";
+  EXPECT_TRUE(std::isinf(optimizer.cost_limit()));
+}
+
 TEST(BatchSizeEarlyStopping, LimitIsBetaTimesTheCheapestRecurrenceFailuresIncluded) {
   auto options = options_for(32, {16, 32, 64});
   options.beta = 3;

@@ -15,6 +15,7 @@
 #include "chase/error.h"
 #include "chase/zeus_trace.h"
 #include "support/errors.h"
+#include "support/small_zeus_trace.h"
 
 namespace chase {
 namespace {
@@ -23,20 +24,10 @@ using testing::error_message;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
-// Batch 256: 300 W → 100 s at 200 W (20 kJ), 200 W → 120 s at 150 W (18 kJ), 100 W → 200 s at
-// 100 W (20 kJ). Batch 512 is there so that the profile is cut from the right rows.
-constexpr const char* kPower =
-    "dataset,network,batch_size,optimizer,power_limit,time_per_epoch,average_power\n"
-    "imagenet,resnet50,256,adadelta,300,100,200\n"
-    "imagenet,resnet50,256,adadelta,200,120,150\n"
-    "imagenet,resnet50,256,adadelta,100,200,100\n"
-    "imagenet,resnet50,512,adadelta,300,60,240\n"
-    "imagenet,resnet50,512,adadelta,200,80,150\n"
-    "imagenet,resnet50,512,adadelta,100,150,90\n";
-constexpr const char* kTrain =
-    "dataset,network,batch_size,optimizer,learning_rate,run,target_metric,target_epoch\n"
-    "imagenet,resnet50,256,adadelta,0.1,1,0.65,10\n"
-    "imagenet,resnet50,512,adadelta,0.1,1,0.65,20\n";
+// The A40 trace of support/small_zeus_trace.h (batch 256: 300 W → 100 s at 200 W, 200 W → 120 s at
+// 150 W, 100 W → 200 s at 100 W).
+constexpr const char* kPower = testing::kSmallA40TracePower;
+constexpr const char* kTrain = testing::kSmallA40TraceTrain;
 
 const UtcTime kTraceStart = *parse_utc_time("2021-01-01T00:00:00Z");
 
