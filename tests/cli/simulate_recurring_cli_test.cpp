@@ -103,6 +103,12 @@ TEST_F(SimulateRecurringCli, BadInputIsAClearErrorNotACrash) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_THAT(r.err, HasSubstr("eta"));
 
+  // Neither --trace-dir nor CHASE_DATA_DIR: say which to give.
+  r = testing::run_process({"/usr/bin/env", "-u", "CHASE_DATA_DIR", CHASE_CLI_PATH, "simulate",
+                            "recurring", "--gpu", "v100", "--workload", "imagenet"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("give --trace-dir (the zeus-trace folder) or set CHASE_DATA_DIR"));
+
   r = chase({"--trace-dir", dir_.string(), "--gpu", "h100", "--workload", "imagenet"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("h100"));
