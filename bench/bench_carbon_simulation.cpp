@@ -48,10 +48,11 @@ void CarbonSimulation(benchmark::State& state, const char* policy, const char* f
     return;
   }
   chase::CarbonSimulationOptions options;
-  options.policy = policy;
+  chase::PolicyParameters parameters;
+  parameters.eta = 0.24;
+  parameters.slowdown_budget = 0.05;
+  options.policy = chase::parse_policy(policy, parameters);
   options.forecast_model = forecast;
-  options.eta = 0.24;
-  options.slowdown_budget = 0.05;
   options.epochs = 40;
   options.start = *chase::parse_utc_time("2021-06-01T00:00:00Z");
   std::size_t segments = 0;
@@ -60,10 +61,9 @@ void CarbonSimulation(benchmark::State& state, const char* policy, const char* f
     segments = result.timeline.size();
     benchmark::DoNotOptimize(result.carbon_g);
   }
-  state.SetLabel(std::string(policy) + (std::string(policy) == "chase" ||
-                                                 std::string(policy) == "planner"
-                                             ? std::string(", forecast ") + forecast
-                                             : std::string()) +
+  const auto kind = chase::kind_of(options.policy);
+  const bool forecasts = kind == chase::PolicyKind::kChase || kind == chase::PolicyKind::kPlanner;
+  state.SetLabel(std::string(policy) + (forecasts ? std::string(", forecast ") + forecast : "") +
                  ", " + std::to_string(segments) + " segments");
 }
 

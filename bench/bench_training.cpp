@@ -34,7 +34,7 @@ void StepHooks(benchmark::State& state, const char* policy) {
   auto gpus = chase::make_simulated_gpus(8, chase::synthetic_demo_profile());
   gpus->set_all_busy(true);
   chase::TrainingOptions options;
-  options.policy = policy;
+  options.policy = chase::parse_policy(policy);
   options.carbon = flat_signal();
   options.total_steps = 1'000'000'000;
   options.profiling.wait_steps = 0;

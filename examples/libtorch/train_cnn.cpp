@@ -107,7 +107,7 @@ int main(int argc, char** argv) try {
   const double samples_per_step = args.step_seconds * profile.throughput_at(profile.max_limit_w());
 
   chase::TrainingOptions options;
-  options.policy = args.policy;
+  options.policy = chase::parse_policy(args.policy);  // names are parsed once, here
   options.clock = clock;
   options.total_steps = static_cast<std::size_t>(args.epochs) * static_cast<std::size_t>(args.steps);
   options.profiling.warmup_steps = 2;  // short, so profiling fits in a short run

@@ -80,13 +80,13 @@ int main(int argc, char** argv) try {
   chase::TrainingOptions options;
   options.profiling.warmup_steps = args.warmup;
   options.profiling.profile_steps = args.profile;
-  options.policy = "static";       // zeus(η = 0.5) after profiling
+  options.policy = chase::StaticOptions{};  // zeus(η = 0.5) after profiling
   if (!args.carbon_csv.empty()) {  // carbon-aware: chase re-chooses every period
     chase::CarbonProviderOptions file;
     file.file = args.carbon_csv;
     options.carbon =
         std::make_shared<chase::CarbonSignal>(chase::make_carbon_provider("file", file));
-    options.policy = "chase";
+    options.policy = chase::ChaseOptions{};
   }
 
   chase::TrainingController chase(open_gpus(), options);  // line 1

@@ -1,26 +1,27 @@
 // chase/carbon_simulation.h — one training job simulated over a real carbon-intensity trace under a
-// power-limit policy, with the same decision code as live training (LimitPolicy, the selectors, the
-// planner, CarbonSignal and the forecasters).
+// power-limit policy, with the same control code as live training (the PeriodDriver, the
+// LimitPolicy, the selectors, the planner, CarbonSignal and the forecasters).
 //
 // Contract: the job is `epochs` epochs of a workload whose epoch time T(p) and energy E(p) per power
 // limit p are a LimitProfile (one work unit = one epoch; epoch_profile() builds it from a Zeus
 // trace). It starts at `start` and runs as a fluid: at limit p it progresses 1/T(p) epochs per
-// second and draws E(p)/T(p) W, and it ends mid-period when its work is done. Policies:
-//   "default" the profile's highest limit throughout, no profiling;
-//   "zeus"    one profiling epoch, then zeus(η) for the rest of the job;
-//   "chase"   one profiling epoch, then chase(η, CI_max) re-solved every `period` with the
-//             intensity a forecaster (`forecast_model`, learning from the trace's past only)
-//             predicts for the coming period; CI_max = the highest true intensity in the day
-//             before `start` unless given;
-//   "planner" one profiling epoch, then the lookahead planner with `slowdown_budget`, re-planned
-//             every period on the forecaster's predictions;
-//   "oracle"  the planner with the trace's true future as its forecast.
-// The profiling epoch runs at the mean time and energy over all limits (Zeus artifact semantics,
-// ALGORITHMS.md §6) and counts as one epoch of work. Every segment's emissions are its energy at
+// second and draws E(p)/T(p) W, and it ends mid-period when its work is done. Policies
+// (chase/limit_policy.h):
+//   default  the profile's highest limit (or FixedLimitOptions::limit_w) throughout, no profiling;
+//   static   one profiling epoch, then the selector's choice (zeus(η): "zeus") for the rest;
+//   chase    one profiling epoch, then chase(η, CI_max) re-solved every `period` with the
+//            intensity a forecaster (`forecast_model`, learning from the trace's past only)
+//            predicts for the coming period; CI_max = the highest true intensity in the day
+//            before `start` unless given;
+//   planner  one profiling epoch, then the lookahead planner with its slowdown budget, re-planned
+//            every period on the forecaster's predictions;
+//   oracle   the planner with the trace's true future as its forecast.
+// The profiling epoch runs at the mean time and energy over all limits (profiling_epoch(), Zeus
+// artifact semantics, docs/ALGORITHMS.md §6) and counts as one epoch of work. Every segment's emissions are its energy at
 // the TRUE intensity of the trace; forecasts only drive decisions. The signal is a CarbonSignal over
 // a replay of the trace, its clock advanced by the simulation, refreshed every period.
-// Errors (chase::Error, kInvalidArgument, each naming the value and what to do): an unknown policy
-// or forecast model, a non-positive period or epoch count, η outside [0, 1], a negative slack, a
+// Errors (chase::Error, kInvalidArgument, each naming the value and what to do): an unknown
+// forecast model, a non-positive period or epoch count, η outside [0, 1], a negative slack, a
 // start outside the trace, too little trace before the start (for CI_max or the forecaster), or a
 // trace that ends before the job does.
 //
@@ -34,6 +35,7 @@
 #include <vector>
 
 #include "chase/carbon.h"
+#include "chase/limit_policy.h"
 #include "chase/limit_profile.h"
 #include "chase/time.h"
 #include "chase/zeus_trace.h"
@@ -41,16 +43,15 @@
 namespace chase {
 
 struct CarbonSimulationOptions {
-  std::string policy = "chase";  // default, zeus, chase, planner or oracle
-  double eta = 0.5;              // zeus and chase
-  double slowdown_budget = 0.1;  // planner and oracle: finish within (1 + s) × the default time
+  PolicyOptions policy = ChaseOptions{};  // planner and oracle: the slack counts from the default
+                                          // policy's time; chase: CI_max 0 = the trace's maximum
+                                          // in the day before start
   std::chrono::seconds period{std::chrono::minutes(30)};
   std::string forecast_model = "auto";  // chase and planner (make_forecaster names)
   // History the forecaster learns from, beyond what its features reach back.
   std::chrono::seconds fit_history{std::chrono::hours(28 * 24)};
   double epochs = 40;
   UtcTime start{};
-  double max_carbon_intensity = 0;  // chase: CI_max; 0: the trace's maximum in the day before start
 };
 
 // One stretch of the run at one limit inside one control period.
@@ -73,7 +74,7 @@ struct SimulationDecision {
 };
 
 struct CarbonSimulationResult {
-  std::string policy;
+  std::string policy;    // policy_label(): "default", "zeus", "chase", "planner", "oracle"
   std::string forecast;  // the forecaster's name, "perfect" (oracle) or "none"
   double carbon_g = 0;
   double energy_j = 0;

@@ -1,5 +1,5 @@
 // chase/power_limit_optimizer.h — profile every GPU power limit during the first steps of training,
-// then run at the limit a selector picks (Zeus' just-in-time profiling, ALGORITHMS.md §2).
+// then run at the limit a selector picks (Zeus' just-in-time profiling, docs/ALGORITHMS.md §2).
 //
 // Contract: the training loop calls on_step_begin() before every step and on_epoch_end() after
 // every epoch; the optimizer walks the candidate limits — the GPUs' maximum down to and including
@@ -18,9 +18,14 @@
 // loaded at construction: the optimizer starts in Done and sets the chosen limit at the first step
 // (with a Coordinator, only when every rank found it; all ranks should see the same profile_dir,
 // rank 0 writes it).
-// All limit changes go through a PowerLimitGuard: the limits found at construction come back when
-// the optimizer is destroyed, at exit() and on SIGINT/SIGTERM/SIGHUP/SIGQUIT. A GPU that fails
-// while profiling abandons profiling (logged): the maximum limit is set and the optimizer is Done.
+// All limit changes go through a LimitActuator (chase/limit_actuator.h) — the optimizer's own, or
+// the one given in the options, shared with whoever controls the limits after profiling — whose
+// PowerLimitGuard puts the limits found at construction back when the actuator is destroyed, at
+// exit() and on SIGINT/SIGTERM/SIGHUP/SIGQUIT. The optimizer profiles; it does not control limits
+// after the selector's choice (TrainingController's policies do, through the same actuator).
+// Errors: a candidate limit a GPU refuses is skipped and reported (skipped_limits(); the ranks
+// agree, so all of them skip it); profiling is abandoned when every candidate was refused, or when
+// a GPU fails to measure (lost) — logged, the maximum limit is set and the optimizer is Done.
 //
 // Thread safety: not thread-safe; call it from the training loop's thread.
 #pragma once
@@ -34,7 +39,9 @@
 #include <vector>
 
 #include "chase/coordinator.h"
+#include "chase/energy_monitor.h"
 #include "chase/gpu.h"
+#include "chase/limit_actuator.h"
 #include "chase/limit_profile.h"
 #include "chase/selector.h"
 #include "chase/time.h"
@@ -59,6 +66,18 @@ struct PowerLimitOptimizerOptions {
   // Data parallel over several ranks: each rank's optimizer drives its own `gpus` and the ranks
   // combine every window and agree on every choice. Null: one process drives all the job's GPUs.
   std::shared_ptr<Coordinator> coordinator;
+  // The actuator to change limits through; null: the optimizer's own over `gpus` and
+  // `coordinator` (both are then taken from the actuator given).
+  std::shared_ptr<LimitActuator> actuator;
+  // The monitor to measure windows with (it must measure the job's GPUs); null: the optimizer's
+  // own. Sharing one lets a controller run one sampling thread, not two.
+  std::shared_ptr<EnergyMonitor> monitor;
+};
+
+// A candidate limit profiling had to leave out, and why.
+struct SkippedLimit {
+  double power_limit_w = 0;
+  std::string reason;
 };
 
 class PowerLimitOptimizer {
@@ -84,12 +103,9 @@ class PowerLimitOptimizer {
   // Where this job's profile is saved (empty without profile_dir).
   std::filesystem::path profile_path() const;
 
-  // Once Done: chooses again with a new context (e.g. the coming period's carbon intensity), sets
-  // the chosen limit when it differs and returns it. Throws kInvalidArgument before Done.
-  double reselect(const SelectionContext& context);
-  // Once Done: runs the job's GPUs at `watts` (within their range), e.g. a planner's choice.
-  // Throws kInvalidArgument before Done or out of range.
-  void apply_limit(double watts);
+  // Candidates the GPUs refused while profiling, in order.
+  const std::vector<SkippedLimit>& skipped_limits() const noexcept;
+  const std::shared_ptr<LimitActuator>& actuator() const noexcept;
 
  private:
   class Impl;

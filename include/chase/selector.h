@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "chase/limit_profile.h"
@@ -46,7 +47,8 @@ struct SelectionContext {
 class PowerLimitSelector {
  public:
   virtual ~PowerLimitSelector() = default;
-  virtual std::string describe() const = 0;  // e.g. "zeus(eta=0.5)"
+  virtual std::string_view name() const noexcept = 0;  // "zeus", "energy", "time", ...
+  virtual std::string describe() const = 0;           // with parameters: "zeus(eta=0.5)"
   virtual Selection select(const LimitProfile& profile,
                            const SelectionContext& context = {}) const = 0;
 };

@@ -63,6 +63,12 @@ class ManualClock final : public Clock {
   std::atomic<std::int64_t> elapsed_ns_{0};
 };
 
+// Seconds from `from` to `to` (negative when `to` is earlier), and the time `seconds` after `time`.
+inline double seconds_between(UtcTime from, UtcTime to) { return Seconds(to - from).count(); }
+inline UtcTime after_seconds(UtcTime time, double seconds) {
+  return time + std::chrono::duration_cast<UtcTime::duration>(Seconds(seconds));
+}
+
 // The process-wide SystemClock (never null).
 const std::shared_ptr<Clock>& system_clock();
 

@@ -2,24 +2,25 @@
 //
 // Contract: a TrainingController is called from the training loop — on_train_begin() once,
 // on_step_begin()/on_step_end() around every step, on_epoch_begin()/on_epoch_end() around every
-// epoch, on_train_end() once — and first profiles every power limit just in time (a
-// PowerLimitOptimizer with `profiling`), then keeps choosing the limit by `policy`:
-//   "static"  the profiling selector's choice stays for the whole run (zeus, energy, time, ...);
-//   "chase"   at every period boundary, chase(η, CI_max) is re-solved with the carbon signal's
-//             intensity for the coming period (ALGORITHMS.md §3);
-//   "planner" at every period boundary, plan_power_limits() is solved over the periods left until
-//             the deadline — the start plus (1 + slowdown_budget) × the time the whole job takes at
-//             the highest limit — for the steps still to do, with the signal's forecast (periods
-//             past the forecast get its mean), and the first period's plan is applied, switching
-//             limit inside the period when the plan splits it. Work done so far is what counts, so
-//             the budget holds over the whole run. (The decision is LimitPolicy's, shared with the
-//             simulator; chase/limit_policy.h has the planner's refinements.)
+// epoch, on_train_end() once. It is three parts, each with its own header:
+//   a PowerLimitOptimizer (`profiling`) that profiles every power limit just in time during the
+//     first steps (not for the default policy, which needs no profile);
+//   a LimitPolicy (`policy`, chase/limit_policy.h: default, static, chase or planner; the oracle
+//     is refused — only a simulator knows the future) asked by a PeriodDriver
+//     (chase/period_driver.h) at every period boundary, and at once when profiling ends;
+//   a LimitActuator (chase/limit_actuator.h) through which every limit is set, shared with the
+//     optimizer, owning the PowerLimitGuard (limits restored on destruction, exit and termination
+//     signals) and the ranks' agreement.
+// One EnergyMonitor measures both the profiling windows and the periods.
+// Error policy: a limit change that fails after profiling never stops training — the job goes on at
+// the limit in force, the failure is in the period's report (limit_errors) and the log, and the
+// next period tries again. During profiling a limit the GPUs refuse is skipped and reported
+// (RunReport::skipped_limits); a GPU that cannot be measured abandons profiling (maximum limit).
 // Periods are aligned to UTC multiples of `period` (as CarbonSignal::forecast aligns them). When
 // the signal has no data the controller keeps the last limit it chose and says so in the report.
 // The run report holds, per period: its time, steps, energy (the job's GPUs), intensity, emissions,
-// the limits set and why (the candidates' costs for "chase", the plan for "planner").
-// All limit changes go through the optimizer's PowerLimitGuard (restored on destruction, exit and
-// termination signals). Bad options throw kInvalidArgument at construction.
+// the limits set and why (the candidates' costs for chase, the plan for the planner).
+// Bad options throw kInvalidArgument at construction.
 //
 // Thread safety: not thread-safe; call it from the training loop's thread. report() may be called
 // at any time from that thread.
@@ -34,6 +35,7 @@
 
 #include "chase/carbon_signal.h"
 #include "chase/gpu.h"
+#include "chase/limit_policy.h"
 #include "chase/power_limit_optimizer.h"
 #include "chase/selector.h"
 #include "chase/time.h"
@@ -41,16 +43,12 @@
 namespace chase {
 
 struct TrainingOptions {
-  PowerLimitOptimizerOptions profiling;  // its clock is the controller's clock
-  std::string policy = "chase";          // "static", "chase" or "planner"
-  double eta = 0.5;                      // chase: weight of carbon against time
-  double max_carbon_intensity = 0;       // chase: CI_max; 0: the highest value the signal
-                                         // holds for the day before training begins (its
-                                         // forecast's highest when it holds no past)
+  // Its clock is the controller's clock; a static policy's selector, when given, is its selector.
+  PowerLimitOptimizerOptions profiling;
+  PolicyOptions policy = ChaseOptions{};
   std::chrono::seconds period{std::chrono::minutes(30)};
-  double slowdown_budget = 0.1;  // planner: finish within (1 + s) × the time at the highest limit
-  std::size_t total_steps = 0;   // planner: the job's steps (epochs × steps per epoch)
-  std::shared_ptr<CarbonSignal> carbon;  // required by "chase" and "planner"; optional otherwise
+  std::size_t total_steps = 0;           // planner: the job's steps (epochs × steps per epoch)
+  std::shared_ptr<CarbonSignal> carbon;  // required by chase and planner; optional otherwise
   std::shared_ptr<Clock> clock;          // null: the system clock
 };
 
@@ -62,19 +60,21 @@ struct PeriodReport {
   double energy_j = 0;
   double carbon_intensity = 0;        // g/kWh the signal gave for the period (NaN without data)
   double carbon_g = 0;                // energy_j at carbon_intensity (NaN without data)
-  std::vector<double> limits_w;       // limits set during the period, in order
-  std::string reason;                 // why those limits
-  std::vector<Candidate> candidates;  // the cost table behind a "chase" choice
+  std::vector<double> limits_w;          // limits set during the period, in order
+  std::string reason;                    // why those limits
+  std::vector<Candidate> candidates;     // the cost table behind a chase choice
+  std::vector<std::string> limit_errors;  // limit changes the GPUs refused (the job went on)
 };
 
 struct RunReport {
-  std::string policy;
+  std::string policy;  // to_string(PolicyKind)
   std::vector<PeriodReport> periods;
   double time_s = 0;
   std::size_t steps = 0;
   double energy_j = 0;
   double carbon_g = 0;    // over the periods with an intensity
-  bool profiled = false;  // false when a saved profile was reused
+  bool profiled = false;  // false when a saved profile was reused (or none was needed)
+  std::vector<SkippedLimit> skipped_limits;  // candidates profiling left out
 };
 
 class TrainingController {

@@ -151,27 +151,25 @@ std::vector<PolicyRun> run_policies(const DemoOptions& options, const CarbonSeri
   base.profiling.profile_steps = 40;
   std::vector<PolicyRun> runs;
 
-  auto fixed = base;  // "default": the GPUs' own limit; profiling with a time selector keeps it
-  fixed.policy = "static";
-  fixed.profiling.selector = make_time_selector();
+  // "default": the GPUs' own limit, profiled like the others (a time selector keeps the highest
+  // limit), so that every run pays the same profiling.
+  auto fixed = base;
+  fixed.policy = StaticOptions{make_time_selector()};
   runs.push_back(
       {"default", "the GPUs' default (maximum) limit", run_policy(options, carbon, fixed)});
 
   auto zeus = base;
-  zeus.policy = "static";
-  zeus.profiling.selector = make_zeus_selector(0.5);
+  zeus.policy = StaticOptions{make_zeus_selector(0.5)};
   runs.push_back({"zeus", "zeus, eta 0.5: energy-time trade-off, blind to carbon",
                   run_policy(options, carbon, zeus)});
 
   auto chase = base;
-  chase.policy = "chase";
-  chase.eta = 0.5;
+  chase.policy = ChaseOptions{.eta = 0.5};
   runs.push_back({"chase", "chase, eta 0.5: re-chosen every 30 min from the intensity",
                   run_policy(options, carbon, chase)});
 
   auto planner = base;
-  planner.policy = "planner";
-  planner.slowdown_budget = 0.1;
+  planner.policy = PlannerOptions{.slowdown_budget = 0.1};
   runs.push_back({"planner", "planner: least carbon within a 10 % slowdown budget",
                   run_policy(options, carbon, planner)});
   return runs;

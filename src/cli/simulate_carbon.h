@@ -38,6 +38,7 @@ struct SweepOptions {
 // Runs the sweep (`base` gives the period, epochs, forecast model) and prints its summary table
 // (or JSON) to `out`; writes the CSV and the plot when asked.
 void run_carbon_sweep(const CarbonJob& job, const CarbonSimulationOptions& base,
-                      const SweepOptions& sweep, std::ostream& out);
+                      const PolicyParameters& parameters, const SweepOptions& sweep,
+                      std::ostream& out);
 
 }  // namespace chase::cli

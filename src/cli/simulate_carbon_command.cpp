@@ -114,16 +114,21 @@ CarbonJob load_job(const CarbonCommandOptions& options) {
                    options.carbon, epoch_profile(trace, options.batch_size), std::move(carbon)};
 }
 
+PolicyParameters policy_parameters(const CarbonCommandOptions& options) {
+  PolicyParameters parameters;
+  parameters.eta = options.eta;
+  parameters.slowdown_budget = options.slack;
+  parameters.max_carbon_intensity = options.ci_max;
+  return parameters;
+}
+
 CarbonSimulationOptions simulation_options(const CarbonCommandOptions& options,
                                            const CarbonJob& job) {
   CarbonSimulationOptions simulation;
-  simulation.policy = options.policy;
-  simulation.eta = options.eta;
-  simulation.slowdown_budget = options.slack;
+  simulation.policy = parse_policy(options.policy, policy_parameters(options));
   simulation.period = parse_period(options.period);
   simulation.forecast_model = options.forecast;
   simulation.epochs = options.epochs;
-  simulation.max_carbon_intensity = options.ci_max;
   simulation.start = options.start.empty()
                          ? std::chrono::floor<std::chrono::days>(job.carbon.start() +
                                                                  kDefaultStartAfter)
@@ -134,7 +139,7 @@ CarbonSimulationOptions simulation_options(const CarbonCommandOptions& options,
 double change_percent(double value, double reference) { return 100 * (value / reference - 1); }
 
 nlohmann::json result_json(const CarbonJob& job, const CarbonSimulationOptions& options,
-                           const CarbonSimulationResult& result,
+                           const PolicyParameters& parameters, const CarbonSimulationResult& result,
                            const CarbonSimulationResult& baseline) {
   nlohmann::json timeline = nlohmann::json::array();
   for (const auto& s : result.timeline) {
@@ -159,8 +164,8 @@ nlohmann::json result_json(const CarbonJob& job, const CarbonSimulationOptions& 
           {"carbon_file", job.carbon_file},
           {"policy", result.policy},
           {"forecast", result.forecast},
-          {"eta", options.eta},
-          {"slack", options.slowdown_budget},
+          {"eta", parameters.eta},
+          {"slack", parameters.slowdown_budget},
           {"start", format_utc_time(options.start)},
           {"epochs", result.epochs},
           {"carbon_g", result.carbon_g},
@@ -178,15 +183,20 @@ nlohmann::json result_json(const CarbonJob& job, const CarbonSimulationOptions& 
 }
 
 std::string describe_policy(const CarbonSimulationOptions& options,
+                            const PolicyParameters& parameters,
                             const CarbonSimulationResult& result) {
-  if (result.policy == "zeus") return fmt::format("zeus (eta {:g})", options.eta);
-  if (result.policy == "chase") {
-    return fmt::format("chase (eta {:g}, forecast {}, CI_max {:.1f} gCO2eq/kWh)", options.eta,
-                       result.forecast, result.max_carbon_intensity);
-  }
-  if (result.policy == "planner" || result.policy == "oracle") {
-    return fmt::format("{} (slack {:g}, forecast {})", result.policy, options.slowdown_budget,
-                       result.forecast);
+  switch (kind_of(options.policy)) {
+    case PolicyKind::kStatic:
+      return fmt::format("{} (eta {:g})", result.policy, parameters.eta);
+    case PolicyKind::kChase:
+      return fmt::format("{} (eta {:g}, forecast {}, CI_max {:.1f} gCO2eq/kWh)", result.policy,
+                         parameters.eta, result.forecast, result.max_carbon_intensity);
+    case PolicyKind::kPlanner:
+    case PolicyKind::kOracle:
+      return fmt::format("{} (slack {:g}, forecast {})", result.policy,
+                         parameters.slowdown_budget, result.forecast);
+    case PolicyKind::kDefault:
+      break;
   }
   return result.policy;
 }
@@ -203,12 +213,12 @@ void print_timeline(std::ostream& out, const CarbonSimulationResult& result) {
 }
 
 void print_result(std::ostream& out, const CarbonJob& job, const CarbonSimulationOptions& options,
-                  const CarbonSimulationResult& result, const CarbonSimulationResult& baseline,
+                  const PolicyParameters& parameters, const CarbonSimulationResult& result, const CarbonSimulationResult& baseline,
                   bool timeline) {
   out << fmt::format("chase simulate carbon: {}, {:g} epochs from {}\n", job.description,
                      options.epochs, format_utc_time(options.start));
   out << fmt::format("  carbon trace {}\n", job.carbon_file);
-  out << fmt::format("  policy {}\n", describe_policy(options, result));
+  out << fmt::format("  policy {}\n", describe_policy(options, parameters, result));
   out << fmt::format("  {:<10} {:>12} {:>14} {:>10}\n", "", "carbon (g)", "energy (kWh)",
                      "time (h)");
   for (const auto* r : {&baseline, &result}) {
@@ -229,12 +239,13 @@ void run_single(const CarbonCommandOptions& options) {
   const auto simulation = simulation_options(options, job);
   const auto result = simulate_carbon(job.epochs, job.carbon, simulation);
   auto default_options = simulation;
-  default_options.policy = "default";
+  default_options.policy = FixedLimitOptions{};
   const auto baseline = simulate_carbon(job.epochs, job.carbon, default_options);
+  const auto parameters = policy_parameters(options);
   if (options.json) {
-    std::cout << result_json(job, simulation, result, baseline).dump(2) << '\n';
+    std::cout << result_json(job, simulation, parameters, result, baseline).dump(2) << '\n';
   } else {
-    print_result(std::cout, job, simulation, result, baseline, options.timeline);
+    print_result(std::cout, job, simulation, parameters, result, baseline, options.timeline);
   }
 }
 
@@ -252,7 +263,7 @@ void run_sweep(const CarbonCommandOptions& options) {
   sweep.plot = options.plot;
   sweep.json = options.json;
   sweep.threads = options.threads;
-  run_carbon_sweep(job, base, sweep, std::cout);
+  run_carbon_sweep(job, base, policy_parameters(options), sweep, std::cout);
 }
 
 }  // namespace

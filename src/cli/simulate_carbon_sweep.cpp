@@ -19,6 +19,8 @@ namespace {
 // One policy with its parameters, run from every start.
 struct SweepConfig {
   std::string label;
+  PolicyKind kind = PolicyKind::kDefault;
+  PolicyParameters parameters;
   CarbonSimulationOptions options;
   std::string oracle_label;  // the oracle this config's gap is measured against
   std::vector<double> slack_per_start;       // when set: the slack of each start's run
@@ -48,13 +50,16 @@ std::vector<UtcTime> spread_starts(const SweepOptions& sweep) {
 }
 
 SweepConfig make_config(std::string label, const CarbonSimulationOptions& base,
-                        const std::string& policy, double eta, double slack) {
+                        const PolicyParameters& base_parameters, PolicyKind kind, double eta,
+                        double slack) {
   SweepConfig config;
   config.label = std::move(label);
+  config.kind = kind;
+  config.parameters = base_parameters;
+  config.parameters.eta = eta;
+  config.parameters.slowdown_budget = slack;
   config.options = base;
-  config.options.policy = policy;
-  config.options.eta = eta;
-  config.options.slowdown_budget = slack;
+  config.options.policy = make_policy_options(kind, config.parameters);
   return config;
 }
 
@@ -72,7 +77,9 @@ void run_all(std::vector<SweepConfig*> configs, const CarbonJob& job,
       auto options = config.options;
       options.start = starts[i % starts.size()];
       if (!config.slack_per_start.empty()) {
-        options.slowdown_budget = config.slack_per_start[i % starts.size()];
+        auto parameters = config.parameters;
+        parameters.slowdown_budget = config.slack_per_start[i % starts.size()];
+        options.policy = make_policy_options(config.kind, parameters);
       }
       try {
         config.runs[i % starts.size()] = simulate_carbon(job.epochs, job.carbon, options);
@@ -118,8 +125,8 @@ void write_csv(const std::filesystem::path& path, const std::vector<SweepConfig*
       const auto& r = config->runs[i];
       const auto& d = baseline.runs[i];
       out << fmt::format("{},{},{},{},{},{},{:.3f},{:.1f},{:.1f},{:.4f},{:.4f}\n",
-                         format_utc_time(starts[i]), config->label, r.policy, config->options.eta,
-                         config->options.slowdown_budget, r.forecast, r.carbon_g, r.energy_j,
+                         format_utc_time(starts[i]), config->label, r.policy, config->parameters.eta,
+                         config->parameters.slowdown_budget, r.forecast, r.carbon_g, r.energy_j,
                          r.time_s, 100 * (r.carbon_g / d.carbon_g - 1),
                          100 * (r.time_s / d.time_s - 1));
     }
@@ -161,16 +168,18 @@ void write_plot(const std::filesystem::path& path, const CarbonJob& job,
         "\n",
         px(xv), kHeight - kBottom + 16, xv, kLeft - 6, py(yv) + 4, yv);
   }
-  const std::map<std::string, const char*> colours{{"default", "#555555"}, {"zeus", "#ff7f0e"},
-                                                   {"chase", "#2ca02c"},   {"planner", "#1f77b4"},
-                                                   {"oracle", "#d62728"}};
-  for (const char* policy : {"planner", "oracle"}) {
+  const std::map<PolicyKind, const char*> colours{{PolicyKind::kDefault, "#555555"},
+                                                  {PolicyKind::kStatic, "#ff7f0e"},
+                                                  {PolicyKind::kChase, "#2ca02c"},
+                                                  {PolicyKind::kPlanner, "#1f77b4"},
+                                                  {PolicyKind::kOracle, "#d62728"}};
+  for (const auto policy : {PolicyKind::kPlanner, PolicyKind::kOracle}) {
     std::vector<const SweepConfig*> line;
     for (const auto* c : configs) {
-      if (c->options.policy == policy) line.push_back(c);
+      if (c->kind == policy) line.push_back(c);
     }
     std::sort(line.begin(), line.end(), [](const auto* a, const auto* b) {
-      return a->options.slowdown_budget < b->options.slowdown_budget;
+      return a->parameters.slowdown_budget < b->parameters.slowdown_budget;
     });
     std::string points;
     for (const auto* c : line) points += fmt::format("{:.1f},{:.1f} ", px(c->time_change), py(c->carbon_change));
@@ -180,9 +189,9 @@ void write_plot(const std::filesystem::path& path, const CarbonJob& job,
   }
   double legend_y = kTop + 10;
   for (const auto* c : configs) {
-    const char* colour = colours.at(c->options.policy);
+    const char* colour = colours.at(c->kind);
     // The fixed and chase policies as rings, so the planner's and oracle's dots do not hide them.
-    const bool ring = c->options.policy == "zeus" || c->options.policy == "chase";
+    const bool ring = c->kind == PolicyKind::kStatic || c->kind == PolicyKind::kChase;
     svg += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="{}" fill="{}" stroke="{}" stroke-width="2"/>)"
                        R"(<text x="{}" y="{:.1f}" font-size="11" fill="{}">{} ({:+.1f} %, {:+.1f} %)</text>)"
                        "\n",
@@ -211,7 +220,11 @@ std::string label_of(const std::string& policy, const char* parameter, double va
 }  // namespace
 
 void run_carbon_sweep(const CarbonJob& job, const CarbonSimulationOptions& base,
-                      const SweepOptions& sweep, std::ostream& out) {
+                      const PolicyParameters& parameters, const SweepOptions& sweep,
+                      std::ostream& out) {
+  const auto config_of = [&](std::string label, PolicyKind kind, double eta, double slack) {
+    return make_config(std::move(label), base, parameters, kind, eta, slack);
+  };
   const auto starts = spread_starts(sweep);
   // std::deque-like stability: configs are owned here and referred to by pointer.
   std::vector<std::unique_ptr<SweepConfig>> owned;
@@ -219,20 +232,23 @@ void run_carbon_sweep(const CarbonJob& job, const CarbonSimulationOptions& base,
     owned.push_back(std::make_unique<SweepConfig>(std::move(config)));
     return owned.back().get();
   };
-  SweepConfig* baseline = add(make_config("default", base, "default", base.eta, 0));
+  SweepConfig* baseline = add(config_of("default", PolicyKind::kDefault, parameters.eta, 0));
   std::vector<SweepConfig*> static_and_chase;
   for (const double eta : sweep.etas) {
-    static_and_chase.push_back(add(make_config(label_of("zeus", "eta", eta), base, "zeus", eta, 0)));
+    static_and_chase.push_back(
+        add(config_of(label_of("zeus", "eta", eta), PolicyKind::kStatic, eta, 0)));
   }
   for (const double eta : sweep.etas) {
     static_and_chase.push_back(
-        add(make_config(label_of("chase", "eta", eta), base, "chase", eta, 0)));
+        add(config_of(label_of("chase", "eta", eta), PolicyKind::kChase, eta, 0)));
   }
   std::vector<SweepConfig*> first_round{baseline};
   first_round.insert(first_round.end(), static_and_chase.begin(), static_and_chase.end());
   for (const double slack : sweep.slacks) {
-    auto* planner = add(make_config(label_of("planner", "slack", slack), base, "planner", base.eta, slack));
-    auto* oracle = add(make_config(label_of("oracle", "slack", slack), base, "oracle", base.eta, slack));
+    auto* planner = add(config_of(label_of("planner", "slack", slack), PolicyKind::kPlanner,
+                                  parameters.eta, slack));
+    auto* oracle = add(
+        config_of(label_of("oracle", "slack", slack), PolicyKind::kOracle, parameters.eta, slack));
     planner->oracle_label = oracle->oracle_label = oracle->label;
     first_round.push_back(planner);
     first_round.push_back(oracle);
@@ -245,21 +261,21 @@ void run_carbon_sweep(const CarbonJob& job, const CarbonSimulationOptions& base,
   std::vector<SweepConfig*> matched;
   for (auto* config : static_and_chase) {
     const double slack = std::max(0.0, config->time_change / 100);
-    auto* planner = add(make_config(fmt::format("planner @{}", config->label), base, "planner",
-                                    base.eta, slack));
-    auto* oracle = add(make_config(fmt::format("oracle @{}", config->label), base, "oracle",
-                                   base.eta, slack));
+    auto* planner = add(config_of(fmt::format("planner @{}", config->label), PolicyKind::kPlanner,
+                                  parameters.eta, slack));
+    auto* oracle = add(config_of(fmt::format("oracle @{}", config->label), PolicyKind::kOracle,
+                                 parameters.eta, slack));
     config->oracle_label = planner->oracle_label = oracle->oracle_label = oracle->label;
     matched.push_back(planner);
     matched.push_back(oracle);
-    if (config->options.policy != "chase") continue;
+    if (config->kind != PolicyKind::kChase) continue;
     std::vector<double> slacks;
     for (std::size_t i = 0; i < starts.size(); ++i) {
       slacks.push_back(std::max(0.0, config->runs[i].time_s / baseline->runs[i].time_s - 1));
     }
-    for (const char* policy : {"planner", "oracle"}) {
-      auto* per_start = add(make_config(fmt::format("{} ={}", policy, config->label), base, policy,
-                                        base.eta, slack));
+    for (const auto policy : {PolicyKind::kPlanner, PolicyKind::kOracle}) {
+      auto* per_start = add(config_of(fmt::format("{} ={}", to_string(policy), config->label),
+                                      policy, parameters.eta, slack));
       per_start->slack_per_start = slacks;
       matched.push_back(per_start);
     }
@@ -284,9 +300,9 @@ void run_carbon_sweep(const CarbonJob& job, const CarbonSimulationOptions& base,
     nlohmann::json configs = nlohmann::json::array();
     for (const auto* c : all) {
       configs.push_back({{"label", c->label},
-                         {"policy", c->options.policy},
-                         {"eta", c->options.eta},
-                         {"slack", c->options.slowdown_budget},
+                         {"policy", policy_label(c->options.policy)},
+                         {"eta", c->parameters.eta},
+                         {"slack", c->parameters.slowdown_budget},
                          {"carbon_change_percent", c->carbon_change},
                          {"time_change_percent", c->time_change},
                          {"gap_to_oracle_pp", c->oracle_label.empty() ? nlohmann::json(nullptr)
@@ -317,7 +333,7 @@ void run_carbon_sweep(const CarbonJob& job, const CarbonSimulationOptions& base,
                                                : fmt::format("{:+.2f} pp", c->gap_to_oracle));
   }
   for (const auto* c : static_and_chase) {
-    if (c->options.policy != "chase") continue;
+    if (c->kind != PolicyKind::kChase) continue;
     for (const char* how : {"@", "="}) {
       const auto* planner = by_label.at(fmt::format("planner {}{}", how, c->label));
       out << fmt::format("  planner at {}'s {} slowdown: carbon {:+.2f} % vs {:+.2f} % — {}\n",

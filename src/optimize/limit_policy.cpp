@@ -1,48 +1,23 @@
-// LimitPolicy: the per-period chase / planner decision (contract: chase/limit_policy.h).
+// The power-limit policies (contract: chase/limit_policy.h).
 #include "chase/limit_policy.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <utility>
 
 #include "chase/error.h"
 
 namespace chase {
 namespace {
 
-double seconds_between(UtcTime from, UtcTime to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
-UtcTime after_seconds(UtcTime time, double seconds) {
-  return time + std::chrono::duration_cast<UtcTime::duration>(std::chrono::duration<double>(seconds));
-}
-
 // Whole amounts (steps) print as integers, fractional ones (epochs) with two decimals.
 std::string format_amount(double amount) {
   if (std::abs(amount - std::round(amount)) < 1e-6) return fmt::format("{:.0f}", amount);
   return fmt::format("{:.2f}", amount);
-}
-
-void check_options(const LimitPolicyOptions& options, const CarbonSignal* carbon) {
-  if (options.policy != "chase" && options.policy != "planner") {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("unknown limit policy '{}'; use chase or planner", options.policy));
-  }
-  if (!carbon) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("the {} policy needs a carbon signal", options.policy));
-  }
-  if (options.period.count() <= 0) {
-    throw Error(ErrorCode::kInvalidArgument, "the control period must be positive");
-  }
-  if (!(options.slowdown_budget >= 0) || !std::isfinite(options.slowdown_budget)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("the slowdown budget must be ≥ 0 (0.1 = 10 % longer), not {}",
-                            options.slowdown_budget));
-  }
 }
 
 // The limits the planner may use: those at least as fast as the most energy-efficient one. A
@@ -99,85 +74,174 @@ double day_before_maximum(const CarbonSeries& series, UtcTime now) {
   return *std::max_element(series.values().begin(), series.values().end());
 }
 
-}  // namespace
 
-UtcTime period_end_after(UtcTime time, std::chrono::seconds period) {
-  const auto since_epoch =
-      std::chrono::duration_cast<std::chrono::seconds>(time.time_since_epoch());
-  const auto index = since_epoch.count() / period.count();
-  return UtcTime(std::chrono::seconds((index + 1) * period.count()));
-}
-
-LimitPolicy::LimitPolicy(LimitPolicyOptions options, std::shared_ptr<CarbonSignal> carbon)
-    : options_((check_options(options, carbon.get()), std::move(options))),
-      carbon_(std::move(carbon)) {}
-
-void LimitPolicy::begin(UtcTime now) {
-  if (options_.policy != "chase" || options_.max_carbon_intensity > 0) return;
-  try {
-    options_.max_carbon_intensity = day_before_maximum(carbon_->forecast_series(), now);
-  } catch (const Error& e) {
-    spdlog::warn("no carbon forecast to normalise the chase cost: {}", e.what());
-  }
-  if (!(options_.max_carbon_intensity > 0)) {
-    options_.max_carbon_intensity = 750;  // the published method's value
-    spdlog::warn("chase: CI_max unknown; using the published 750 gCO2eq/kWh");
+void check_slowdown_budget(double budget) {
+  if (!(budget >= 0) || !std::isfinite(budget)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("the slowdown budget must be ≥ 0 (0.1 = 10 % longer), not {}", budget));
   }
 }
 
-std::optional<double> coming_period_intensity(CarbonSignal& carbon, std::chrono::seconds period) {
-  try {
-    carbon.refresh_if_due();
-    const auto forecast = carbon.forecast(1, period);
-    if (!forecast.empty()) return forecast.front().g_per_kwh;
-    return carbon.intensity_now();
-  } catch (const Error& e) {
-    spdlog::warn("no carbon intensity for the coming period: {}", e.what());
-    return std::nullopt;
+void check_eta(double eta) {
+  if (!(eta >= 0 && eta <= 1)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("eta must be in [0, 1] (the weight of energy or carbon), not {}", eta));
   }
 }
 
-std::optional<double> LimitPolicy::coming_period_intensity() const {
-  return chase::coming_period_intensity(*carbon_, options_.period);
-}
-
-LimitDecision LimitPolicy::decide(const LimitProfile& profile, UtcTime now,
-                                  std::optional<double> coming_intensity,
-                                  const JobProgress& progress) {
-  if (options_.policy == "chase") {
-    if (!(options_.max_carbon_intensity > 0)) begin(now);  // begin() was not called
-    return decide_chase(profile, coming_intensity);
-  }
-  return decide_plan(profile, now, progress);
-}
-
-LimitDecision LimitPolicy::decide_chase(const LimitProfile& profile,
-                                        std::optional<double> intensity) {
+// The limit kept when a decision cannot be made.
+LimitDecision keep(std::string reason) {
   LimitDecision decision;
-  if (!intensity || !std::isfinite(*intensity)) {
-    decision.reason = "no carbon intensity for this period; limit kept";
-    return decision;
-  }
-  if (!chase_selector_) {
-    chase_selector_ = make_chase_selector(options_.eta, options_.max_carbon_intensity);
-  }
-  auto selection = chase_selector_->select(profile, {*intensity});
-  decision.limit_w = selection.power_limit_w;
-  decision.candidates = std::move(selection.candidates);
-  decision.reason = fmt::format("{} at {:.1f} gCO2eq/kWh", chase_selector_->describe(), *intensity);
+  decision.reason = std::move(reason);
   return decision;
 }
 
-std::vector<PlanPeriod> LimitPolicy::periods_until(UtcTime now, UtcTime deadline) const {
+class FixedLimitPolicy final : public LimitPolicy {
+ public:
+  FixedLimitPolicy(FixedLimitOptions options, std::chrono::seconds period,
+                   std::shared_ptr<CarbonSignal> carbon)
+      : LimitPolicy(period, std::move(carbon)), options_(options) {
+    if (!(options_.limit_w >= 0) || !std::isfinite(options_.limit_w)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("a fixed limit must be a power in W (0: the highest), not {}",
+                              options_.limit_w));
+    }
+  }
+  PolicyKind kind() const noexcept override { return PolicyKind::kDefault; }
+  bool needs_profile() const noexcept override { return false; }
+
+  // The same limit every period: a change that failed is tried again at the next one.
+  LimitDecision decide(const DecisionInput& input) override {
+    LimitDecision decision;
+    decision.repeat = decided_;
+    decided_ = true;
+    if (options_.limit_w > 0) {
+      decision.limit_w = options_.limit_w;
+      decision.reason = fmt::format("default: {} W throughout, no profiling", options_.limit_w);
+    } else {
+      decision.limit_w = input.highest_limit_w;
+      decision.reason = "default: the highest limit, no profiling";
+    }
+    return decision;
+  }
+
+ private:
+  FixedLimitOptions options_;
+  bool decided_ = false;
+};
+
+class StaticPolicy final : public LimitPolicy {
+ public:
+  StaticPolicy(StaticOptions options, std::chrono::seconds period,
+               std::shared_ptr<CarbonSignal> carbon)
+      : LimitPolicy(period, std::move(carbon)),
+        selector_(options.selector ? std::move(options.selector) : make_zeus_selector(0.5)) {}
+  PolicyKind kind() const noexcept override { return PolicyKind::kStatic; }
+
+  // The selector's choice once, after profiling; later periods keep it (and set it again if a
+  // change failed).
+  LimitDecision decide(const DecisionInput& input) override {
+    LimitDecision decision;
+    if (choice_w_) {
+      decision.repeat = true;
+      decision.limit_w = choice_w_;
+      decision.reason = fmt::format("static: {} W from profiling", *choice_w_);
+      return decision;
+    }
+    auto selection = selector_->select(*input.profile);
+    choice_w_ = selection.power_limit_w;
+    decision.limit_w = selection.power_limit_w;
+    decision.reason =
+        fmt::format("static: {} chose {} W after profiling", selector_->describe(), *choice_w_);
+    return decision;
+  }
+
+ private:
+  std::shared_ptr<const PowerLimitSelector> selector_;
+  std::optional<double> choice_w_;
+};
+
+std::shared_ptr<CarbonSignal> required_signal(std::shared_ptr<CarbonSignal> carbon,
+                                              std::string_view policy) {
+  if (!carbon) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("the {} policy needs a carbon signal", policy));
+  }
+  return carbon;
+}
+
+class ChasePolicy final : public LimitPolicy {
+ public:
+  ChasePolicy(ChaseOptions options, std::chrono::seconds period,
+              std::shared_ptr<CarbonSignal> carbon)
+      : LimitPolicy(period, required_signal(std::move(carbon), "chase")), options_(options) {
+    check_eta(options_.eta);
+  }
+  PolicyKind kind() const noexcept override { return PolicyKind::kChase; }
+
+  void begin(UtcTime now) override {
+    if (options_.max_carbon_intensity > 0) return;
+    try {
+      options_.max_carbon_intensity = day_before_maximum(carbon()->forecast_series(), now);
+    } catch (const Error& e) {
+      spdlog::warn("no carbon forecast to normalise the chase cost: {}", e.what());
+    }
+    if (!(options_.max_carbon_intensity > 0)) {
+      options_.max_carbon_intensity = 750;  // the published method's value
+      spdlog::warn("chase: CI_max unknown; using the published 750 gCO2eq/kWh");
+    }
+  }
+
+  LimitDecision decide(const DecisionInput& input) override {
+    if (!(options_.max_carbon_intensity > 0)) begin(input.now);  // begin() was not called
+    const auto intensity = period_intensity();
+    if (!intensity || !std::isfinite(*intensity)) {
+      return keep("no carbon intensity for this period; limit kept");
+    }
+    if (!selector_) selector_ = make_chase_selector(options_.eta, options_.max_carbon_intensity);
+    auto selection = selector_->select(*input.profile, {*intensity});
+    LimitDecision decision;
+    decision.limit_w = selection.power_limit_w;
+    decision.candidates = std::move(selection.candidates);
+    decision.reason = fmt::format("{} at {:.1f} gCO2eq/kWh", selector_->describe(), *intensity);
+    return decision;
+  }
+
+ private:
+  ChaseOptions options_;
+  std::unique_ptr<PowerLimitSelector> selector_;
+};
+
+// The planner; the oracle is the same planner, fed a signal that knows the future.
+class PlannerPolicy final : public LimitPolicy {
+ public:
+  PlannerPolicy(PolicyKind kind, double slowdown_budget, std::chrono::seconds period,
+                std::shared_ptr<CarbonSignal> carbon)
+      : LimitPolicy(period, required_signal(std::move(carbon), to_string(kind))),
+        kind_(kind),
+        slowdown_budget_(slowdown_budget) {
+    check_slowdown_budget(slowdown_budget_);
+  }
+  PolicyKind kind() const noexcept override { return kind_; }
+  LimitDecision decide(const DecisionInput& input) override;
+
+ private:
+  std::vector<PlanPeriod> periods_until(UtcTime now, UtcTime deadline) const;
+
+  PolicyKind kind_;
+  double slowdown_budget_;
+};
+
+std::vector<PlanPeriod> PlannerPolicy::periods_until(UtcTime now, UtcTime deadline) const {
   std::vector<PlanPeriod> periods;
   for (UtcTime start = now; start < deadline;) {
-    const UtcTime end = std::min(period_end_after(start, options_.period), deadline);
+    const UtcTime end = std::min(period_end_after(start, period()), deadline);
     periods.push_back({seconds_between(start, end), 0});
     start = end;
   }
   std::vector<CarbonPeriod> forecast;
   try {
-    forecast = carbon_->forecast(periods.size(), options_.period);
+    forecast = carbon()->forecast(periods.size(), period());
   } catch (const Error& e) {
     spdlog::warn("planner: no carbon forecast: {}", e.what());
   }
@@ -191,12 +255,14 @@ std::vector<PlanPeriod> LimitPolicy::periods_until(UtcTime now, UtcTime deadline
   return periods;
 }
 
-LimitDecision LimitPolicy::decide_plan(const LimitProfile& profile, UtcTime now,
-                                       const JobProgress& progress) {
+LimitDecision PlannerPolicy::decide(const DecisionInput& input) {
+  const auto& profile = *input.profile;
+  const auto now = input.now;
+  const auto& progress = input.progress;
   LimitDecision decision;
   const double job_s_at_max = progress.work_total * profile.highest_limit_point().time_s;
   const UtcTime deadline =
-      after_seconds(progress.start, (1 + options_.slowdown_budget) * job_s_at_max);
+      after_seconds(progress.start, (1 + slowdown_budget_) * job_s_at_max);
   const double work_left = std::max(0.0, progress.work_total - progress.work_done);
   const std::string left =
       fmt::format("{} {}", format_amount(work_left * progress.units_per_work), progress.unit);
@@ -235,6 +301,124 @@ LimitDecision LimitPolicy::decide_plan(const LimitProfile& profile, UtcTime now,
           ? fmt::format(" for {:.1f} %, then {} W", 100 * first.first_fraction, first.second_limit_w)
           : "");
   return decision;
+}
+
+constexpr std::array<std::pair<PolicyKind, std::string_view>, 5> kPolicyNames{{
+    {PolicyKind::kDefault, "default"},
+    {PolicyKind::kStatic, "static"},
+    {PolicyKind::kChase, "chase"},
+    {PolicyKind::kPlanner, "planner"},
+    {PolicyKind::kOracle, "oracle"},
+}};
+
+}  // namespace
+
+// The variant lists its options in PolicyKind order.
+static_assert(std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(PolicyKind::kOracle),
+                                                        PolicyOptions>,
+                             OracleOptions>);
+static_assert(std::variant_size_v<PolicyOptions> == kPolicyNames.size());
+
+PolicyKind kind_of(const PolicyOptions& options) noexcept {
+  return static_cast<PolicyKind>(options.index());
+}
+
+std::string_view to_string(PolicyKind kind) noexcept {
+  for (const auto& [known, name] : kPolicyNames) {
+    if (known == kind) return name;
+  }
+  return "unknown";
+}
+
+std::string policy_label(const PolicyOptions& options) {
+  if (const auto* chosen = std::get_if<StaticOptions>(&options); chosen && chosen->selector) {
+    return std::string(chosen->selector->name());
+  }
+  if (std::holds_alternative<StaticOptions>(options)) return "zeus";  // the default selector
+  return std::string(to_string(kind_of(options)));
+}
+
+PolicyKind parse_policy_kind(std::string_view name) {
+  if (name == "zeus") return PolicyKind::kStatic;
+  for (const auto& [kind, known] : kPolicyNames) {
+    if (known == name) return kind;
+  }
+  throw Error(ErrorCode::kInvalidArgument,
+              fmt::format("unknown policy '{}'; use default, static, zeus, chase, planner or oracle",
+                          name));
+}
+
+PolicyOptions parse_policy(std::string_view name, const PolicyParameters& parameters) {
+  return make_policy_options(parse_policy_kind(name), parameters);
+}
+
+PolicyOptions make_policy_options(PolicyKind kind, const PolicyParameters& parameters) {
+  switch (kind) {
+    case PolicyKind::kDefault:
+      return FixedLimitOptions{parameters.limit_w};
+    case PolicyKind::kStatic:
+      return StaticOptions{make_zeus_selector(parameters.eta)};
+    case PolicyKind::kChase:
+      return ChaseOptions{parameters.eta, parameters.max_carbon_intensity};
+    case PolicyKind::kPlanner:
+      return PlannerOptions{parameters.slowdown_budget};
+    case PolicyKind::kOracle:
+      return OracleOptions{parameters.slowdown_budget};
+  }
+  throw Error(ErrorCode::kInternal, "unhandled policy kind");
+}
+
+UtcTime period_end_after(UtcTime time, std::chrono::seconds period) {
+  const auto since_epoch =
+      std::chrono::duration_cast<std::chrono::seconds>(time.time_since_epoch());
+  const auto index = since_epoch.count() / period.count();
+  return UtcTime(std::chrono::seconds((index + 1) * period.count()));
+}
+
+LimitPolicy::LimitPolicy(std::chrono::seconds period, std::shared_ptr<CarbonSignal> carbon)
+    : period_(period), carbon_(std::move(carbon)) {
+  if (period_.count() <= 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("the control period must be positive, not {} s", period_.count()));
+  }
+}
+
+void LimitPolicy::begin(UtcTime) {}
+
+std::optional<double> LimitPolicy::enter_period(UtcTime) {
+  period_intensity_.reset();
+  if (!carbon_) return period_intensity_;
+  try {
+    carbon_->refresh_if_due();
+    const auto forecast = carbon_->forecast(1, period_);
+    period_intensity_ = forecast.empty() ? carbon_->intensity_now() : forecast.front().g_per_kwh;
+  } catch (const Error& e) {
+    spdlog::warn("no carbon intensity for the coming period: {}", e.what());
+  }
+  return period_intensity_;
+}
+
+std::unique_ptr<LimitPolicy> make_limit_policy(const PolicyOptions& options,
+                                               std::chrono::seconds period,
+                                               std::shared_ptr<CarbonSignal> carbon) {
+  return std::visit(
+      [&](const auto& o) -> std::unique_ptr<LimitPolicy> {
+        using Options = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<Options, FixedLimitOptions>) {
+          return std::make_unique<FixedLimitPolicy>(o, period, std::move(carbon));
+        } else if constexpr (std::is_same_v<Options, StaticOptions>) {
+          return std::make_unique<StaticPolicy>(o, period, std::move(carbon));
+        } else if constexpr (std::is_same_v<Options, ChaseOptions>) {
+          return std::make_unique<ChasePolicy>(o, period, std::move(carbon));
+        } else if constexpr (std::is_same_v<Options, PlannerOptions>) {
+          return std::make_unique<PlannerPolicy>(PolicyKind::kPlanner, o.slowdown_budget, period,
+                                                 std::move(carbon));
+        } else {
+          return std::make_unique<PlannerPolicy>(PolicyKind::kOracle, o.slowdown_budget, period,
+                                                 std::move(carbon));
+        }
+      },
+      options);
 }
 
 }  // namespace chase

@@ -12,39 +12,12 @@
 
 #include "chase/energy_monitor.h"
 #include "chase/error.h"
-#include "chase/power_limit_guard.h"
+#include "chase/limit_actuator.h"
 
 namespace chase {
 namespace {
 
 constexpr std::string_view kWindowPrefix = "__PowerLimitOptimizer_";
-
-std::vector<std::size_t> job_gpus(const GpuBackend& backend, std::vector<std::size_t> selected) {
-  if (selected.empty()) {
-    for (const auto& info : backend.gpus()) selected.push_back(info.index);
-  }
-  if (selected.empty()) {
-    throw Error(ErrorCode::kInvalidArgument, "the power-limit optimizer needs at least one GPU");
-  }
-  for (const auto gpu : selected) checked_gpu(backend.gpus(), gpu);
-  return selected;
-}
-
-// All GPUs of a job must share constraints: one limit is set on every one of them.
-void check_shared_constraints(const GpuBackend& backend, const std::vector<std::size_t>& gpus) {
-  const auto& first = checked_gpu(backend.gpus(), gpus.front());
-  for (const auto gpu : gpus) {
-    const auto& info = checked_gpu(backend.gpus(), gpu);
-    if (info.min_power_limit_w != first.min_power_limit_w ||
-        info.max_power_limit_w != first.max_power_limit_w) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("{} allows {}–{} W but {} allows {}–{} W; the GPUs of one job must "
-                              "share power-limit constraints (select GPUs of one model)",
-                              describe(info), info.min_power_limit_w, info.max_power_limit_w,
-                              describe(first), first.min_power_limit_w, first.max_power_limit_w));
-    }
-  }
-}
 
 std::vector<double> candidates_between(double max_w, double min_w, double step_w) {
   if (!(step_w > 0) || !std::isfinite(step_w)) {
@@ -85,19 +58,20 @@ class PowerLimitOptimizer::Impl {
  public:
   Impl(std::shared_ptr<GpuBackend> backend, PowerLimitOptimizerOptions options)
       : options_(std::move(options)),
-        gpus_(job_gpus(*backend, options_.gpus)),
-        guard_(backend),
-        monitor_(backend, nullptr, monitor_options()) {
-    check_shared_constraints(*backend, gpus_);
-    const auto& info = checked_gpu(backend->gpus(), gpus_.front());
-    max_limit_w_ = info.max_power_limit_w;
+        actuator_(options_.actuator ? options_.actuator
+                                    : std::make_shared<LimitActuator>(backend, options_.gpus,
+                                                                      options_.coordinator)),
+        gpus_(actuator_->gpus()),
+        monitor_(options_.monitor ? options_.monitor
+                                  : std::make_shared<EnergyMonitor>(actuator_->backend(), nullptr,
+                                                                    monitor_options())) {
+    const auto& info = actuator_->first_gpu();
+    max_limit_w_ = actuator_->max_limit_w();
     candidates_ =
         candidates_between(info.max_power_limit_w, info.min_power_limit_w, options_.limit_step_w);
-    current_limit_w_ = max_limit_w_;
     if (!options_.selector) options_.selector = make_zeus_selector(0.5);
-    if (!options_.coordinator) options_.coordinator = make_single_process_coordinator();
     profile_info_.gpu_model = info.name;
-    profile_info_.gpu_count = gpus_.size() * options_.coordinator->size();
+    profile_info_.gpu_count = gpus_.size() * coordinator().size();
     profile_info_.job_id = options_.job_id;
     profile_info_.batch_size = options_.batch_size;
     profile_info_.steps_per_window = options_.profile_steps;
@@ -143,7 +117,7 @@ class PowerLimitOptimizer::Impl {
   void end_epoch() {
     const auto epoch_steps = std::exchange(steps_this_epoch_, 0);
     if (state_ != OptimizerState::kWarmup && state_ != OptimizerState::kProfiling) return;
-    if (state_ == OptimizerState::kProfiling) monitor_.cancel_window(window_name());
+    if (state_ == OptimizerState::kProfiling) monitor_->cancel_window(window_name());
     // Setting a limit, warming up and profiling take warmup + profile + 1 steps of one epoch: a
     // job whose epochs are shorter would retry forever.
     const auto steps_needed = options_.warmup_steps + options_.profile_steps + 1;
@@ -161,28 +135,6 @@ class PowerLimitOptimizer::Impl {
     retry_pending_ = true;
   }
 
-  double reselect(const SelectionContext& context) {
-    if (state_ != OptimizerState::kDone || !profile_) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "the power-limit optimizer can choose again only once profiling is done");
-    }
-    selection_ = options_.selector->select(*profile_, context);
-    selection_->power_limit_w = options_.coordinator->agree(selection_->power_limit_w);
-    if (!apply_choice_pending_) set_limit(selection_->power_limit_w);
-    return selection_->power_limit_w;
-  }
-
-  void apply_limit(double watts) {
-    if (state_ != OptimizerState::kDone) {
-      throw Error(
-          ErrorCode::kInvalidArgument,
-          "the power-limit optimizer takes a limit from outside only once profiling is done");
-    }
-    apply_choice_pending_ = false;
-    watts = options_.coordinator->agree(watts);
-    if (watts != current_limit_w_) set_limit(watts);
-  }
-
   std::filesystem::path profile_path() const {
     if (options_.profile_dir.empty()) return {};
     return options_.profile_dir /
@@ -191,11 +143,13 @@ class PowerLimitOptimizer::Impl {
                        profile_info_.batch_size);
   }
 
+  const std::shared_ptr<LimitActuator>& actuator() const noexcept { return actuator_; }
+
   OptimizerState state_ = OptimizerState::kReady;
   std::vector<double> candidates_;
-  double current_limit_w_ = 0;
   std::optional<LimitProfile> profile_;
   std::optional<Selection> selection_;
+  std::vector<SkippedLimit> skipped_;
   bool loaded_ = false;
 
  private:
@@ -210,30 +164,48 @@ class PowerLimitOptimizer::Impl {
     return fmt::format("{}{}", kWindowPrefix, candidates_[next_candidate_]);
   }
 
-  void set_limit(double watts) {
-    for (const auto gpu : gpus_) guard_.set_power_limit_w(gpu, watts);
-    current_limit_w_ = watts;
-  }
+  Coordinator& coordinator() const { return actuator_->coordinator(); }
 
+  void set_limit(double watts) { actuator_->set(watts); }
+
+  // Sets the next candidate that every rank's GPUs accept; a limit a GPU refuses is skipped and
+  // reported (the ranks agree, so that all of them skip it). Profiling is abandoned when no
+  // candidate is left.
   void start_warmup() {
     retry_pending_ = false;
-    set_limit(candidates_[next_candidate_]);
-    state_ = OptimizerState::kWarmup;
-    steps_ = 1;  // this step is the first one at the new limit
+    while (next_candidate_ < candidates_.size()) {
+      const double limit = candidates_[next_candidate_];
+      std::string failure;
+      try {
+        set_limit(limit);
+      } catch (const Error& e) {
+        failure = e.what();
+      }
+      if (!coordinator().combine({0, 0, !failure.empty()}).failed) {
+        state_ = OptimizerState::kWarmup;
+        steps_ = 1;  // this step is the first one at the new limit
+        return;
+      }
+      if (failure.empty()) failure = "another rank's GPU refused it";
+      spdlog::warn("power-limit profiling skips {} W: {}", limit, failure);
+      skipped_.push_back({limit, std::move(failure)});
+      ++next_candidate_;
+    }
+    finish_profiling();
   }
 
   void start_profiling() {
-    monitor_.begin_window(window_name());
+    monitor_->begin_window(window_name());
     state_ = OptimizerState::kProfiling;
     steps_ = 1;
   }
 
   void finish_window() {
-    const auto measurement = monitor_.end_window(window_name());
+    const auto measurement = monitor_->end_window(window_name());
     const double limit = candidates_[next_candidate_];
     // Every rank reaches this point at the same step; they combine even when one failed, so that
     // all of them give up together instead of waiting for one another.
-    const auto job = options_.coordinator->combine(
+    const auto job = coordinator().combine(
         {measurement.time_s, measurement.gpu_energy_j(), !measurement.complete()});
     if (job.failed) {
       abandon(fmt::format("a GPU failed while profiling {} W", limit));
@@ -251,8 +223,16 @@ class PowerLimitOptimizer::Impl {
       start_warmup();
       return;
     }
+    finish_profiling();
+  }
+
+  void finish_profiling() {
+    if (measured_.empty()) {
+      abandon("the GPUs refused every candidate limit");
+      return;
+    }
     profile_.emplace(measured_, profile_info_, max_limit_w_);
-    if (options_.coordinator->rank() == 0) save_profile();
+    if (coordinator().rank() == 0) save_profile();
     state_ = OptimizerState::kDone;
     choose();
     apply_choice();
@@ -260,7 +240,7 @@ class PowerLimitOptimizer::Impl {
 
   void choose() {
     selection_ = options_.selector->select(*profile_, options_.context);
-    selection_->power_limit_w = options_.coordinator->agree(selection_->power_limit_w);
+    selection_->power_limit_w = coordinator().agree(selection_->power_limit_w);
   }
 
   void apply_choice() {
@@ -274,7 +254,9 @@ class PowerLimitOptimizer::Impl {
     spdlog::warn("power-limit profiling abandoned: {}; running at the maximum limit", why);
     state_ = OptimizerState::kDone;
     apply_choice_pending_ = false;
-    for (const auto& name : monitor_.open_windows()) monitor_.cancel_window(name);
+    for (const auto& name : monitor_->open_windows()) {
+      if (name.starts_with(kWindowPrefix)) monitor_->cancel_window(name);  // only its own
+    }
     try {
       set_limit(max_limit_w_);
     } catch (const Error& e) {
@@ -295,7 +277,7 @@ class PowerLimitOptimizer::Impl {
       }
     }
     // Ranks reuse a profile only if every one of them found it; otherwise all profile again.
-    if (options_.coordinator->combine({0, 0, !loaded}).failed) {
+    if (coordinator().combine({0, 0, !loaded}).failed) {
       profile_.reset();
       return;
     }
@@ -317,9 +299,9 @@ class PowerLimitOptimizer::Impl {
   }
 
   PowerLimitOptimizerOptions options_;
+  std::shared_ptr<LimitActuator> actuator_;
   std::vector<std::size_t> gpus_;
-  PowerLimitGuard guard_;
-  EnergyMonitor monitor_;
+  std::shared_ptr<EnergyMonitor> monitor_;
   LimitProfileInfo profile_info_;
   double max_limit_w_ = 0;
   std::size_t steps_ = 0;  // steps in the current state
@@ -341,7 +323,9 @@ OptimizerState PowerLimitOptimizer::state() const noexcept { return impl_->state
 const std::vector<double>& PowerLimitOptimizer::candidate_limits() const noexcept {
   return impl_->candidates_;
 }
-double PowerLimitOptimizer::current_limit_w() const noexcept { return impl_->current_limit_w_; }
+double PowerLimitOptimizer::current_limit_w() const noexcept {
+  return impl_->actuator()->current_limit_w();
+}
 const std::optional<LimitProfile>& PowerLimitOptimizer::profile() const noexcept {
   return impl_->profile_;
 }
@@ -350,9 +334,11 @@ const std::optional<Selection>& PowerLimitOptimizer::selection() const noexcept 
 }
 bool PowerLimitOptimizer::loaded_saved_profile() const noexcept { return impl_->loaded_; }
 std::filesystem::path PowerLimitOptimizer::profile_path() const { return impl_->profile_path(); }
-double PowerLimitOptimizer::reselect(const SelectionContext& context) {
-  return impl_->reselect(context);
+const std::vector<SkippedLimit>& PowerLimitOptimizer::skipped_limits() const noexcept {
+  return impl_->skipped_;
 }
-void PowerLimitOptimizer::apply_limit(double watts) { impl_->apply_limit(watts); }
+const std::shared_ptr<LimitActuator>& PowerLimitOptimizer::actuator() const noexcept {
+  return impl_->actuator();
+}
 
 }  // namespace chase

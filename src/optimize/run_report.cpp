@@ -32,7 +32,8 @@ nlohmann::json period_json(const PeriodReport& p) {
           {"carbon_g", number_or_null(p.carbon_g)},
           {"limits_w", p.limits_w},
           {"reason", p.reason},
-          {"candidates", candidates}};
+          {"candidates", candidates},
+          {"limit_errors", p.limit_errors}};
 }
 
 // "-" where there was no carbon data.
@@ -51,10 +52,14 @@ std::string limits_text(const std::vector<double>& limits) {
 std::string run_report_json(const RunReport& report) {
   nlohmann::json periods = nlohmann::json::array();
   for (const auto& p : report.periods) periods.push_back(period_json(p));
+  nlohmann::json skipped = nlohmann::json::array();
+  for (const auto& s : report.skipped_limits) {
+    skipped.push_back({{"power_limit_w", s.power_limit_w}, {"reason", s.reason}});
+  }
   const nlohmann::json doc = {{"policy", report.policy},     {"time_s", report.time_s},
                               {"steps", report.steps},       {"energy_j", report.energy_j},
                               {"carbon_g", report.carbon_g}, {"profiled", report.profiled},
-                              {"periods", periods}};
+                              {"skipped_limits", skipped},   {"periods", periods}};
   return doc.dump(2);
 }
 
@@ -69,6 +74,10 @@ void print_run_report(std::ostream& out, const RunReport& report) {
                        format_utc_time(p.start), p.time_s, p.steps, p.energy_j,
                        number_or_dash(p.carbon_intensity, 1), number_or_dash(p.carbon_g, 3),
                        limits_text(p.limits_w), p.reason);
+    for (const auto& error : p.limit_errors) out << "    limit change failed: " << error << '\n';
+  }
+  for (const auto& s : report.skipped_limits) {
+    out << fmt::format("  profiling skipped {:g} W: {}\n", s.power_limit_w, s.reason);
   }
 }
 

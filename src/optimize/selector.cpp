@@ -30,9 +30,10 @@ class CostSelector final : public PowerLimitSelector {
  public:
   using CostFunction =
       std::function<double(const Candidate&, const LimitProfile&, const SelectionContext&)>;
-  CostSelector(std::string description, CostFunction cost)
-      : description_(std::move(description)), cost_(std::move(cost)) {}
+  CostSelector(std::string_view name, std::string description, CostFunction cost)
+      : name_(name), description_(std::move(description)), cost_(std::move(cost)) {}
 
+  std::string_view name() const noexcept override { return name_; }
   std::string describe() const override { return description_; }
 
   Selection select(const LimitProfile& profile, const SelectionContext& context) const override {
@@ -47,6 +48,7 @@ class CostSelector final : public PowerLimitSelector {
   }
 
  private:
+  std::string_view name_;
   std::string description_;
   CostFunction cost_;
 };
@@ -55,6 +57,7 @@ class SlowdownSelector final : public PowerLimitSelector {
  public:
   explicit SlowdownSelector(double factor) : factor_(factor) {}
 
+  std::string_view name() const noexcept override { return "slowdown"; }
   std::string describe() const override { return fmt::format("slowdown(factor={})", factor_); }
 
   Selection select(const LimitProfile& profile, const SelectionContext&) const override {
@@ -86,7 +89,7 @@ void check_eta(double eta) {
 std::unique_ptr<PowerLimitSelector> make_zeus_selector(double eta) {
   check_eta(eta);
   return std::make_unique<CostSelector>(
-      fmt::format("zeus(eta={})", eta),
+      "zeus", fmt::format("zeus(eta={})", eta),
       [eta](const Candidate& c, const LimitProfile& profile, const SelectionContext&) {
         return eta * c.energy_j + (1 - eta) * profile.max_power_w() * c.time_s;
       });
@@ -94,12 +97,12 @@ std::unique_ptr<PowerLimitSelector> make_zeus_selector(double eta) {
 
 std::unique_ptr<PowerLimitSelector> make_energy_selector() {
   return std::make_unique<CostSelector>(
-      "energy",
+      "energy", "energy",
       [](const Candidate& c, const LimitProfile&, const SelectionContext&) { return c.energy_j; });
 }
 
 std::unique_ptr<PowerLimitSelector> make_time_selector() {
-  return std::make_unique<CostSelector>("time", [](const Candidate& c, const LimitProfile&,
+  return std::make_unique<CostSelector>("time", "time", [](const Candidate& c, const LimitProfile&,
                                                    const SelectionContext&) { return c.time_s; });
 }
 
@@ -121,7 +124,7 @@ std::unique_ptr<PowerLimitSelector> make_chase_selector(double eta, double max_c
                             max_carbon_intensity));
   }
   return std::make_unique<CostSelector>(
-      fmt::format("chase(eta={}, ci_max={})", eta, max_carbon_intensity),
+      "chase", fmt::format("chase(eta={}, ci_max={})", eta, max_carbon_intensity),
       [eta, max_carbon_intensity](const Candidate& c, const LimitProfile& profile,
                                   const SelectionContext& context) {
         if (!context.carbon_intensity || !(*context.carbon_intensity >= 0)) {

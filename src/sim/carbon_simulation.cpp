@@ -14,7 +14,9 @@
 #include "chase/error.h"
 #include "chase/forecast.h"
 #include "chase/limit_policy.h"
+#include "chase/period_driver.h"
 #include "chase/selector.h"
+#include "chase/zeus_trace.h"
 
 namespace chase {
 namespace {
@@ -22,31 +24,24 @@ namespace {
 constexpr double kNoIntensity = std::numeric_limits<double>::quiet_NaN();
 constexpr auto kDay = std::chrono::hours(24);
 
-double seconds_between(UtcTime from, UtcTime to) {
-  return std::chrono::duration<double>(to - from).count();
-}
-
-UtcTime after_seconds(UtcTime time, double seconds) {
-  return time + std::chrono::duration_cast<UtcTime::duration>(std::chrono::duration<double>(seconds));
-}
-
 std::string describe_trace(const CarbonSeries& carbon) {
   return carbon.source().empty() ? std::string("the carbon trace")
                                  : fmt::format("the carbon trace '{}'", carbon.source());
 }
 
-bool uses_signal(const std::string& policy) {
-  return policy == "chase" || policy == "planner" || policy == "oracle";
+bool uses_signal(PolicyKind kind) {
+  return kind == PolicyKind::kChase || kind == PolicyKind::kPlanner || kind == PolicyKind::kOracle;
+}
+
+// The planners' slack; 0 for the other policies.
+double slowdown_budget_of(const PolicyOptions& policy) {
+  if (const auto* planner = std::get_if<PlannerOptions>(&policy)) return planner->slowdown_budget;
+  if (const auto* oracle = std::get_if<OracleOptions>(&policy)) return oracle->slowdown_budget;
+  return 0;
 }
 
 void check_options(const LimitProfile& profile, const CarbonSeries& carbon,
                    const CarbonSimulationOptions& options) {
-  const auto& policies = carbon_simulation_policies();
-  if (std::find(policies.begin(), policies.end(), options.policy) == policies.end()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("unknown policy '{}'; use default, zeus, chase, planner or oracle",
-                            options.policy));
-  }
   if (!(options.epochs > 0) || !std::isfinite(options.epochs)) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("the job needs a positive number of epochs, not {}", options.epochs));
@@ -55,16 +50,12 @@ void check_options(const LimitProfile& profile, const CarbonSeries& carbon,
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("the control period must be positive, not {} s", options.period.count()));
   }
-  if (!(options.eta >= 0 && options.eta <= 1)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("eta must be in [0, 1] (the weight of energy or carbon), not {}",
-                            options.eta));
-  }
-  if (!(options.slowdown_budget >= 0) || !std::isfinite(options.slowdown_budget)) {
+  const double slack = slowdown_budget_of(options.policy);
+  if (!(slack >= 0) || !std::isfinite(slack)) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("the slack must be ≥ 0 (0.1 = finish within 10 % of the default "
                             "time), not {}",
-                            options.slowdown_budget));
+                            slack));
   }
   if (carbon.empty()) {
     throw Error(ErrorCode::kInvalidArgument, fmt::format("{} is empty", describe_trace(carbon)));
@@ -108,70 +99,97 @@ struct Pace {
   double limit_w = 0;  // 0: profiling
 };
 
-class Simulation {
+// The job as the period driver sees it: a fluid over the trace, in virtual time.
+class Simulation final : public ControlledJob {
  public:
   Simulation(const LimitProfile& profile, const CarbonSeries& carbon,
              const CarbonSimulationOptions& options)
-      : profile_(profile), carbon_(carbon), options_(options), now_(options.start) {
-    result_.policy = options.policy;
+      : profile_(profile),
+        carbon_(carbon),
+        options_(options),
+        kind_(kind_of(options.policy)),
+        now_(options.start) {
+    result_.policy = policy_label(options.policy);
     result_.forecast = "none";
   }
 
   CarbonSimulationResult run() {
-    if (uses_signal(options_.policy)) start_signal();
-    period_end_ = period_end_after(now_, options_.period);
-    period_forecast_ = coming_period_intensity();
-    if (options_.policy == "default") {
-      pace_ = pace_at(profile_.highest_limit_point().power_limit_w);
-      record_decision("default: the highest limit, no profiling");
-    } else {
-      profile_first_epoch();
-      if (work_done_ < options_.epochs) decide();
-    }
+    auto signal = uses_signal(kind_) ? start_signal() : nullptr;
+    policy_ = make_limit_policy(policy_options(), options_.period, std::move(signal));
+    PeriodDriver driver(*policy_, *this);
+    driver.begin(now_);
+    if (policy_->needs_profile()) profile_first_epoch(driver);
+    if (work_done_ < options_.epochs) poll(driver);
     while (work_done_ < options_.epochs) {
-      UtcTime until = period_end_;
-      if (switch_ && switch_->at < until) until = switch_->at;
-      advance(until, options_.epochs);
+      advance(driver.next_event(), options_.epochs);
       if (work_done_ >= options_.epochs) break;
-      if (switch_ && now_ >= switch_->at) {
-        pace_ = pace_at(switch_->limit_w);
-        switch_.reset();
-        record_decision("planner: the planned switch inside the period");
-      }
-      if (now_ >= period_end_) {
-        next_period();
-        decide();
-      }
+      poll(driver);
     }
+    driver.end(now_);
     return std::move(result_);
   }
 
+  // ---- ControlledJob ----
+
+  JobProgress progress() const override {
+    JobProgress progress;
+    progress.start = options_.start;
+    progress.work_total = options_.epochs;
+    progress.work_done = work_done_;
+    progress.unit = "epochs";
+    return progress;
+  }
+  const LimitProfile* profile() const override { return &profile_; }
+  double highest_limit_w() const override {
+    return profile_.highest_limit_point().power_limit_w;
+  }
+  void apply_limit(double watts) override { pace_ = pace_at(watts); }
+
+  void period_began(UtcTime, std::optional<double> intensity) override {
+    period_forecast_ = intensity.value_or(kNoIntensity);
+  }
+
+  void decided(UtcTime, const LimitDecision& decision) override {
+    if (pace_.limit_w == 0) pace_ = pace_at(highest_limit_w());  // profiling ended, limit kept
+    if (!decision.repeat) record_decision(decision.reason);
+  }
+
+  void switched(UtcTime, double) override {
+    record_decision("planner: the planned switch inside the period");
+  }
+
  private:
+  // CI_max of the chase cost is the trace's own (the true day before the start), unless given.
+  PolicyOptions policy_options() {
+    auto policy = options_.policy;
+    if (auto* chase = std::get_if<ChaseOptions>(&policy)) {
+      if (!(chase->max_carbon_intensity > 0)) {
+        chase->max_carbon_intensity = max_intensity_before(carbon_, options_.start);
+      }
+      result_.max_carbon_intensity = chase->max_carbon_intensity;
+    }
+    return policy;
+  }
+
+  void poll(PeriodDriver& driver, bool control_ready = true) {
+    sync_clock();
+    driver.poll(now_, control_ready);
+  }
+
   Pace pace_at(double limit_w) const {
     const auto& point = point_at(profile_, limit_w);
     return {point.time_s, point.avg_power_w(), limit_w};
   }
 
-  // The profiling epoch at the mean time and energy over all limits (ALGORITHMS.md §6).
-  void profile_first_epoch() {
-    double time_s = 0;
-    double energy_j = 0;
-    for (const auto& point : profile_.points()) {
-      time_s += point.time_s;
-      energy_j += point.energy_j;
-    }
-    const auto count = static_cast<double>(profile_.points().size());
-    pace_ = {time_s / count, energy_j / time_s, 0};
+  // The profiling epoch (profiling_epoch(): the Zeus artifact's semantics).
+  void profile_first_epoch(PeriodDriver& driver) {
+    const auto epoch = profiling_epoch(profile_);
+    pace_ = {epoch.time_s, epoch.avg_power_w, 0};
     const double profiling_work = std::min(1.0, options_.epochs);
     while (work_done_ < profiling_work) {
-      advance(period_end_, profiling_work);
-      if (now_ >= period_end_) next_period();
+      advance(driver.period_end(), profiling_work);
+      if (now_ >= driver.period_end()) poll(driver, false);
     }
-  }
-
-  void next_period() {
-    period_end_ = period_end_after(now_, options_.period);
-    period_forecast_ = coming_period_intensity();
   }
 
   // Runs at the current pace until `until` or until `work_goal` epochs are done.
@@ -217,19 +235,21 @@ class Simulation {
                             format_utc_time(options_.start), work_done_, options_.epochs));
   }
 
-  void start_signal() {
+  // The signal the policy reads: a replay of the trace on a clock the simulation advances, with a
+  // forecaster learning from its past (or, for the oracle, the trace's own future).
+  std::shared_ptr<CarbonSignal> start_signal() {
     clock_ = std::make_shared<ManualClock>(options_.start);
     CarbonSignalOptions signal;
     signal.clock = clock_;
     signal.refresh_interval = options_.period;
     const double default_job_s = options_.epochs * profile_.highest_limit_point().time_s;
     const auto planning_span = std::chrono::seconds(static_cast<std::int64_t>(
-        std::ceil((1 + options_.slowdown_budget) * default_job_s)));
+        std::ceil((1 + slowdown_budget_of(options_.policy)) * default_job_s)));
     // Chase needs the coming period (two, in case a decision lands mid-period and the next
     // boundary finds the refresh not yet due); the planners need everything up to the deadline.
-    signal.horizon = options_.policy == "chase" ? 2 * options_.period
-                                                : planning_span + 2 * options_.period;
-    if (options_.policy == "oracle") {
+    signal.horizon = kind_ == PolicyKind::kChase ? 2 * options_.period
+                                                 : planning_span + 2 * options_.period;
+    if (kind_ == PolicyKind::kOracle) {
       result_.forecast = "perfect";
     } else {
       signal.forecaster = make_forecaster(options_.forecast_model);
@@ -241,66 +261,20 @@ class Simulation {
                               resolution * static_cast<std::int64_t>(
                                                signal.forecaster->history_needed(steps));
     }
-    signal_ = std::make_shared<CarbonSignal>(
+    auto carbon_signal = std::make_shared<CarbonSignal>(
         make_replay_provider(carbon_, clock_, "trace"), std::move(signal));
-    if (!signal_->refresh()) {
+    if (!carbon_signal->refresh()) {
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("the {} policy has no carbon forecast at the start {}: {}; start "
                               "later in {}, after enough history for the forecaster",
-                              options_.policy, format_utc_time(options_.start),
-                              signal_->status().stale_reason, describe_trace(carbon_)));
+                              to_string(kind_), format_utc_time(options_.start),
+                              carbon_signal->status().stale_reason, describe_trace(carbon_)));
     }
-    LimitPolicyOptions policy;
-    policy.policy = options_.policy == "oracle" ? "planner" : options_.policy;
-    policy.eta = options_.eta;
-    policy.period = options_.period;
-    policy.slowdown_budget = options_.slowdown_budget;
-    if (options_.policy == "chase") {
-      policy.max_carbon_intensity = options_.max_carbon_intensity > 0
-                                        ? options_.max_carbon_intensity
-                                        : max_intensity_before(carbon_, options_.start);
-      result_.max_carbon_intensity = policy.max_carbon_intensity;
-    }
-    policy_ = std::make_unique<LimitPolicy>(std::move(policy), signal_);
-    policy_->begin(options_.start);
+    return carbon_signal;
   }
 
   void sync_clock() {
     if (clock_) clock_->advance(now_ - clock_->utc_now());
-  }
-
-  double coming_period_intensity() {
-    if (!policy_) return kNoIntensity;
-    sync_clock();
-    return policy_->coming_period_intensity().value_or(kNoIntensity);
-  }
-
-  void decide() {
-    if (options_.policy == "zeus") {
-      if (!result_.decisions.empty()) return;  // static: chosen once, after profiling
-      const auto selector = make_zeus_selector(options_.eta);
-      pace_ = pace_at(selector->select(profile_).power_limit_w);
-      record_decision(fmt::format("{} after profiling", selector->describe()));
-      return;
-    }
-    if (!policy_) return;
-    sync_clock();
-    JobProgress progress;
-    progress.start = options_.start;
-    progress.work_total = options_.epochs;
-    progress.work_done = work_done_;
-    progress.unit = "epochs";
-    auto decision = policy_->decide(
-        profile_, now_,
-        std::isfinite(period_forecast_) ? std::optional<double>(period_forecast_) : std::nullopt,
-        progress);
-    if (decision.limit_w) {
-      pace_ = pace_at(*decision.limit_w);
-    } else if (pace_.limit_w == 0) {
-      pace_ = pace_at(profile_.highest_limit_point().power_limit_w);  // after profiling
-    }
-    switch_ = decision.planned_switch;
-    record_decision(std::move(decision.reason));
   }
 
   void record_decision(std::string reason) {
@@ -310,14 +284,12 @@ class Simulation {
   const LimitProfile& profile_;
   const CarbonSeries& carbon_;
   const CarbonSimulationOptions& options_;
+  PolicyKind kind_;
   UtcTime now_;
-  UtcTime period_end_{};
   double period_forecast_ = kNoIntensity;
   double work_done_ = 0;
   Pace pace_;
-  std::optional<LimitSwitch> switch_;
   std::shared_ptr<ManualClock> clock_;
-  std::shared_ptr<CarbonSignal> signal_;
   std::unique_ptr<LimitPolicy> policy_;
   CarbonSimulationResult result_;
 };

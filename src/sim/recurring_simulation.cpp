@@ -102,19 +102,10 @@ class RecurringJob {
     const auto found = plans_.find(batch_size);
     if (found != plans_.end()) return found->second;
     const auto profile = epoch_profile(trace_, batch_size);
-    // Profiling visits every limit for an equal share of one epoch.
-    double time_sum = 0;
-    double energy_sum = 0;
-    for (const auto& point : profile.points()) {
-      time_sum += point.time_s;
-      energy_sum += point.energy_j;
-    }
-    const auto n = static_cast<double>(profile.points().size());
-    const EpochCost mean{time_sum / n, energy_sum / time_sum};
     BatchPlan plan;
     plan.power_limit_w = selector_->select(profile).power_limit_w;
     plan.epoch = *trace_.epoch(batch_size, plan.power_limit_w);
-    plan.profiling_epoch = mean;
+    plan.profiling_epoch = profiling_epoch(profile);
     return plans_.emplace(batch_size, plan).first->second;
   }
 

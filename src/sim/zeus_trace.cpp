@@ -262,4 +262,15 @@ LimitProfile epoch_profile(const ZeusTrace& trace, std::size_t batch_size) {
   return LimitProfile(std::move(points), std::move(info), trace.max_power_limit_w());
 }
 
+EpochCost profiling_epoch(const LimitProfile& epochs) {
+  double time_sum = 0;
+  double energy_sum = 0;
+  for (const auto& point : epochs.points()) {
+    time_sum += point.time_s;
+    energy_sum += point.energy_j;
+  }
+  const auto count = static_cast<double>(epochs.points().size());
+  return {time_sum / count, energy_sum / time_sum};
+}
+
 }  // namespace chase

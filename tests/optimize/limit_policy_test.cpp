@@ -52,22 +52,44 @@ JobProgress job(double total, double done = 0) {
   return progress;
 }
 
+// What the period driver hands a policy: the profile above, at `now`.
+LimitDecision decide(LimitPolicy& policy, UtcTime now, const JobProgress& progress) {
+  static const auto kProfile = profile();
+  return policy.decide({now, &kProfile, 300, progress});
+}
+
+// A provider that is always down.
+class DownProvider final : public CarbonProvider {
+ public:
+  std::string_view name() const noexcept override { return "down"; }
+  CarbonPoint latest() override { throw Error(ErrorCode::kUnavailable, "down"); }
+  CarbonSeries history(UtcTime, UtcTime) override { return latest(), CarbonSeries{}; }
+  CarbonSeries forecast(std::chrono::seconds) override { return latest(), CarbonSeries{}; }
+};
+
 TEST(LimitPolicy, ChasePicksTheSelectorsLimitAndKeepsItWithoutAnIntensity) {
   auto clock = std::make_shared<ManualClock>(kStart);
-  LimitPolicyOptions options;
-  options.eta = 0.9;
-  options.max_carbon_intensity = 800;
-  LimitPolicy policy(options, signal(clock, 1, 100, 500));
-  const auto dirty = policy.decide(profile(), kStart, 500.0, job(10));
+  auto policy = make_limit_policy(ChaseOptions{.eta = 0.9, .max_carbon_intensity = 800}, 30min,
+                                  signal(clock, 1, 100, 500));
+  EXPECT_EQ(*policy->enter_period(kStart), 100);
+  EXPECT_EQ(*decide(*policy, kStart, job(10)).limit_w, 300);
+  clock->advance(std::chrono::nanoseconds(1h));
+  EXPECT_EQ(*policy->enter_period(kStart + 1h), 500);
+  const auto dirty = decide(*policy, kStart + 1h, job(10));
   ASSERT_TRUE(dirty.limit_w);
   EXPECT_EQ(*dirty.limit_w, 200);
   EXPECT_EQ(dirty.candidates.size(), 3u);
   EXPECT_THAT(dirty.reason, HasSubstr("chase(eta=0.9"));
-  EXPECT_EQ(*policy.decide(profile(), kStart, 100.0, job(10)).limit_w, 300);
-  const auto none = policy.decide(profile(), kStart, std::nullopt, job(10));
+
+  CarbonSignalOptions down_options;
+  down_options.clock = clock;
+  auto blind = make_limit_policy(ChaseOptions{.eta = 0.9, .max_carbon_intensity = 800}, 30min,
+                                 std::make_shared<CarbonSignal>(std::make_shared<DownProvider>(),
+                                                                down_options));
+  EXPECT_FALSE(blind->enter_period(kStart + 1h));
+  const auto none = decide(*blind, kStart + 1h, job(10));
   EXPECT_FALSE(none.limit_w);
   EXPECT_THAT(none.reason, HasSubstr("limit kept"));
-  EXPECT_EQ(*policy.coming_period_intensity(), 100);
 }
 
 TEST(LimitPolicy, PlannerRunsFastThroughCleanHoursRatherThanCrawlingThroughDirtyOnes) {
@@ -75,11 +97,9 @@ TEST(LimitPolicy, PlannerRunsFastThroughCleanHoursRatherThanCrawlingThroughDirty
   // Filling the 5 h at the efficient 200 W does 60 units clean and 30 dirty: 135 g. Running 300 W
   // through the clean hours (72 units) and finishing soon after emits 100 g or less.
   auto clock = std::make_shared<ManualClock>(kStart);
-  LimitPolicyOptions options;
-  options.policy = "planner";
-  options.slowdown_budget = 1.0;
-  LimitPolicy policy(options, signal(clock, 2, 50, 800));
-  const auto decision = policy.decide(profile(), kStart, std::nullopt, job(90));
+  auto policy = make_limit_policy(PlannerOptions{.slowdown_budget = 1.0}, 30min,
+                                  signal(clock, 2, 50, 800));
+  const auto decision = decide(*policy, kStart, job(90));
   ASSERT_TRUE(decision.limit_w);
   EXPECT_EQ(*decision.limit_w, 300);
   EXPECT_THAT(decision.reason, HasSubstr("planned to end in 5"));
@@ -87,49 +107,97 @@ TEST(LimitPolicy, PlannerRunsFastThroughCleanHoursRatherThanCrawlingThroughDirty
 
 TEST(LimitPolicy, PlannerNeverPlansSlowerThanTheMostEfficientLimit) {
   auto clock = std::make_shared<ManualClock>(kStart);
-  LimitPolicyOptions options;
-  options.policy = "planner";
-  options.slowdown_budget = 3.0;  // time enough to run everything at 100 W
-  LimitPolicy policy(options, signal(clock, 48, 300, 300));
-  const auto decision = policy.decide(profile(), kStart, std::nullopt, job(20));
+  // Time enough to run everything at 100 W.
+  auto policy = make_limit_policy(PlannerOptions{.slowdown_budget = 3.0}, 30min,
+                                  signal(clock, 48, 300, 300));
+  const auto decision = decide(*policy, kStart, job(20));
   ASSERT_TRUE(decision.limit_w);
   EXPECT_EQ(*decision.limit_w, 200);  // 18 kJ a unit, against 20 kJ at 100 W
 }
 
 TEST(LimitPolicy, PlannerFallsBackToTheFastestLimitAndStopsWhenDone) {
   auto clock = std::make_shared<ManualClock>(kStart);
-  LimitPolicyOptions options;
-  options.policy = "planner";
-  options.slowdown_budget = 0;
-  LimitPolicy policy(options, signal(clock, 48, 300, 300));
+  auto policy = make_limit_policy(PlannerOptions{.slowdown_budget = 0}, 30min,
+                                  signal(clock, 48, 300, 300));
   // Half the job done but the deadline (10 units × 100 s) already passed.
-  const auto late = policy.decide(profile(), kStart + 2000s, std::nullopt, job(10, 5));
+  const auto late = decide(*policy, kStart + 2000s, job(10, 5));
   EXPECT_EQ(*late.limit_w, 300);
   EXPECT_THAT(late.reason, HasSubstr("5 epochs left cannot be done by the deadline"));
-  const auto done = policy.decide(profile(), kStart, std::nullopt, job(10, 10));
+  const auto done = decide(*policy, kStart, job(10, 10));
   EXPECT_FALSE(done.limit_w);
   EXPECT_THAT(done.reason, HasSubstr("done"));
 }
 
 TEST(LimitPolicy, BadOptionsAreRefused) {
   auto clock = std::make_shared<ManualClock>(kStart);
-  LimitPolicyOptions options;
-  options.policy = "static";
-  EXPECT_THAT(error_message([&] { LimitPolicy(options, signal(clock, 1, 1, 1)); },
+  EXPECT_THAT(error_message([&] { parse_policy("greedy"); }, ErrorCode::kInvalidArgument),
+              HasSubstr("unknown policy"));
+  EXPECT_THAT(error_message([&] { make_limit_policy(ChaseOptions{}, 30min, nullptr); },
                             ErrorCode::kInvalidArgument),
-              HasSubstr("unknown limit policy"));
-  options.policy = "chase";
-  EXPECT_THAT(error_message([&] { LimitPolicy(options, nullptr); }, ErrorCode::kInvalidArgument),
               HasSubstr("needs a carbon signal"));
-  options.period = 0s;
-  EXPECT_THAT(error_message([&] { LimitPolicy(options, signal(clock, 1, 1, 1)); },
-                            ErrorCode::kInvalidArgument),
-              HasSubstr("period"));
-  options.period = 30min;
-  options.slowdown_budget = -1;
-  EXPECT_THAT(error_message([&] { LimitPolicy(options, signal(clock, 1, 1, 1)); },
-                            ErrorCode::kInvalidArgument),
+  EXPECT_THAT(
+      error_message([&] { make_limit_policy(ChaseOptions{}, 0s, signal(clock, 1, 1, 1)); },
+                    ErrorCode::kInvalidArgument),
+      HasSubstr("period"));
+  EXPECT_THAT(error_message(
+                  [&] {
+                    make_limit_policy(PlannerOptions{.slowdown_budget = -1}, 30min,
+                                      signal(clock, 1, 1, 1));
+                  },
+                  ErrorCode::kInvalidArgument),
               HasSubstr("slowdown budget"));
+  EXPECT_THAT(error_message([&] { make_limit_policy(ChaseOptions{.eta = 2}, 30min,
+                                                    signal(clock, 1, 1, 1)); },
+                            ErrorCode::kInvalidArgument),
+              HasSubstr("eta"));
+  EXPECT_THAT(error_message([&] { make_limit_policy(OracleOptions{}, 30min, nullptr); },
+                            ErrorCode::kInvalidArgument),
+              HasSubstr("oracle policy needs a carbon signal"));
+}
+
+TEST(LimitPolicy, NamesAreParsedOnceAndPrintedBack) {
+  for (const auto kind : {PolicyKind::kDefault, PolicyKind::kStatic, PolicyKind::kChase,
+                          PolicyKind::kPlanner, PolicyKind::kOracle}) {
+    EXPECT_EQ(parse_policy_kind(to_string(kind)), kind);
+    EXPECT_EQ(kind_of(make_policy_options(kind, {})), kind);
+  }
+  EXPECT_EQ(parse_policy_kind("zeus"), PolicyKind::kStatic);
+  EXPECT_EQ(policy_label(parse_policy("zeus", {.eta = 0.3})), "zeus");
+  EXPECT_EQ(policy_label(StaticOptions{make_energy_selector()}), "energy");
+  EXPECT_EQ(policy_label(StaticOptions{}), "zeus");
+  EXPECT_EQ(policy_label(PlannerOptions{}), "planner");
+  const auto chase = parse_policy("chase", {.eta = 0.7, .max_carbon_intensity = 600});
+  EXPECT_EQ(std::get<ChaseOptions>(chase).eta, 0.7);
+  EXPECT_EQ(std::get<ChaseOptions>(chase).max_carbon_intensity, 600);
+  EXPECT_EQ(std::get<OracleOptions>(parse_policy("oracle", {.slowdown_budget = 0.3}))
+                .slowdown_budget,
+            0.3);
+  EXPECT_THAT(error_message([&] { parse_policy_kind("Chase"); }, ErrorCode::kInvalidArgument),
+              HasSubstr("use default, static, zeus, chase, planner or oracle"));
+}
+
+TEST(LimitPolicy, DefaultRunsTheHighestOrTheGivenLimitWithoutAProfile) {
+  auto highest = make_limit_policy(FixedLimitOptions{}, 30min, nullptr);
+  EXPECT_FALSE(highest->needs_profile());
+  const auto first = highest->decide({kStart, nullptr, 300, job(10)});
+  EXPECT_EQ(*first.limit_w, 300);
+  EXPECT_FALSE(first.repeat);
+  const auto later = highest->decide({kStart + 30min, nullptr, 300, job(10)});
+  EXPECT_TRUE(later.repeat);
+  EXPECT_EQ(*later.limit_w, 300) << "set again, in case the change failed";
+  auto fixed = make_limit_policy(FixedLimitOptions{.limit_w = 175}, 30min, nullptr);
+  EXPECT_EQ(*fixed->decide({kStart, nullptr, 300, job(10)}).limit_w, 175);
+  EXPECT_FALSE(fixed->enter_period(kStart)) << "no signal, no intensity";
+}
+
+TEST(LimitPolicy, StaticChoosesOnceWithItsSelector) {
+  auto policy = make_limit_policy(StaticOptions{make_energy_selector()}, 30min, nullptr);
+  const auto first = decide(*policy, kStart, job(10));
+  EXPECT_EQ(*first.limit_w, 200);  // the least energy per unit
+  EXPECT_THAT(first.reason, HasSubstr("static: energy chose 200 W"));
+  const auto later = decide(*policy, kStart + 30min, job(10));
+  EXPECT_TRUE(later.repeat);
+  EXPECT_EQ(*later.limit_w, 200);
 }
 
 TEST(LimitPolicy, CiMaxIsTheHighestIntensityOfTheDayBeforeTheStart) {
@@ -148,9 +216,10 @@ TEST(LimitPolicy, CiMaxIsTheHighestIntensityOfTheDayBeforeTheStart) {
   auto carbon = std::make_shared<CarbonSignal>(
       make_replay_provider(CarbonSeries(times, values, 1h, "test"), clock), signal_options);
   carbon->refresh();
-  LimitPolicy policy({}, carbon);
-  policy.begin(clock->utc_now());
-  const auto decision = policy.decide(profile(), clock->utc_now(), 200.0, job(10));
+  auto policy = make_limit_policy(ChaseOptions{}, 30min, carbon);
+  policy->begin(clock->utc_now());
+  policy->enter_period(clock->utc_now());
+  const auto decision = decide(*policy, clock->utc_now(), job(10));
   EXPECT_THAT(decision.reason, HasSubstr("ci_max=900"));
 }
 

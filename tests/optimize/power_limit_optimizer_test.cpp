@@ -234,10 +234,40 @@ TEST_F(FakeNvmlOptimizer, DefaultStepsGiveZeusCandidatesIncludingTheMinimum) {
             (std::vector<double>{300, 270, 240, 210, 180, 150, 120, 100}));
 }
 
-TEST_F(FakeNvmlOptimizer, ReselectBeforeDoneIsAnError) {
-  PowerLimitOptimizer optimizer(open(), small_options(0.5));
-  EXPECT_THROW(optimizer.reselect({}), Error);
-  EXPECT_THROW(optimizer.apply_limit(200), Error);
+// The fake's GPU 1 refusing one limit, as a GPU whose driver rejects a value would.
+class RefusingGpuBackend final : public GpuBackend {
+ public:
+  RefusingGpuBackend(std::shared_ptr<GpuBackend> inner, double refused_w)
+      : inner_(std::move(inner)), refused_w_(refused_w) {}
+  std::string_view backend_name() const noexcept override { return inner_->backend_name(); }
+  const std::vector<GpuInfo>& gpus() const noexcept override { return inner_->gpus(); }
+  double energy_j(std::size_t gpu) override { return inner_->energy_j(gpu); }
+  double power_w(std::size_t gpu) override { return inner_->power_w(gpu); }
+  double power_limit_w(std::size_t gpu) override { return inner_->power_limit_w(gpu); }
+  void set_power_limit_w(std::size_t gpu, double watts) override {
+    if (gpu == 1 && watts == refused_w_) {
+      throw Error(ErrorCode::kPermissionDenied, "GPU 1 refused the limit");
+    }
+    inner_->set_power_limit_w(gpu, watts);
+  }
+
+ private:
+  std::shared_ptr<GpuBackend> inner_;
+  double refused_w_;
+};
+
+TEST_F(FakeNvmlOptimizer, ARefusedCandidateIsSkippedAndReported) {
+  auto gpus = std::make_shared<RefusingGpuBackend>(open_nvml(), 200);
+  PowerLimitOptimizer optimizer(gpus, small_options(1.0));
+  train(optimizer, {40}, short_step);
+  ASSERT_EQ(optimizer.state(), OptimizerState::kDone);
+  ASSERT_EQ(optimizer.skipped_limits().size(), 1u);
+  EXPECT_EQ(optimizer.skipped_limits()[0].power_limit_w, 200);
+  EXPECT_THAT(optimizer.skipped_limits()[0].reason, ::testing::HasSubstr("refused"));
+  ASSERT_TRUE(optimizer.profile());
+  EXPECT_EQ(optimizer.profile()->points().size(), 2u) << "300 W and 100 W were measured";
+  EXPECT_TRUE(optimizer.selection());
+  EXPECT_EQ(nvml_.limit_w(0), nvml_.limit_w(1)) << "the GPUs never run different limits";
 }
 
 // ---- Simulated GPUs in virtual time: exact measurements and choices ----------------------------
@@ -278,7 +308,7 @@ TEST(SimulatedOptimizer, MeasuresTheProfileExactlyAndChoosesWhatTheTrueProfileGi
   }
 }
 
-TEST(SimulatedOptimizer, ReselectFollowsTheCarbonIntensity) {
+TEST(SimulatedOptimizer, AChoiceAfterProfilingFollowsTheCarbonIntensity) {
   auto clock = std::make_shared<ManualClock>();
   auto sim = make_simulated_gpus(1, synthetic_demo_profile(), clock);
   sim->set_all_busy(true);
@@ -290,8 +320,11 @@ TEST(SimulatedOptimizer, ReselectFollowsTheCarbonIntensity) {
   PowerLimitOptimizer optimizer(sim, options);
   train(optimizer, {100}, [&] { clock->advance(Seconds(512 / sim->throughput(0))); });
   ASSERT_EQ(optimizer.state(), OptimizerState::kDone);
-  const double clean = optimizer.reselect({0.0});
-  const double dirty = optimizer.reselect({3000.0});
+  // After profiling a policy chooses again and sets its choice through the same actuator.
+  const auto selector = make_chase_selector(0.5, 750);
+  const double clean = selector->select(*optimizer.profile(), {0.0}).power_limit_w;
+  const double dirty = selector->select(*optimizer.profile(), {3000.0}).power_limit_w;
+  optimizer.actuator()->apply(dirty);
   EXPECT_LT(dirty, clean) << "dirtier electricity must not raise the limit";
   EXPECT_EQ(sim->power_limit_w(0), dirty);
 }

@@ -8,10 +8,16 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "chase/carbon_provider.h"
 #include "chase/error.h"
+#include "chase/nvml.h"
 #include "chase/simulated_gpu.h"
 #include "chase/training.h"
+#include "support/fake_nvml_env.h"
 
 namespace chase {
 namespace {
@@ -58,9 +64,9 @@ struct SimulatedJob {
     return std::make_shared<CarbonSignal>(make_replay_provider(std::move(series), clock), options);
   }
 
-  TrainingOptions options(std::string policy, std::shared_ptr<CarbonSignal> carbon) const {
+  TrainingOptions options(std::string_view policy, std::shared_ptr<CarbonSignal> carbon) const {
     TrainingOptions options;
-    options.policy = std::move(policy);
+    options.policy = parse_policy(policy);
     options.carbon = std::move(carbon);
     options.clock = clock;
     options.profiling.warmup_steps = 2;
@@ -121,7 +127,7 @@ TEST(TrainingController, PlannerSpendsItsSlowdownBudgetAndNoMore) {
     SCOPED_TRACE(budget);
     SimulatedJob job;
     auto options = job.options("planner", job.signal(synthetic_day(24)));
-    options.slowdown_budget = budget;
+    options.policy = PlannerOptions{budget};
     options.total_steps = 30000;  // about 13 h at the highest limit
     TrainingController controller(job.gpus, options);
     job.run_steps(controller, options.total_steps);
@@ -137,7 +143,7 @@ TEST(TrainingController, PlannerSpendsItsSlowdownBudgetAndNoMore) {
 TEST(TrainingController, APlannerWithoutSlackRunsTheFastestLimitAndSaysWhy) {
   SimulatedJob job;
   auto options = job.options("planner", job.signal(synthetic_day(24)));
-  options.slowdown_budget = 0;  // profiling's slower limits already use more than the budget
+  options.policy = PlannerOptions{0};  // profiling's slower limits already use more than the budget
   options.total_steps = 3000;
   TrainingController controller(job.gpus, options);
   job.run_steps(controller, options.total_steps);
@@ -236,17 +242,94 @@ TEST(TrainingController, LimitsComeBackWhenTheControllerGoes) {
 TEST(TrainingController, BadOptionsAreClearErrors) {
   SimulatedJob job;
   auto signal = job.signal(alternating_series(4));
-  auto options = job.options("greedy", signal);
-  EXPECT_THROW(TrainingController(job.gpus, options), Error);
+  EXPECT_THROW(TrainingController(job.gpus, job.options("greedy", signal)), Error);
   EXPECT_THROW(TrainingController(job.gpus, job.options("chase", nullptr)), Error);
-  options = job.options("planner", signal);  // no total_steps
-  EXPECT_THROW(TrainingController(job.gpus, options), Error);
+  EXPECT_THROW(TrainingController(job.gpus, job.options("oracle", signal)), Error);
+  auto options = job.options("planner", signal);
+  EXPECT_THROW(TrainingController(job.gpus, options), Error);  // no total_steps
   options.total_steps = 10;
-  options.slowdown_budget = -0.1;
+  options.policy = PlannerOptions{-0.1};
   EXPECT_THROW(TrainingController(job.gpus, options), Error);
   options = job.options("chase", signal);
   options.period = 0s;
   EXPECT_THROW(TrainingController(job.gpus, options), Error);
+}
+
+// The error policy over the real NVML backend and the fake NVML: a limit change refused after
+// profiling leaves training running at the limit in force, the report says so, and the next
+// period tries again. A saved profile (the limit policy test's) makes chase's choices exact:
+// 300 W at 100 gCO2eq/kWh, 200 W at 900.
+TEST(TrainingControllerOnFakeNvml, ARefusedLimitChangeNeverStopsTrainingAndTheNextPeriodRetries) {
+  testing::FakeNvmlEnvironment nvml(testing::FakeNvmlEnvironment::standard_config(2));
+  const auto dir = std::filesystem::temp_directory_path() /
+                   ("chase_controller_" + std::to_string(::getpid()));
+  auto clock = std::make_shared<ManualClock>(kStart);
+  std::vector<UtcTime> times;
+  std::vector<double> values;
+  for (int i = 0; i < 8; ++i) {
+    times.push_back(kStart + i * 30min);
+    values.push_back(i == 0 ? 100 : 900);  // clean, then dirty
+  }
+  CarbonSignalOptions signal;
+  signal.clock = clock;
+  TrainingOptions options;
+  options.policy = ChaseOptions{.eta = 0.9, .max_carbon_intensity = 800};
+  options.clock = clock;
+  options.carbon = std::make_shared<CarbonSignal>(
+      make_replay_provider(CarbonSeries(times, values, 30min, "test"), clock), signal);
+  options.profiling.profile_dir = dir;
+  options.profiling.job_id = "refused";
+  options.profiling.limit_step_w = 100;
+  std::shared_ptr<GpuBackend> gpus = open_nvml();
+  std::filesystem::create_directories(dir);
+  {
+    PowerLimitOptimizer probe(gpus, options.profiling);
+    LimitProfileInfo info;
+    info.gpu_model = gpus->gpus()[0].name;
+    info.gpu_count = 2;
+    info.job_id = options.profiling.job_id;
+    info.steps_per_window = options.profiling.profile_steps;
+    save_limit_profile(
+        LimitProfile({{300, 100, 20000}, {200, 120, 18000}, {100, 200, 20000}}, info),
+        probe.profile_path());
+  }
+  {
+    TrainingController controller(gpus, options);
+    controller.on_train_begin();
+    for (int step = 0; step < 90; ++step) {  // a step a minute, three periods
+      if (step == 29) nvml.set_failure(1, "nvmlDeviceSetPowerManagementLimit",
+                                       testing::nvml_return::kNoPermission);
+      if (step == 45) nvml.clear_failure(1, "nvmlDeviceSetPowerManagementLimit");
+      EXPECT_NO_THROW(controller.on_step_begin());
+      clock->advance(std::chrono::nanoseconds(1min));
+      controller.on_step_end();
+      if (step == 40) {
+        EXPECT_EQ(nvml.limit_w(0), 300) << "the GPU already changed went back";
+        EXPECT_EQ(nvml.limit_w(1), 300);
+      }
+    }
+    controller.on_train_end();
+    const auto report = controller.report();
+    ASSERT_EQ(report.periods.size(), 3u);
+    EXPECT_FALSE(report.profiled);
+    EXPECT_EQ(report.steps, 90u) << "training went on";
+    EXPECT_EQ(report.periods[0].limits_w.back(), 300);
+    ASSERT_EQ(report.periods[1].limit_errors.size(), 1u);
+    EXPECT_THAT(report.periods[1].limit_errors[0], HasSubstr("could not set 200 W"));
+    EXPECT_EQ(report.periods[1].limits_w, (std::vector<double>{300}));
+    EXPECT_TRUE(report.periods[2].limit_errors.empty());
+    EXPECT_EQ(report.periods[2].limits_w, (std::vector<double>{300, 200})) << "retried";
+    EXPECT_EQ(nvml.limit_w(0), 200);
+    EXPECT_EQ(nvml.limit_w(1), 200);
+    const auto json = nlohmann::json::parse(run_report_json(report));
+    EXPECT_EQ(json["periods"][1]["limit_errors"].size(), 1u);
+    std::ostringstream table;
+    print_run_report(table, report);
+    EXPECT_THAT(table.str(), HasSubstr("limit change failed: could not set 200 W"));
+  }
+  EXPECT_EQ(nvml.limit_w(0), 300) << "restored when the controller goes";
+  EXPECT_EQ(nvml.limit_w(1), 300);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

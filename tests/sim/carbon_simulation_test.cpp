@@ -62,9 +62,10 @@ class CarbonSimulationTest : public ::testing::Test {
     return epoch_profile(ZeusTrace::load(dir_, "a40", zeus_workload("imagenet")), batch);
   }
 
-  static CarbonSimulationOptions options(const std::string& policy, double epochs = 10) {
+  static CarbonSimulationOptions options(const std::string& policy, double epochs = 10,
+                                         const PolicyParameters& parameters = {}) {
     CarbonSimulationOptions o;
-    o.policy = policy;
+    o.policy = parse_policy(policy, parameters);
     o.epochs = epochs;
     o.start = kTraceStart + std::chrono::hours(48);
     o.forecast_model = "persistence";
@@ -111,8 +112,7 @@ TEST_F(CarbonSimulationTest, SegmentsStopAtPeriodBoundariesAndTheJobEndsMidPerio
 
 TEST_F(CarbonSimulationTest, TheProfilingEpochCostsTheMeanOverLimits) {
   const auto carbon = hourly(10, [](std::size_t) { return 300.0; });
-  auto o = options("zeus", 5);
-  o.eta = 1;  // energy only: 200 W (18 kJ an epoch)
+  auto o = options("zeus", 5, {.eta = 1});  // energy only: 200 W (18 kJ an epoch)
   const auto result = simulate_carbon(profile(), carbon, o);
   ASSERT_FALSE(result.timeline.empty());
   EXPECT_TRUE(result.timeline[0].profiling);
@@ -125,10 +125,9 @@ TEST_F(CarbonSimulationTest, TheProfilingEpochCostsTheMeanOverLimits) {
 
 TEST_F(CarbonSimulationTest, ChaseLowersTheLimitWhenTheGridIsDirty) {
   const auto carbon = hourly(10, day_night);
-  auto o = options("chase", 200);  // from 02:00 to 07:37: clean hours, then dirty ones
+  // From 02:00 to 07:37: clean hours, then dirty ones.
+  auto o = options("chase", 200, {.eta = 0.9, .max_carbon_intensity = 800});
   o.start += std::chrono::hours(2);
-  o.eta = 0.9;
-  o.max_carbon_intensity = 800;
   const auto result = simulate_carbon(profile(), carbon, o);
   bool lowered_when_dirty = false;
   for (const auto& s : result.timeline) {
@@ -156,10 +155,9 @@ TEST_F(CarbonSimulationTest, PlannerStaysWithinItsBudgetAndOracleDoesAtLeastAsWe
   const auto carbon = hourly(20, day_night);
   const auto base = simulate_carbon(profile(), carbon, options("default", 300));
   for (const double slack : {0.05, 0.2, 0.6}) {
-    auto o = options("planner", 300);
-    o.slowdown_budget = slack;
+    auto o = options("planner", 300, {.slowdown_budget = slack});
     const auto planner = simulate_carbon(profile(), carbon, o);
-    o.policy = "oracle";
+    o.policy = OracleOptions{slack};
     const auto oracle = simulate_carbon(profile(), carbon, o);
     EXPECT_LE(planner.time_s, (1 + slack) * base.time_s + 1e-6) << slack;
     EXPECT_LE(oracle.time_s, (1 + slack) * base.time_s + 1e-6) << slack;
@@ -187,9 +185,8 @@ TEST_F(CarbonSimulationTest, EmissionsUseTheTrueIntensityNotTheForecast) {
 TEST_F(CarbonSimulationTest, BadInputIsRejectedWithAClearMessage) {
   const auto carbon = hourly(3, day_night);
   const auto p = profile();
-  auto o = options("greedy");
-  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("unknown policy"));
-  o = options("default");
+  EXPECT_THAT(error_message([&] { options("greedy"); }, ErrorCode::kInvalidArgument), HasSubstr("unknown policy"));
+  auto o = options("default");
   o.start = kTraceStart - std::chrono::hours(1);
   EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("outside"));
   o = options("default", 1000);  // 1000 × 100 s is longer than the day left in the trace
@@ -199,11 +196,9 @@ TEST_F(CarbonSimulationTest, BadInputIsRejectedWithAClearMessage) {
   o = options("default");
   o.period = std::chrono::seconds(0);
   EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("period"));
-  o = options("chase");
-  o.eta = 1.5;
+  o = options("chase", 10, {.eta = 1.5});
   EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("eta"));
-  o = options("planner");
-  o.slowdown_budget = -0.1;
+  o = options("planner", 10, {.slowdown_budget = -0.1});
   EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("slack"));
   o = options("chase");
   o.forecast_model = "crystal-ball";
