@@ -1,6 +1,6 @@
 // Speed of the recurring-job reproduction (issue 5). Run: build/release/bench/chase_bench_recurring
 //
-// RecurringReproduction/with_loading: the whole reproduction of ALGORITHMS.md §6 — the six V100
+// RecurringReproduction/with_loading: the reproduction of docs/ALGORITHMS.md §6 — the six V100
 // workloads' traces loaded from ../shared/data/zeus-trace (or $CHASE_DATA_DIR/zeus-trace), then
 // 5 seeds each of the default recurrences (η 0.5, β 2). Target: under 0.5 s on 2 cores (the
 // reference Python simulator needs about 16 s for the same work).

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Forecasting models vs scikit-learn on the `chase` backtest protocol (ALGORITHMS.md §4).
+"""Forecasting models vs scikit-learn on the `chase` backtest protocol (docs/ALGORITHMS.md §4).
 
 For each of the five DACF regions (hourly) and the half-hourly MISO file, runs the SAME windows
 with scikit-learn (same features, same hyper-parameters) and with our chase_bench_forecast, then

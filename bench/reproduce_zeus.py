@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Zeus NSDI'23 recurring-job reproduction (ALGORITHMS.md §6) through the chase CLI.
+"""Zeus NSDI'23 recurring-job reproduction (docs/ALGORITHMS.md §6) through the chase CLI.
 
 Runs `chase simulate recurring --json` for the six V100 workloads and seeds 1-5 (η 0.5, β 2) and
 prints, per workload, the mean energy-to-accuracy reduction of the last 10 recurrences next to the

@@ -4,7 +4,7 @@
 // for make_forecaster, and return one ModelScore per model, in the order given. Every model sees the
 // same windows and the same points. MAPE is in % (mape_percent).
 //
-// `chase` protocol (../shared/reference/ALGORITHMS.md §4, the published method): N windows; window
+// `chase` protocol (docs/ALGORITHMS.md §4, the published method): N windows; window
 // k's first fit point is at index floor(1 + k·(n − span − 2)/(N − 1)) with span = fit + test + 1,
 // fit = one day of points and test = 252 h of points by default. Each window fits on its `fit`
 // points and forecasts the `test` points after them one step ahead with the true previous value.

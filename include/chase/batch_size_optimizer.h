@@ -1,5 +1,5 @@
 // chase/batch_size_optimizer.h — the batch size of a recurring training job (Zeus' method,
-// ../shared/reference/ALGORITHMS.md §5): pruning rounds, then Gaussian Thompson sampling, with
+// docs/ALGORITHMS.md §5): pruning rounds, then Gaussian Thompson sampling, with
 // early stopping of runs that cost too much.
 //
 // Contract: a job recurs; before each run the caller asks next_batch_size(), runs the job (the

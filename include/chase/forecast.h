@@ -16,7 +16,7 @@
 //
 // Model names (make_forecaster): "persistence", "seasonal", "linear", "svr", "gboost", "adaboost",
 // "forest" and "auto". The published five follow scikit-learn's semantics with the hyper-parameters
-// of ../shared/reference/ALGORITHMS.md §4 so that their scores are comparable with the paper's.
+// of docs/ALGORITHMS.md §4 so that their scores are comparable with the paper's.
 //
 // Thread safety: a Forecaster is not safe for concurrent fit(); concurrent const predict() calls on
 // a fitted forecaster are safe. make_forecaster and the backtest functions are reentrant.

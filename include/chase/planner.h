@@ -1,4 +1,4 @@
-// chase/planner.h — lookahead power-limit planning under a slowdown budget (ALGORITHMS.md §3).
+// chase/planner.h — lookahead power-limit planning under a slowdown budget (docs/ALGORITHMS.md §3).
 //
 // Contract: given a measured profile (per limit p: throughput X(p) = 1/T(p) work units per second,
 // T and E being the time and energy of one unit of work — one profiling window — and power

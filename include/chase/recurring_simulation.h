@@ -1,6 +1,6 @@
 // chase/recurring_simulation.h — a recurring training job replayed over the Zeus traces, its batch
 // size chosen by the BatchSizeOptimizer and its power limit by the Zeus selector
-// (../shared/reference/ALGORITHMS.md §5–§6, the Zeus artifact's semantics).
+// (docs/ALGORITHMS.md §5–§6, the Zeus artifact's semantics).
 //
 // Contract: simulate_recurring(trace, options) recurs the trace's workload N times (default
 // 2·|B|·|P|: batch sizes × power limits). Each recurrence runs the job until one run reaches the

@@ -1,6 +1,6 @@
 // chase/selector.h — choosing a GPU power limit from a measured profile.
 //
-// Contract (../shared/reference/ALGORITHMS.md §3): per limit p of a LimitProfile, T(p) and E(p) are
+// Contract (docs/ALGORITHMS.md §3): per limit p of a LimitProfile, T(p) and E(p) are
 // the time and energy of the same work, P(p) = E/T the average power, X(p) = 1/T the throughput and
 // MaxPower = max limit × GPU count. Each selector scores every point (Candidate::cost, lower is
 // better) and picks the minimum; ties go to the higher limit.

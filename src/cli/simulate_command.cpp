@@ -1,4 +1,4 @@
-// chase simulate: trace-driven simulators (ALGORITHMS.md §5–§6) — the parent of `recurring` (the
+// chase simulate: trace simulators (docs/ALGORITHMS.md §5–§6) — the parent of `recurring` (the
 // batch-size and power-limit optimiser over a recurring job's training traces) and `carbon` (one job
 // over a real carbon-intensity trace under a power-limit policy).
 #include "cli/commands.h"

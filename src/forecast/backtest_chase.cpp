@@ -1,4 +1,4 @@
-// backtest_chase: the published `chase` protocol (chase/backtest.h, ALGORITHMS.md §4).
+// backtest_chase: the published `chase` protocol (chase/backtest.h, docs/ALGORITHMS.md §4).
 // backtest_rolling lives in its own file.
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -1,5 +1,5 @@
 // forecast/features.h — what the forecasters share: range and regularity checks, the features of
-// ../shared/reference/ALGORITHMS.md §4, and the model factories the registry lists.
+// docs/ALGORITHMS.md §4, and the model factories the registry lists.
 //
 // Features of target index t for horizon h (one row, kFeatureCount columns):
 //   [0] sin(2π·s/86400), [1] cos(2π·s/86400) with s the target's UTC clock second of the day (so a

@@ -1,4 +1,4 @@
-// Power-limit selectors (contract: chase/selector.h; formulas: ALGORITHMS.md §3).
+// Power-limit selectors (contract: chase/selector.h; formulas: docs/ALGORITHMS.md §3).
 #include "chase/selector.h"
 
 #include <fmt/format.h>

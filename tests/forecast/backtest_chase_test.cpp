@@ -186,7 +186,7 @@ TEST(BacktestChase, RealCisoDataMatchesTheReferenceBaselines) {
     mapes.push_back(persistence_mape(series, start + 24, start + 24 + 252));
   }
   EXPECT_EQ(scores[0].window_mapes, mapes);
-  // ALGORITHMS.md §4, measured with scikit-learn on these windows: persistence 8.2 %, linear
+  // docs/ALGORITHMS.md §4, measured with scikit-learn on these windows: persistence 8.2 %, linear
   // 8.8 %, SVR 11.0 % (median MAPE); our models must land within 10 % of those.
   EXPECT_NEAR(scores[0].mape_median, 8.2, 0.82);
   EXPECT_NEAR(scores[2].mape_median, 8.8, 0.88);

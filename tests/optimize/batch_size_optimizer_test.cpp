@@ -1,4 +1,4 @@
-// The batch-size optimiser (ALGORITHMS.md §5): the pruning walk, Thompson sampling, early
+// The batch-size optimiser (docs/ALGORITHMS.md §5): the pruning walk, Thompson sampling, early
 // stopping, determinism and rebuilding from a store.
 #include "chase/batch_size_optimizer.h"
 

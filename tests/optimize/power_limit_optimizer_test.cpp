@@ -1,4 +1,4 @@
-// The just-in-time profiling state machine (ALGORITHMS.md §2): the exact sequence of limit changes
+// The just-in-time profiling state machine (docs/ALGORITHMS.md §2): the exact limit changes
 // for 5 η values × 4 epoch patterns through the real NVML backend over the fake NVML; exact
 // measurements and choices on simulated GPUs in virtual time; saved profiles reused; limits
 // restored.

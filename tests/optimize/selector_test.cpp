@@ -1,4 +1,4 @@
-// Selectors on hand-made profiles (every formula of ALGORITHMS.md §3, ties, bad parameters) and,
+// Selectors on hand-made profiles (every formula of docs/ALGORITHMS.md §3, ties, bad inputs) and,
 // when ../shared/data is present, `chase select` on every real Zeus profiling log.
 #include "chase/selector.h"
 

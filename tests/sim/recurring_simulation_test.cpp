@@ -1,4 +1,4 @@
-// The recurring-job simulator (ALGORITHMS.md §5–§6): run accounting on a small hand-made trace
+// The recurring-job simulator (docs/ALGORITHMS.md §5–§6): run accounting on a small hand-made trace
 // (profiling epoch, power-limit choice, early stopping, scoring), determinism, errors — and the
 // paper's reductions on the real V100 traces.
 #include "chase/recurring_simulation.h"
@@ -151,7 +151,7 @@ TEST_F(SmallTrace, BadOptionsAndUnreachableTargetsAreClearErrors) {
               HasSubstr("default batch size 256"));
 }
 
-// ---- The real traces: the paper's recurring-job reductions (ALGORITHMS.md §6)
+// ---- The real traces: the paper's recurring-job reductions (docs/ALGORITHMS.md §6)
 
 TEST(RealZeusRecurring, V100ReductionsOfTheLastTenRecurrencesMatchThePaper) {
   const auto dir = testing::real_zeus_trace_dir();

@@ -110,7 +110,7 @@ double best_possible_reduction_percent(const std::string& dataset) {
 
 TEST(RealZeusTrace, BestPossibleReductionsOnV100AreThePapers) {
   if (!fs::exists(trace_dir())) GTEST_SKIP() << trace_dir() << " is absent (set CHASE_DATA_DIR)";
-  // ALGORITHMS.md §6: "23.8 % for imagenet and 74.7 % for cifar100 — the paper's 23.8 %–74.7 %".
+  // docs/ALGORITHMS.md §6: best possible 23.8 % (imagenet), 74.7 % (cifar100), the paper's range.
   EXPECT_NEAR(best_possible_reduction_percent("imagenet"), 23.8, 0.05);
   EXPECT_NEAR(best_possible_reduction_percent("cifar100"), 74.7, 0.05);
 }

@@ -1,4 +1,4 @@
-// Test helper: small hand-made Zeus traces (ALGORITHMS.md §6 format); the V100 one is written to a
+// Test helper: small hand-made Zeus traces (docs/ALGORITHMS.md §6); the V100 one is written to a
 // temporary folder by the SmallZeusTrace fixture.
 // imagenet, default batch 256, 250 W the file's highest limit: batch sizes 128, 256 and 512, limits
 // 150 and 250 W (128 only at 250 W), batch 128's second run never converges, and rows of another
