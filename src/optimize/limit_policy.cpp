@@ -174,7 +174,8 @@ class ChasePolicy final : public LimitPolicy {
  public:
   ChasePolicy(ChaseOptions options, std::chrono::seconds period,
               std::shared_ptr<CarbonSignal> carbon)
-      : LimitPolicy(period, required_signal(std::move(carbon), "chase")), options_(options) {
+      : LimitPolicy(period, required_signal(std::move(carbon), to_string(PolicyKind::kChase))),
+        options_(options) {
     check_eta(options_.eta);
   }
   PolicyKind kind() const noexcept override { return PolicyKind::kChase; }
