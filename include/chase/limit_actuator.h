@@ -8,7 +8,8 @@
 // parallel ranks never run different limits.
 // Its error policy:
 //   set(watts)   for profiling: throws the backend's chase::Error (the profiler skips that limit);
-//   apply(watts) for control: never throws for a GPU's failure. When a GPU refuses the change,
+//   apply(watts) for control: never throws for a GPU's or a rank's failure (ranks that cannot
+//                agree keep the limit in force). When a GPU refuses the change,
 //                the GPUs already changed go back to the limit in force, which stays; the failure
 //                is logged and returned (LimitChange), and current_limit_w() is unchanged, so the
 //                next apply() of the same value tries again. Out-of-range values are clamped to

@@ -42,6 +42,9 @@ class ControlledJob {
   virtual double highest_limit_w() const = 0;
   // Runs the job at `watts` from now on. Failures are the job's to report (the driver goes on).
   virtual void apply_limit(double watts) = 0;
+  // The policy repeats a choice it already made (LimitDecision::repeat): the job sets it again
+  // when it is not in force (an earlier change failed). By default, apply_limit().
+  virtual void keep_limit(double watts) { apply_limit(watts); }
 
   // Reporting hooks, called after the driver acted.
   virtual void period_began(UtcTime /*start*/, std::optional<double> /*intensity*/) {}

@@ -83,7 +83,17 @@ void LimitActuator::set_all(double watts) {
 
 LimitChange LimitActuator::apply(double watts) {
   LimitChange change;
-  change.requested_w = coordinator_->agree(watts);
+  change.requested_w = watts;
+  try {
+    change.requested_w = coordinator_->agree(watts);
+  } catch (const Error& e) {  // a rank is gone: keep what is in force rather than diverge
+    change.ok = false;
+    change.limit_w = current_limit_w_;
+    change.note = fmt::format("the ranks could not agree on {} W ({}); {} W stays in force", watts,
+                              e.what(), current_limit_w_);
+    spdlog::warn("power limit: {}", change.note);
+    return change;
+  }
   const double clamped = std::clamp(change.requested_w, min_limit_w_, max_limit_w_);
   if (clamped != change.requested_w) {
     change.note = fmt::format("{} W is outside the GPUs' {}–{} W; {} W set instead",

@@ -156,6 +156,11 @@ class TrainingController::Impl final : public ControlledJob {
     note_limit();
   }
 
+  // A repeated choice costs no collective across ranks while it is in force.
+  void keep_limit(double watts) override {
+    if (watts != actuator_->current_limit_w()) apply_limit(watts);
+  }
+
   void period_began(UtcTime start, std::optional<double> intensity) override {
     current_ = PeriodReport{};
     current_.start = start;
