@@ -8,8 +8,11 @@
 // UTC timestamps are std::chrono::system_clock time points. parse_utc_time() accepts ISO 8601
 // ("2021-07-01T13:00:00Z", "...+02:00", fractional seconds) and "YYYY-MM-DD HH:MM:SS" (taken as UTC).
 //
+// Command-line options take durations and times in one grammar: parse_duration(),
+// parse_duration_option() and parse_time_option() (README.md, "Durations and times").
+//
 // Thread safety: SystemClock is stateless and safe everywhere. ManualClock's readers and advance()
-// may run concurrently (the time is an atomic).
+// may run concurrently (the time is an atomic). The parsers are pure functions.
 #pragma once
 
 #include <atomic>
@@ -76,5 +79,20 @@ const std::shared_ptr<Clock>& system_clock();
 std::optional<UtcTime> parse_utc_time(std::string_view text);
 // "2021-07-01T13:00:00Z" (with ".123" when the time has a fractional second).
 std::string format_utc_time(UtcTime time);
+
+// Durations and times as every command's options take them (README.md, "Durations and times"),
+// in words that the parsers' errors and the commands' --help share.
+inline constexpr std::string_view kDurationGrammar =
+    "a positive whole number with a unit s, m or min, h, d (e.g. 90s, 30m, 1h, 2d)";
+inline constexpr std::string_view kTimeGrammar =
+    "ISO 8601 (2021-07-01T00:00:00Z) or YYYY-MM-DD HH:MM:SS";
+// `text` as a duration of kDurationGrammar, a bare number being seconds; nullopt when it is not
+// one (another unit, a sign, zero, or more than 12 digits).
+std::optional<std::chrono::seconds> parse_duration(std::string_view text);
+// parse_duration() of the value of option `flag`; throws Error(kInvalidArgument) naming the flag,
+// the text and the grammar.
+std::chrono::seconds parse_duration_option(std::string_view text, std::string_view flag);
+// parse_utc_time() of the value of option `flag`; throws Error(kInvalidArgument) likewise.
+UtcTime parse_time_option(std::string_view text, std::string_view flag);
 
 }  // namespace chase

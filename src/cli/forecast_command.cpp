@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
-#include <cctype>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -17,6 +16,7 @@
 #include "chase/carbon_provider.h"
 #include "chase/error.h"
 #include "chase/forecast.h"
+#include "chase/time.h"
 #include "cli/commands.h"
 #include "cli/forecast_reporting.h"
 
@@ -59,61 +59,25 @@ struct PredictOptions {
   bool json = false;
 };
 
-// "90", "30s", "15m", "15min", "1h", "2d" → seconds; nullopt when malformed. A bare number is
-// returned as is (the caller decides whether it means steps or seconds).
-std::optional<std::pair<std::int64_t, bool>> parse_amount(const std::string& text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  if (digits == 0 || digits > 12) return std::nullopt;
-  const std::int64_t number = std::stoll(text.substr(0, digits));
-  const std::string unit = text.substr(digits);
-  if (unit.empty()) return std::pair{number, false};
-  if (unit == "s") return std::pair{number, true};
-  if (unit == "m" || unit == "min") return std::pair{number * 60, true};
-  if (unit == "h") return std::pair{number * 3600, true};
-  if (unit == "d") return std::pair{number * 86400, true};
-  return std::nullopt;
-}
-
-std::chrono::seconds parse_period(const std::string& text, std::string_view flag) {
-  const auto amount = parse_amount(text);
-  if (!amount || amount->first <= 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("{} '{}' is not a period: give a positive number with a unit, e.g. "
-                            "30m, 1h or 1d (a bare number is seconds).",
-                            flag, text));
-  }
-  return std::chrono::seconds(amount->first);
-}
-
 // A horizon in steps: a bare number of steps, or a duration that is a whole number of steps.
 std::size_t parse_horizon(const std::string& text, std::chrono::seconds resolution) {
-  const auto amount = parse_amount(text);
-  if (!amount || amount->first <= 0) {
+  const auto duration = parse_duration(text);
+  if (!duration) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("--horizon '{}' is not a horizon: give a number of steps (e.g. 1) or "
-                            "a duration (e.g. 24h).",
-                            text));
+                            "a duration, {}.",
+                            text, kDurationGrammar));
   }
-  if (!amount->second) return static_cast<std::size_t>(amount->first);
-  if (amount->first % resolution.count() != 0) {
+  // parse_duration reads a bare number as seconds; for a horizon it counts steps.
+  const bool steps = text.find_first_not_of("0123456789") == std::string::npos;
+  if (steps) return static_cast<std::size_t>(duration->count());
+  if (duration->count() % resolution.count() != 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("--horizon {} is not a whole number of the series' steps ({} s); "
                             "give a multiple of the resolution or a number of steps.",
                             text, resolution.count()));
   }
-  return static_cast<std::size_t>(amount->first / resolution.count());
-}
-
-UtcTime parse_time_option(const std::string& text, std::string_view flag) {
-  const auto time = parse_utc_time(text);
-  if (!time) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("{} '{}' is not a UTC time; use ISO 8601 (2021-07-01T00:00:00Z) or "
-                            "YYYY-MM-DD HH:MM:SS.",
-                            flag, text));
-  }
-  return *time;
+  return static_cast<std::size_t>(*duration / resolution);
 }
 
 // The history a command works on. Today a CSV file (--data); a live provider (--provider NAME)
@@ -133,7 +97,8 @@ LoadedSeries load_history(const LoadOptions& options) {
         fmt::format("--duplicates '{}' is not one of error, first, last.", options.duplicates));
   }
   csv.duplicates = *duplicates;
-  if (!options.resample.empty()) csv.resample = parse_period(options.resample, "--resample");
+  if (!options.resample.empty())
+    csv.resample = parse_duration_option(options.resample, "--resample");
   csv.exogenous = options.exogenous;
   csv.exogenous_columns = options.exogenous_columns;
   LoadedSeries loaded;
@@ -161,7 +126,8 @@ void add_load_options(CLI::App* cmd, LoadOptions& options, bool allow_exogenous)
   cmd->add_option("--fill", options.fill, "Fill gaps: none | previous | linear")
       ->capture_default_str();
   cmd->add_option("--resample", options.resample,
-                  "Resample to this period (e.g. 1h, 30m): mean when downsampling");
+                  fmt::format("Resample to this period (mean when downsampling): a duration, {}",
+                              kDurationGrammar));
   cmd->add_option("--duplicates", options.duplicates,
                   "Rows with the same time: error | first | last (keep that row)")
       ->capture_default_str();
@@ -324,11 +290,15 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
   bt->add_option("--horizon", backtest->horizon,
-                 "rolling protocol: steps ahead (1) or a duration (24h = day-ahead)")
+                 fmt::format("rolling protocol: steps ahead (1), or a duration (24h = day-ahead), "
+                             "{}",
+                             kDurationGrammar))
       ->capture_default_str();
-  bt->add_option("--start", backtest->start, "rolling protocol: first day scored (UTC)");
+  bt->add_option("--start", backtest->start,
+                 fmt::format("rolling protocol: first day scored, a UTC time: {}", kTimeGrammar));
   bt->add_option("--end", backtest->end,
-                 "rolling protocol: end of the scored range (UTC, excluded)");
+                 fmt::format("rolling protocol: end of the scored range (excluded), a UTC time: {}",
+                             kTimeGrammar));
   bt->add_option("--seed", backtest->seed, "Seed of the randomised models")->capture_default_str();
   bt->add_option("--threads", backtest->threads, "Threads a model may use while fitting")
       ->check(CLI::Range(1, 256))
@@ -352,7 +322,8 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
                  "With --provider: days of history to fetch and fit on")
       ->check(CLI::Range(1, 3650))
       ->capture_default_str();
-  pr->add_option("--horizon", predict->horizon, "How far ahead: a duration (24h) or steps")
+  pr->add_option("--horizon", predict->horizon,
+                 fmt::format("How far ahead: steps, or a duration, {}", kDurationGrammar))
       ->capture_default_str();
   pr->add_option("--model", predict->model, "Forecasting model")->capture_default_str();
   pr->add_option("--seed", predict->seed, "Seed of the randomised models")->capture_default_str();

@@ -7,7 +7,6 @@
 //       [--plot FILE]
 #include <fmt/format.h>
 
-#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
@@ -15,6 +14,7 @@
 
 #include "chase/carbon_simulation.h"
 #include "chase/error.h"
+#include "chase/time.h"
 #include "chase/zeus_trace.h"
 #include "cli/commands.h"
 #include "cli/simulate_carbon.h"
@@ -52,38 +52,6 @@ struct CarbonCommandOptions {
 // Enough history before the default start for `auto`: 112 days of features, a week of lags and
 // the 28 days it learns from.
 constexpr auto kDefaultStartAfter = std::chrono::hours(150 * 24);
-
-std::chrono::seconds parse_period(const std::string& text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
-  const std::string unit = text.substr(digits);
-  long long number = digits > 0 && digits <= 9 ? std::stoll(text.substr(0, digits)) : 0;
-  if (unit == "m" || unit == "min") {
-    number *= 60;
-  } else if (unit == "h") {
-    number *= 3600;
-  } else if (!unit.empty() && unit != "s") {
-    number = 0;
-  }
-  if (number <= 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("--period '{}' is not a period: give a positive duration such as "
-                            "30m, 1h or 900s",
-                            text));
-  }
-  return std::chrono::seconds(number);
-}
-
-UtcTime parse_time(const std::string& text, std::string_view flag) {
-  const auto time = parse_utc_time(text);
-  if (!time) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("{} '{}' is not a UTC time; use ISO 8601 (2021-07-01T00:00:00Z) or "
-                            "YYYY-MM-DD HH:MM:SS",
-                            flag, text));
-  }
-  return *time;
-}
 
 std::string default_trace_dir() {
   const char* data = std::getenv("CHASE_DATA_DIR");
@@ -126,13 +94,13 @@ CarbonSimulationOptions simulation_options(const CarbonCommandOptions& options,
                                            const CarbonJob& job) {
   CarbonSimulationOptions simulation;
   simulation.policy = parse_policy(options.policy, policy_parameters(options));
-  simulation.period = parse_period(options.period);
+  simulation.period = parse_duration_option(options.period, "--period");
   simulation.forecast_model = options.forecast;
   simulation.epochs = options.epochs;
-  simulation.start = options.start.empty()
-                         ? std::chrono::floor<std::chrono::days>(job.carbon.start() +
-                                                                 kDefaultStartAfter)
-                         : parse_time(options.start, "--start");
+  simulation.start =
+      options.start.empty()
+          ? std::chrono::floor<std::chrono::days>(job.carbon.start() + kDefaultStartAfter)
+          : parse_time_option(options.start, "--start");
   return simulation;
 }
 
@@ -256,9 +224,9 @@ void run_sweep(const CarbonCommandOptions& options) {
   sweep.etas = options.etas;
   sweep.slacks = options.slacks;
   sweep.starts = options.starts;
-  sweep.from = options.from.empty() ? base.start : parse_time(options.from, "--from");
+  sweep.from = options.from.empty() ? base.start : parse_time_option(options.from, "--from");
   sweep.to = options.to.empty() ? job.carbon.end() - std::chrono::days(7)
-                                : parse_time(options.to, "--to");
+                                : parse_time_option(options.to, "--to");
   sweep.csv = options.csv;
   sweep.plot = options.plot;
   sweep.json = options.json;
@@ -282,9 +250,13 @@ void add_simulate_carbon_command(CLI::App& simulate, int& exit_code) {
   cmd->add_option("--batch-size", options->batch_size, "Batch size")->capture_default_str();
   cmd->add_option("--carbon", options->carbon, "Carbon-intensity CSV (e.g. a DACF file)");
   cmd->add_option("--start", options->start,
-                  "Job start, UTC (default: the first midnight 150 days into the trace)");
+                  fmt::format("Job start, a UTC time: {} (default: the first midnight 150 days "
+                              "into the trace)",
+                              kTimeGrammar));
   cmd->add_option("--epochs", options->epochs, "Epochs of the job")->capture_default_str();
-  cmd->add_option("--period", options->period, "Control period, e.g. 30m")->capture_default_str();
+  cmd->add_option("--period", options->period,
+                  fmt::format("Control period: a duration, {}", kDurationGrammar))
+      ->capture_default_str();
   cmd->add_option("--policy", options->policy, "default, zeus, chase, planner or oracle")
       ->check(CLI::IsMember(carbon_simulation_policies()))
       ->capture_default_str();
@@ -303,8 +275,9 @@ void add_simulate_carbon_command(CLI::App& simulate, int& exit_code) {
                 "Run every policy over --etas / --slacks and --starts start times");
   cmd->add_option("--starts", options->starts, "sweep: start times, spread from --from to --to")
       ->capture_default_str();
-  cmd->add_option("--from", options->from, "sweep: first start (default: as --start)");
-  cmd->add_option("--to", options->to, "sweep: last start (default: a week before the trace ends)");
+  cmd->add_option("--from", options->from, "sweep: first start, a UTC time (default: as --start)");
+  cmd->add_option("--to", options->to,
+                  "sweep: last start, a UTC time (default: a week before the trace ends)");
   cmd->add_option("--etas", options->etas, "sweep: η values of zeus and chase")
       ->delimiter(',')
       ->capture_default_str();

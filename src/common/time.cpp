@@ -2,8 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
+
+#include "chase/error.h"
 
 namespace chase {
 
@@ -61,6 +64,9 @@ class Cursor {
   std::string_view text_;
   std::size_t pos_ = 0;
 };
+
+// 12 digits of days (under 9e16 s) still fit a count of seconds; more could overflow it.
+constexpr std::size_t kMaxDurationDigits = 12;
 
 // "YYYY-MM-DD", validated against the calendar (month lengths, leap years).
 std::optional<std::chrono::sys_days> parse_date(Cursor& in) {
@@ -172,6 +178,39 @@ std::string format_utc_time(UtcTime time) {
   }
   text += 'Z';
   return text;
+}
+
+std::optional<seconds> parse_duration(std::string_view text) {
+  const std::size_t digits = std::min(text.find_first_not_of("0123456789"), text.size());
+  if (digits == 0 || digits > kMaxDurationDigits) return std::nullopt;
+  std::int64_t number = 0;
+  for (const char c : text.substr(0, digits)) number = number * 10 + (c - '0');
+  if (number == 0) return std::nullopt;
+  const std::string_view unit = text.substr(digits);
+  if (unit.empty() || unit == "s") return seconds(number);
+  if (unit == "m" || unit == "min") return minutes(number);
+  if (unit == "h") return hours(number);
+  if (unit == "d") return days(number);
+  return std::nullopt;
+}
+
+seconds parse_duration_option(std::string_view text, std::string_view flag) {
+  const auto duration = parse_duration(text);
+  if (!duration) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{} '{}' is not a duration: give {}; a bare number is seconds.", flag,
+                            text, kDurationGrammar));
+  }
+  return *duration;
+}
+
+UtcTime parse_time_option(std::string_view text, std::string_view flag) {
+  const auto time = parse_utc_time(text);
+  if (!time) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{} '{}' is not a UTC time; use {}.", flag, text, kTimeGrammar));
+  }
+  return *time;
 }
 
 }  // namespace chase

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "chase/error.h"
+#include "forecast/features.h"
 
 namespace chase::forecast_detail {
 
@@ -45,55 +46,15 @@ constexpr double kMargin = 0.005;  // a model must validate 0.5 % better than th
 constexpr std::size_t kMinTrainRows = 8;
 constexpr std::string_view kName = "auto";
 
-std::string describe(const CarbonSeries& series) {
-  return series.source().empty() ? std::string("the series")
-                                 : fmt::format("the series from '{}'", series.source());
-}
-
 std::size_t points_per_day(const CarbonSeries& series) {
-  const std::int64_t resolution = series.resolution().count();
-  if (resolution <= 0 || kSecondsPerDay % resolution != 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("Forecaster 'auto': the resolution of {} ({} s) does not divide a day "
-                            "evenly; resample it (e.g. to 1 h).",
-                            describe(series), resolution));
-  }
-  return static_cast<std::size_t>(kSecondsPerDay / resolution);
+  return steps_per_day(series, "Forecaster 'auto'");
 }
 
 void check_call(const CarbonSeries& series, std::size_t begin, std::size_t end, std::size_t horizon,
                 std::string_view call) {
-  if (horizon == 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                "Forecaster 'auto': the horizon is 0 steps; it must be at least 1 (1 = one step "
-                "ahead).");
-  }
-  if (begin >= end || end > series.size()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("Forecaster 'auto': {} range [{}, {}) is not a non-empty range of "
-                            "indices inside {} ({} points).",
-                            call, begin, end, describe(series), series.size()));
-  }
-  if (begin < horizon) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("Forecaster 'auto': {} range starts at index {}, but it needs the "
-                            "value {} step(s) earlier; start at index {} or later.",
-                            call, begin, horizon, horizon));
-  }
-}
-
-void check_regular(const CarbonSeries& series, std::size_t from, std::size_t to) {
-  const auto& times = series.times();
-  for (std::size_t i = from + 1; i < to; ++i) {
-    if (times[i] - times[i - 1] != series.resolution()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("Forecaster 'auto': {} is not regular: points {} ({}) and {} ({}) "
-                              "are not one resolution ({} s) apart. Fill or resample the series "
-                              "first (--fill previous|linear).",
-                              describe(series), i - 1, format_utc_time(times[i - 1]), i,
-                              format_utc_time(times[i]), series.resolution().count()));
-    }
-  }
+  check_horizon(horizon, kName);
+  check_range(series, begin, end, kName, call);
+  check_lag_available(begin, horizon, kName, call);
 }
 
 bool is_production(const std::string& name) {
@@ -334,7 +295,7 @@ class AutoForecaster final : public Forecaster {
     check_call(series, begin, end, horizon, "fit");
     fitted_ = false;
     layout_ = make_layout(series, begin, horizon, options_.use_exogenous);
-    check_regular(series, begin - layout_.reach(), end);
+    check_regular(series, begin - layout_.reach(), end, kName);
     const Eigen::MatrixXd x = build_features(series, layout_, begin, end);
     const auto n = static_cast<Eigen::Index>(end - begin);
     Eigen::VectorXd y(n), last(n), seasonal(n);
@@ -423,7 +384,7 @@ class AutoForecaster final : public Forecaster {
                               "or later.",
                               first, reach, reach));
     }
-    check_regular(series, first - reach, last);
+    check_regular(series, first - reach, last, kName);
     if (choice_ == Choice::kRidge && !layout_.exogenous_names.empty()) {
       bool same = series.exogenous().size() == layout_.exogenous_names.size();
       for (std::size_t c = 0; same && c < layout_.exogenous_names.size(); ++c) {

@@ -37,12 +37,7 @@ class LagForecaster : public Forecaster {
                               name()));
     }
     const std::size_t back = lag(horizon);
-    if (first < back) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("Forecaster '{}': predict range starts at index {}, but it needs "
-                              "the value {} step(s) earlier; start at index {} or later.",
-                              name(), first, back, back));
-    }
+    check_lag_available(first, back, name(), "predict");
     check_regular(series, first - back, last, name());
     std::vector<double> out(last - first);
     for (std::size_t t = first; t < last; ++t) out[t - first] = series.values()[t - back];

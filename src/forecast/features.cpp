@@ -16,12 +16,12 @@ namespace {
 
 constexpr std::int64_t kSecondsPerDay = 86400;
 
-std::string describe(const CarbonSeries& series) {
+}  // namespace
+
+std::string describe_series(const CarbonSeries& series) {
   return series.source().empty() ? std::string("the series")
                                  : fmt::format("the series from '{}'", series.source());
 }
-
-}  // namespace
 
 void check_range(const CarbonSeries& series, std::size_t begin, std::size_t end,
                  std::string_view model, std::string_view call) {
@@ -29,7 +29,7 @@ void check_range(const CarbonSeries& series, std::size_t begin, std::size_t end,
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("Forecaster '{}': {} range [{}, {}) is not a non-empty range of "
                             "indices inside {} ({} points).",
-                            model, call, begin, end, describe(series), series.size()));
+                            model, call, begin, end, describe_series(series), series.size()));
   }
 }
 
@@ -42,6 +42,16 @@ void check_horizon(std::size_t horizon, std::string_view model) {
   }
 }
 
+void check_lag_available(std::size_t begin, std::size_t lag, std::string_view model,
+                         std::string_view call) {
+  if (begin < lag) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("Forecaster '{}': {} range starts at index {}, but it needs the value "
+                            "{} step(s) earlier; start at index {} or later.",
+                            model, call, begin, lag, lag));
+  }
+}
+
 void check_regular(const CarbonSeries& series, std::size_t from, std::size_t to,
                    std::string_view model) {
   const auto& times = series.times();
@@ -50,9 +60,9 @@ void check_regular(const CarbonSeries& series, std::size_t from, std::size_t to,
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("Forecaster '{}': {} is not regular: points {} ({}) and {} ({}) are "
                               "not one resolution ({} s) apart. Fill or resample the series "
-                              "first.",
-                              model, describe(series), i - 1, format_utc_time(times[i - 1]), i,
-                              format_utc_time(times[i]), series.resolution().count()));
+                              "first (fill_gaps, or --fill previous|linear on the command line).",
+                              model, describe_series(series), i - 1, format_utc_time(times[i - 1]),
+                              i, format_utc_time(times[i]), series.resolution().count()));
     }
   }
 }
@@ -63,7 +73,7 @@ std::size_t steps_per_day(const CarbonSeries& series, std::string_view who) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("{}: the resolution of {} ({} s) does not divide a day evenly, so it "
                             "has no whole number of points per day; resample it (e.g. to 1 h).",
-                            who, describe(series), resolution));
+                            who, describe_series(series), resolution));
   }
   return static_cast<std::size_t>(kSecondsPerDay / resolution);
 }
@@ -73,12 +83,7 @@ Features build_features(const CarbonSeries& series, std::size_t begin, std::size
                         std::string_view call) {
   check_horizon(horizon, model);
   check_range(series, begin, end, model, call);
-  if (begin < horizon) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("Forecaster '{}': {} range starts at index {}, but its features need "
-                            "the value {} step(s) earlier; start at index {} or later.",
-                            model, call, begin, horizon, horizon));
-  }
+  check_lag_available(begin, horizon, model, call);
   check_regular(series, begin - horizon, end, model);
   Features features;
   features.rows = end - begin;

@@ -29,11 +29,17 @@ struct Features {
   const double* row(std::size_t i) const { return x.data() + i * kFeatureCount; }
 };
 
+// "the series from '<source>'" ("the series" without a source), for messages.
+std::string describe_series(const CarbonSeries& series);
 // Throws kInvalidArgument unless [begin, end) is a non-empty range inside the series.
 void check_range(const CarbonSeries& series, std::size_t begin, std::size_t end,
                  std::string_view model, std::string_view call);
 // Throws kInvalidArgument unless horizon ≥ 1.
 void check_horizon(std::size_t horizon, std::string_view model);
+// Throws kInvalidArgument unless the value `lag` steps before index `begin` exists (begin ≥ lag);
+// `call` ("fit" / "predict") names the call.
+void check_lag_available(std::size_t begin, std::size_t lag, std::string_view model,
+                         std::string_view call);
 // Throws kInvalidArgument unless points [from, to) are exactly one resolution apart.
 void check_regular(const CarbonSeries& series, std::size_t from, std::size_t to,
                    std::string_view model);

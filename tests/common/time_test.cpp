@@ -1,10 +1,13 @@
 #include "chase/time.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "support/errors.h"
 
 namespace chase {
 namespace {
@@ -15,6 +18,8 @@ using std::chrono::milliseconds;
 using std::chrono::minutes;
 using std::chrono::nanoseconds;
 using std::chrono::seconds;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
 
 // A UTC time built from calendar fields, independent of the parser under test.
 UtcTime utc(int y, unsigned mo, unsigned d, int h = 0, int mi = 0, int s = 0) {
@@ -250,6 +255,72 @@ TEST(UtcTimeRoundTrip, EveryDayOfALeapYear) {
     ASSERT_EQ(parse_utc_time(text), time) << text;
   }
   EXPECT_EQ(format_utc_time(time), "2025-01-01T06:30:00Z");
+}
+
+TEST(ParseDuration, TakesEveryUnitOfTheGrammar) {
+  EXPECT_EQ(parse_duration("90s"), seconds(90));
+  EXPECT_EQ(parse_duration("15m"), minutes(15));
+  EXPECT_EQ(parse_duration("15min"), minutes(15));
+  EXPECT_EQ(parse_duration("1h"), hours(1));
+  EXPECT_EQ(parse_duration("2d"), days(2));
+}
+
+TEST(ParseDuration, ReadsABareNumberAsSeconds) {
+  EXPECT_EQ(parse_duration("900"), seconds(900));
+  EXPECT_EQ(parse_duration("1"), seconds(1));
+}
+
+TEST(ParseDuration, TakesUpToTwelveDigitsAndLeadingZeros) {
+  EXPECT_EQ(parse_duration("030m"), minutes(30));
+  EXPECT_EQ(parse_duration("999999999999d"), days(999'999'999'999));
+  EXPECT_FALSE(parse_duration("1000000000000s"));  // 13 digits
+}
+
+TEST(ParseDuration, RejectsZero) {
+  for (const char* text : {"0", "0s", "0m", "000h", "0d"}) {
+    EXPECT_FALSE(parse_duration(text)) << "'" << text << "'";
+  }
+}
+
+TEST(ParseDuration, RejectsTextWithoutALeadingWholeNumber) {
+  for (const char* text : {"", "h", "soon", "-1h", "+1h", " 1h", "1.5h", ".5h", "1e3s"}) {
+    EXPECT_FALSE(parse_duration(text)) << "'" << text << "'";
+  }
+}
+
+TEST(ParseDuration, RejectsOtherUnits) {
+  for (const char* text :
+       {"1w", "1ms", "1H", "1D", "1 h", "1h ", "1hour", "1mins", "1sec", "1hm"}) {
+    EXPECT_FALSE(parse_duration(text)) << "'" << text << "'";
+  }
+}
+
+TEST(ParseDurationOption, ReturnsTheDuration) {
+  EXPECT_EQ(parse_duration_option("30m", "--period"), minutes(30));
+  EXPECT_EQ(parse_duration_option("1d", "--resample"), days(1));
+}
+
+TEST(ParseDurationOption, NamesTheFlagTheTextAndTheGrammar) {
+  const auto message = testing::error_message([] { parse_duration_option("soon", "--period"); },
+                                              ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, AllOf(HasSubstr("--period 'soon'"), HasSubstr("not a duration"),
+                             HasSubstr(std::string(kDurationGrammar)),
+                             HasSubstr("a bare number is seconds")));
+  EXPECT_THAT(testing::error_message([] { parse_duration_option("0s", "--resample"); },
+                                     ErrorCode::kInvalidArgument),
+              HasSubstr("--resample '0s'"));
+}
+
+TEST(ParseTimeOption, ReturnsTheTime) {
+  EXPECT_EQ(parse_time_option("2021-07-01T13:00:00Z", "--start"), utc(2021, 7, 1, 13));
+  EXPECT_EQ(parse_time_option("2021-07-01 13:00:00", "--from"), utc(2021, 7, 1, 13));
+}
+
+TEST(ParseTimeOption, NamesTheFlagTheTextAndTheGrammar) {
+  const auto message = testing::error_message([] { parse_time_option("tomorrow", "--start"); },
+                                              ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, AllOf(HasSubstr("--start 'tomorrow'"), HasSubstr("not a UTC time"),
+                             HasSubstr(std::string(kTimeGrammar))));
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
+#include <utility>
 
 #include "carbon/providers/provider_base.h"
 
@@ -12,141 +14,129 @@ namespace chase::detail {
 namespace {
 
 constexpr std::string_view kCredentials = "the base URL and the SDK's own data-source settings";
+// The resolution of an answer without records.
+constexpr std::chrono::seconds kNoRecordsResolution{300};
+
+// The field names of an endpoint's emissions records: {time, "duration", value}.
+struct RecordFields {
+  const char* time;
+  const char* value;
+};
+constexpr RecordFields kByLocationFields{"time", "rating"};
+constexpr RecordFields kForecastFields{"timestamp", "value"};
+
+// A series being built from emissions records; the first record's duration is its resolution.
+struct EmissionsRecords {
+  SeriesBuilder builder;
+  std::optional<std::chrono::seconds> resolution;
+
+  CarbonSeries build(std::string source, CarbonFetchNotes& notes) const {
+    return builder.build(resolution.value_or(kNoRecordsResolution), std::move(source), notes);
+  }
+};
 
 class CarbonAwareSdkProvider final : public HttpProvider {
  public:
   explicit CarbonAwareSdkProvider(CarbonProviderOptions options)
-      : HttpProvider("carbon-aware-sdk", "", std::move(options)) {
-    if (base_url_.empty()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "carbon-aware-sdk: no base URL (the WebAPI is self-hosted). Set "
-                  "CARBON_AWARE_SDK_URL or \"base_url\" (e.g. \"http://localhost:8080\").");
-    }
-    if (options_.location.empty()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "carbon-aware-sdk: no location. Set CARBON_AWARE_SDK_LOCATION or \"location\" "
-                  "(e.g. \"westeurope\").");
-    }
+      : HttpProvider("carbon-aware-sdk", "", kCredentials, std::move(options)) {
+    no_content_is_empty_list_ = true;  // the SDK's "no data" (an empty series, not an error)
+    require_setting(!base_url_.empty(),
+                    "carbon-aware-sdk: no base URL (the WebAPI is self-hosted). Set "
+                    "CARBON_AWARE_SDK_URL or \"base_url\" (e.g. \"http://localhost:8080\").");
+    require_setting(!options_.location.empty(),
+                    "carbon-aware-sdk: no location. Set CARBON_AWARE_SDK_LOCATION or "
+                    "\"location\" (e.g. \"westeurope\").");
   }
 
   CarbonPoint latest() override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
-    const UtcTime now = clock_->utc_now();
-    const HttpRequest request{make_url(base_url_, "/emissions/bylocation",
-                                       {{"location", options_.location},
-                                        {"time", iso_seconds(now - std::chrono::hours(1))},
-                                        {"toTime", iso_seconds(now)}}),
-                              {},
-                              std::nullopt};
-    const auto series = bylocation(request, "carbon-aware-sdk latest " + options_.location,
-                                   kLatestTtl, notes, UtcTime::min(), UtcTime::max());
-    set_notes(notes);
-    if (series.empty()) {
-      throw Error(ErrorCode::kUnavailable,
-                  fmt::format("carbon-aware-sdk: GET {} has no emissions data for '{}' in the "
-                              "last hour (HTTP 204 or an empty list). Check the location and the "
-                              "SDK's data source.",
-                              request.url, options_.location));
-    }
-    return CarbonPoint{series.times().back(), series.values().back(), series.resolution(), false};
+    const auto [series, url] = serve([&](CarbonFetchNotes& notes) {
+      const UtcTime now = clock_->utc_now();
+      const auto request = bylocation_request(now - std::chrono::hours(1), now);
+      return std::pair{bylocation(request, "carbon-aware-sdk latest " + options_.location,
+                                  kLatestTtl, notes, UtcTime::min(), UtcTime::max()),
+                       request.url};
+    });
+    return last_point(series,
+                      fmt::format("carbon-aware-sdk: GET {} has no emissions data for '{}' in the "
+                                  "last hour (HTTP 204 or an empty list). Check the location and "
+                                  "the SDK's data source.",
+                                  url, options_.location));
   }
 
   CarbonSeries history(UtcTime start, UtcTime end) override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
-    const HttpRequest request{make_url(base_url_, "/emissions/bylocation",
-                                       {{"location", options_.location},
-                                        {"time", iso_seconds(start)},
-                                        {"toTime", iso_seconds(end)}}),
-                              {},
-                              std::nullopt};
-    auto series = bylocation(request, request.url, history_ttl(end), notes, start, end);
-    set_notes(notes);
-    return series;
+    const auto request = bylocation_request(start, end);
+    return serve([&](CarbonFetchNotes& notes) {
+      return bylocation(request, request.url, history_ttl(end), notes, start, end);
+    });
   }
 
   CarbonSeries forecast(std::chrono::seconds horizon) override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
-    const UtcTime now = clock_->utc_now();
-    const HttpRequest request{make_url(base_url_, "/emissions/forecasts/current",
-                                       {{"location", options_.location},
-                                        {"dataStartAt", iso_seconds(now)},
-                                        {"dataEndAt", iso_seconds(now + horizon)}}),
-                              {},
-                              std::nullopt};
-    const std::string key =
-        fmt::format("carbon-aware-sdk forecast {} {}", options_.location, horizon.count());
-    const Fetched fetched = fetch(request, key, kForecastTtl);
-    if (fetched.status == 204) {
-      set_notes(notes);
-      return CarbonSeries({}, {}, std::chrono::seconds(300), source());
-    }
-    if (fetched.status < 200 || fetched.status >= 300) {
-      fail_status(fetched, request.url, kCredentials);
-    }
-    const auto json = parse_json(fetched, request.url);
-    auto series = parse_shape(request.url, [&] {
-      if (!json.is_array())
-        throw Error(ErrorCode::kParse, shape_message(request.url, "expected a list"));
-      SeriesBuilder builder(name_, request.url);
-      std::chrono::seconds resolution{300};
-      bool first = true;
-      for (const auto& forecast : json) {
-        check_unit(forecast, request.url);
-        const auto& data = forecast.at("forecastData");
-        if (!data.is_array()) {
-          throw Error(ErrorCode::kParse, shape_message(request.url, "forecastData is not a list"));
+    return serve([&](CarbonFetchNotes& notes) {
+      const UtcTime now = clock_->utc_now();
+      const auto request =
+          request_to("/emissions/forecasts/current", {{"location", options_.location},
+                                                      {"dataStartAt", iso_seconds(now)},
+                                                      {"dataEndAt", iso_seconds(now + horizon)}});
+      const std::string key =
+          fmt::format("carbon-aware-sdk forecast {} {}", options_.location, horizon.count());
+      return fetch_parsed(request, key, kForecastTtl, notes, [&](const nlohmann::json& json) {
+        if (!json.is_array()) {
+          throw Error(ErrorCode::kParse, shape_message(request.url, "expected a list"));
         }
-        for (const auto& item : data) {
-          check_unit(item, request.url);
-          const UtcTime time = parse_time(item.at("timestamp"), request.url);
-          const auto duration = parse_duration(item.at("duration"), request.url);
-          if (first) resolution = duration;
-          first = false;
-          if (time + duration <= now || time >= now + horizon) continue;
-          builder.add(time, parse_value(item.at("value"), request.url));
+        EmissionsRecords records{SeriesBuilder(name_, request.url), std::nullopt};
+        for (const auto& forecast : json) {
+          check_unit(forecast, request.url);
+          const auto& data = forecast.at("forecastData");
+          if (!data.is_array()) {
+            throw Error(ErrorCode::kParse,
+                        shape_message(request.url, "forecastData is not a list"));
+          }
+          // The intervals not over yet that start before now + horizon.
+          add_records(data, kForecastFields, request.url, records,
+                      [&](UtcTime time, std::chrono::seconds duration) {
+                        return time + duration > now && time < now + horizon;
+                      });
         }
-      }
-      return builder.build(resolution, source(), notes);
+        return records.build(source(), notes);
+      });
     });
-    remember(key, fetched, kForecastTtl);
-    notes.from_cache = notes.from_cache && fetched.from_cache;
-    set_notes(notes);
-    return series;
   }
 
  private:
+  // The emissions of [from, to).
+  HttpRequest bylocation_request(UtcTime from, UtcTime to) const {
+    return request_to("/emissions/bylocation", {{"location", options_.location},
+                                                {"time", iso_seconds(from)},
+                                                {"toTime", iso_seconds(to)}});
+  }
+
   CarbonSeries bylocation(const HttpRequest& request, const std::string& key,
                           std::chrono::seconds ttl, CarbonFetchNotes& notes, UtcTime from,
                           UtcTime to) {
-    const Fetched fetched = fetch(request, key, ttl);
-    if (fetched.status == 204) return CarbonSeries({}, {}, std::chrono::seconds(300), source());
-    if (fetched.status < 200 || fetched.status >= 300) {
-      fail_status(fetched, request.url, kCredentials);
-    }
-    const auto json = parse_json(fetched, request.url);
-    auto series = parse_shape(request.url, [&] {
-      if (!json.is_array())
+    return fetch_parsed(request, key, ttl, notes, [&](const nlohmann::json& json) {
+      if (!json.is_array()) {
         throw Error(ErrorCode::kParse, shape_message(request.url, "expected a list"));
-      SeriesBuilder builder(name_, request.url);
-      std::chrono::seconds resolution{300};
-      bool first = true;
-      for (const auto& item : json) {
-        check_unit(item, request.url);
-        const UtcTime time = parse_time(item.at("time"), request.url);
-        const auto duration = parse_duration(item.at("duration"), request.url);
-        if (first) resolution = duration;
-        first = false;
-        if (time < from || time >= to) continue;
-        builder.add(time, parse_value(item.at("rating"), request.url));
       }
-      return builder.build(resolution, source(), notes);
+      EmissionsRecords records{SeriesBuilder(name_, request.url), std::nullopt};
+      add_records(json, kByLocationFields, request.url, records,
+                  [&](UtcTime time, std::chrono::seconds) { return time >= from && time < to; });
+      return records.build(source(), notes);
     });
-    remember(key, fetched, ttl);
-    notes.from_cache = notes.from_cache && fetched.from_cache;
-    return series;
+  }
+
+  // Adds the records of `list` whose interval `keep(time, duration)` selects; every record's
+  // unit, time and duration are checked, the value only of those kept.
+  template <typename Keep>
+  void add_records(const nlohmann::json& list, RecordFields fields, const std::string& url,
+                   EmissionsRecords& records, Keep&& keep) const {
+    for (const auto& record : list) {
+      check_unit(record, url);
+      const UtcTime time = parse_time(record.at(fields.time), url);
+      const auto duration = parse_duration(record.at("duration"), url);
+      if (!records.resolution) records.resolution = duration;
+      if (!keep(time, duration)) continue;
+      records.builder.add(time, parse_value(record.at(fields.value), url));
+    }
   }
 
   // "hh:mm:ss" (optionally "d.hh:mm:ss"), or a number of minutes.

@@ -19,91 +19,79 @@ constexpr std::string_view kCredentials = "the API key (ELECTRICITYMAPS_API_KEY)
 class ElectricityMapsProvider final : public HttpProvider {
  public:
   explicit ElectricityMapsProvider(CarbonProviderOptions options)
-      : HttpProvider("electricitymaps", "https://api.electricitymap.org", std::move(options)) {
-    if (options_.credentials.api_key.empty()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "electricitymaps: no API key. Set ELECTRICITYMAPS_API_KEY or \"api_key\" in the "
-                  "provider config file.");
-    }
-    if (options_.location.empty()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "electricitymaps: no zone. Set ELECTRICITYMAPS_ZONE or \"location\" (e.g. "
-                  "\"DE\", or \"lat,lon\").");
-    }
+      : HttpProvider("electricitymaps", "https://api.electricitymap.org", kCredentials,
+                     std::move(options)) {
+    require_setting(
+        !options_.credentials.api_key.empty(),
+        "electricitymaps: no API key. Set ELECTRICITYMAPS_API_KEY or \"api_key\" in the "
+        "provider config file.");
+    require_setting(!options_.location.empty(),
+                    "electricitymaps: no zone. Set ELECTRICITYMAPS_ZONE or \"location\" (e.g. "
+                    "\"DE\", or \"lat,lon\").");
     coordinates_ = parse_coordinates(options_.location);
   }
 
   CarbonPoint latest() override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
     const auto request = make_request("/v3/carbon-intensity/latest", {});
-    const auto point = fetch_parsed(
-        request, request.url, kLatestTtl, kCredentials, notes, [&](const nlohmann::json& json) {
-          check_unit(json, request.url);
-          const auto value = parse_value(json.at("carbonIntensity"), request.url);
-          CarbonPoint result;
-          result.time = parse_time(json.at("datetime"), request.url);
-          result.resolution = kHour;
-          result.estimated = json.value("isEstimated", false);
-          if (!value) {
-            throw Error(ErrorCode::kUnavailable,
-                        fmt::format("electricitymaps: GET {} has no value (null) for {} at {}. "
-                                    "Try again later or use history().",
-                                    request.url, options_.location, format_utc_time(result.time)));
-          }
-          SeriesBuilder check(name_, request.url);
-          check.add(result.time, value);  // the range and unit checks
-          result.g_per_kwh = *value;
-          return result;
-        });
-    set_notes(notes);
-    return point;
+    return serve([&](CarbonFetchNotes& notes) {
+      return fetch_parsed(request, request.url, kLatestTtl, notes, [&](const nlohmann::json& json) {
+        check_unit(json, request.url);
+        const auto value = parse_value(json.at("carbonIntensity"), request.url);
+        CarbonPoint result;
+        result.time = parse_time(json.at("datetime"), request.url);
+        result.resolution = kHour;
+        result.estimated = json.value("isEstimated", false);
+        if (!value) {
+          throw Error(ErrorCode::kUnavailable,
+                      fmt::format("electricitymaps: GET {} has no value (null) for {} at {}. "
+                                  "Try again later or use history().",
+                                  request.url, options_.location, format_utc_time(result.time)));
+        }
+        SeriesBuilder check(name_, request.url);
+        check.add(result.time, value);  // the range and unit checks
+        result.g_per_kwh = *value;
+        return result;
+      });
+    });
   }
 
   CarbonSeries history(UtcTime start, UtcTime end) override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
-    SeriesBuilder builder(name_, "/v3/carbon-intensity/past-range");
-    const UtcTime now = clock_->utc_now();
-    if (start >= now - std::chrono::hours(24)) {
-      const auto request = make_request("/v3/carbon-intensity/history", {});
-      fetch_parsed(request, request.url, kRecentHistoryTtl, kCredentials, notes,
-                   [&](const nlohmann::json& json) {
-                     add_points(json.at("history"), request.url, builder, start, end);
-                     return 0;
-                   });
-    } else {
-      for (UtcTime from = start; from < end; from += kPastRangeChunk) {
-        const UtcTime to = std::min(end, from + kPastRangeChunk);
-        const auto request = make_request("/v3/carbon-intensity/past-range",
-                                          {{"start", iso_seconds(from)}, {"end", iso_seconds(to)}});
-        fetch_parsed(request, request.url, history_ttl(to), kCredentials, notes,
+    return serve([&](CarbonFetchNotes& notes) {
+      SeriesBuilder builder(name_, "/v3/carbon-intensity/past-range");
+      const UtcTime now = clock_->utc_now();
+      if (start >= now - std::chrono::hours(24)) {
+        const auto request = make_request("/v3/carbon-intensity/history", {});
+        fetch_parsed(request, request.url, kRecentHistoryTtl, notes,
                      [&](const nlohmann::json& json) {
-                       add_points(json.at("data"), request.url, builder, start, end);
-                       return 0;
+                       add_points(json.at("history"), request.url, builder, start, end);
                      });
+      } else {
+        for (UtcTime from = start; from < end; from += kPastRangeChunk) {
+          const UtcTime to = std::min(end, from + kPastRangeChunk);
+          const auto request =
+              make_request("/v3/carbon-intensity/past-range",
+                           {{"start", iso_seconds(from)}, {"end", iso_seconds(to)}});
+          fetch_parsed(request, request.url, history_ttl(to), notes,
+                       [&](const nlohmann::json& json) {
+                         add_points(json.at("data"), request.url, builder, start, end);
+                       });
+        }
       }
-    }
-    auto series = builder.build(kHour, source(), notes);
-    set_notes(notes);
-    return series;
+      return builder.build(kHour, source(), notes);
+    });
   }
 
   CarbonSeries forecast(std::chrono::seconds horizon) override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
     const auto request = make_request("/v3/carbon-intensity/forecast", {});
-    SeriesBuilder builder(name_, request.url);
-    const UtcTime now = clock_->utc_now();
-    fetch_parsed(request, request.url, kForecastTtl, kCredentials, notes,
-                 [&](const nlohmann::json& json) {
-                   add_points(json.at("forecast"), request.url, builder,
-                              now - kHour + std::chrono::seconds(1), now + horizon);
-                   return 0;
-                 });
-    auto series = builder.build(kHour, source(), notes);
-    set_notes(notes);
-    return series;
+    return serve([&](CarbonFetchNotes& notes) {
+      SeriesBuilder builder(name_, request.url);
+      const UtcTime now = clock_->utc_now();
+      fetch_parsed(request, request.url, kForecastTtl, notes, [&](const nlohmann::json& json) {
+        add_points(json.at("forecast"), request.url, builder, now - kHour + std::chrono::seconds(1),
+                   now + horizon);
+      });
+      return builder.build(kHour, source(), notes);
+    });
   }
 
  private:
@@ -118,8 +106,7 @@ class ElectricityMapsProvider final : public HttpProvider {
       query.emplace_back("emissionFactorType", options_.emission_factor_type);
     }
     if (options_.disable_estimations) query.emplace_back("disableEstimations", "true");
-    HttpRequest request;
-    request.url = make_url(base_url_, path, query);
+    HttpRequest request = request_to(path, query);
     request.headers.emplace_back("auth-token", options_.credentials.api_key);
     return request;
   }

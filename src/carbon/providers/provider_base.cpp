@@ -35,6 +35,9 @@ std::string snippet(const std::string& body) {
   return compact;
 }
 
+// 2xx with a body: 204 (No Content) has none.
+bool has_body(long status) { return status >= 200 && status < 300 && status != 204; }
+
 }  // namespace
 
 void SeriesBuilder::add(UtcTime time, std::optional<double> value) {
@@ -105,9 +108,11 @@ CarbonSeries SeriesBuilder::build(std::chrono::seconds resolution, std::string s
   return CarbonSeries(std::move(times), std::move(values), resolution, std::move(source));
 }
 
-HttpProvider::HttpProvider(std::string name, std::string default_url, CarbonProviderOptions options)
+HttpProvider::HttpProvider(std::string name, std::string default_url,
+                           std::string_view credentials_hint, CarbonProviderOptions options)
     : name_(std::move(name)),
       base_url_(options.base_url.empty() ? std::move(default_url) : options.base_url),
+      credentials_hint_(credentials_hint),
       options_(std::move(options)),
       clock_(options_.clock ? options_.clock : system_clock()),
       http_(name_, HttpOptions{options_.connect_timeout, options_.timeout, options_.retry,
@@ -129,19 +134,23 @@ HttpProvider::HttpProvider(std::string name, std::string default_url, CarbonProv
 Fetched HttpProvider::fetch(const HttpRequest& request, const std::string& cache_key,
                             std::chrono::seconds ttl) {
   if (auto body = cache_.get(cache_key, ttl)) return Fetched{200, std::move(*body), true};
-  HttpResponse response = http_.get(request);
+  HttpResponse response = send(request);
   return Fetched{response.status, std::move(response.body), false};
 }
 
-void HttpProvider::remember(const std::string& cache_key, const Fetched& fetched,
-                            std::chrono::seconds ttl) {
-  if (!fetched.from_cache && fetched.status >= 200 && fetched.status < 300) {
-    cache_.put(cache_key, fetched.body, ttl);
-  }
+nlohmann::json HttpProvider::answer_json(const Fetched& fetched, const std::string& url) const {
+  if (fetched.status == 204 && no_content_is_empty_list_) return nlohmann::json::array();
+  if (!has_body(fetched.status)) fail_status(fetched, url);
+  return parse_json(fetched, url);
 }
 
-void HttpProvider::fail_status(const Fetched& fetched, const std::string& url,
-                               std::string_view credentials_hint) const {
+void HttpProvider::keep(const std::string& cache_key, const Fetched& fetched,
+                        std::chrono::seconds ttl, CarbonFetchNotes& notes) {
+  if (!fetched.from_cache && has_body(fetched.status)) cache_.put(cache_key, fetched.body, ttl);
+  notes.from_cache = notes.from_cache && fetched.from_cache;
+}
+
+void HttpProvider::fail_status(const Fetched& fetched, const std::string& url) const {
   const long status = fetched.status;
   const std::string body = fetched.body.empty() ? "" : fmt::format(" ({})", snippet(fetched.body));
   switch (status) {
@@ -160,7 +169,7 @@ void HttpProvider::fail_status(const Fetched& fetched, const std::string& url,
       throw Error(ErrorCode::kPermissionDenied,
                   fmt::format("{}: GET {} was refused (HTTP {}){}. Check {}, and that the account "
                               "may access this location.",
-                              name_, url, status, body, credentials_hint));
+                              name_, url, status, body, credentials_hint_));
     case 404:
       throw Error(ErrorCode::kNotFound,
                   fmt::format("{}: GET {} found nothing (HTTP 404){}. Check the location ('{}') "
@@ -233,6 +242,12 @@ void HttpProvider::check_unit(const nlohmann::json& object, const std::string& u
 
 std::chrono::seconds HttpProvider::history_ttl(UtcTime end) const {
   return clock_->utc_now() - end > kSettledAfter ? kPastHistoryTtl : kRecentHistoryTtl;
+}
+
+CarbonPoint HttpProvider::last_point(const CarbonSeries& series,
+                                     const std::string& no_value_message) {
+  if (series.empty()) throw Error(ErrorCode::kUnavailable, no_value_message);
+  return CarbonPoint{series.times().back(), series.values().back(), series.resolution(), false};
 }
 
 std::string iso_seconds(UtcTime time) {

@@ -1,7 +1,9 @@
-// Internal: what the HTTP providers share — the client, the cache, status and JSON handling, and
-// the repair of the services' series (nulls, order, duplicates, units).
+// Internal: what the HTTP providers share — the client, the cache, status and JSON handling, one
+// call's lock and notes, and the repair of the services' series (nulls, order, duplicates, units).
 //
-// Thread safety: HttpProvider serialises the public calls of its subclasses with `mutex_`.
+// Thread safety: HttpProvider serialises the public calls of its subclasses: each runs its work in
+// serve(), which holds `mutex_`; the members a subclass reads outside serve() are set at
+// construction and never change.
 #pragma once
 
 #include <chrono>
@@ -11,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -55,19 +59,53 @@ class SeriesBuilder {
 
 class HttpProvider : public CarbonProvider {
  public:
-  HttpProvider(std::string name, std::string default_url, CarbonProviderOptions options);
+  // `credentials_hint` says which settings hold the credentials, for the messages of refusals.
+  HttpProvider(std::string name, std::string default_url, std::string_view credentials_hint,
+               CarbonProviderOptions options);
   std::string_view name() const noexcept override { return name_; }
 
  protected:
-  // The body for `request`: from the cache when `cache_key` is fresh there, else from the network.
-  // Statuses other than 2xx are returned as they are (cached never).
-  Fetched fetch(const HttpRequest& request, const std::string& cache_key, std::chrono::seconds ttl);
-  // Stores a body that parsed well.
-  void remember(const std::string& cache_key, const Fetched& fetched, std::chrono::seconds ttl);
-  // Throws the chase::Error that `status` of `url` deserves; `credentials_hint` says which
-  // settings hold the credentials.
-  [[noreturn]] void fail_status(const Fetched& fetched, const std::string& url,
-                                std::string_view credentials_hint) const;
+  // Runs one public call, `call(notes)`: serialised with the provider's other calls (mutex_), with
+  // notes that start fresh and become last_notes() once it returns (not when it throws).
+  template <typename Call>
+  auto serve(Call&& call) {
+    std::lock_guard lock(mutex_);
+    CarbonFetchNotes notes;
+    notes.from_cache = true;  // until a response comes from the network
+    auto result = call(notes);
+    set_notes(notes);
+    return result;
+  }
+  // fetch + status check + JSON parse + `parse(json)`: the body comes from the cache when
+  // `cache_key` is fresh there, and is cached once `parse` accepted it. A status the service did
+  // not answer with a body throws the chase::Error it deserves.
+  template <typename Parse>
+  auto fetch_parsed(const HttpRequest& request, const std::string& cache_key,
+                    std::chrono::seconds ttl, CarbonFetchNotes& notes, Parse&& parse) {
+    const Fetched fetched = fetch(request, cache_key, ttl);
+    const nlohmann::json json = answer_json(fetched, request.url);
+    if constexpr (std::is_void_v<decltype(parse(json))>) {
+      parse_shape(request.url, [&] { parse(json); });
+      keep(cache_key, fetched, ttl, notes);
+    } else {
+      auto result = parse_shape(request.url, [&] { return parse(json); });
+      keep(cache_key, fetched, ttl, notes);
+      return result;
+    }
+  }
+  // Sends `request` over the network; WattTime adds its bearer token here.
+  virtual HttpResponse send(const HttpRequest& request) { return http_.get(request); }
+  // A GET of `path` under the base URL (no headers).
+  HttpRequest request_to(std::string_view path,
+                         const std::vector<std::pair<std::string, std::string>>& query = {}) const {
+    return HttpRequest{make_url(base_url_, path, query), {}, std::nullopt};
+  }
+  // Throws kInvalidArgument with `message` unless a setting the provider needs is `given`.
+  static void require_setting(bool given, const char* message) {
+    if (!given) throw Error(ErrorCode::kInvalidArgument, message);
+  }
+  // Throws the chase::Error that the status of `fetched` (from `url`) deserves.
+  [[noreturn]] void fail_status(const Fetched& fetched, const std::string& url) const;
   nlohmann::json parse_json(const Fetched& fetched, const std::string& url) const;
   // Runs `parse`, turning JSON shape errors into kParse naming the provider and endpoint.
   template <typename F>
@@ -78,21 +116,6 @@ class HttpProvider : public CarbonProvider {
       throw Error(ErrorCode::kParse, shape_message(url, e.what()));
     }
   }
-  // fetch + status check + JSON parse + `parse(json)`; the body is cached once it parsed.
-  template <typename Parse>
-  auto fetch_parsed(const HttpRequest& request, const std::string& cache_key,
-                    std::chrono::seconds ttl, std::string_view credentials_hint,
-                    CarbonFetchNotes& notes, Parse&& parse) {
-    const Fetched fetched = fetch(request, cache_key, ttl);
-    if (fetched.status < 200 || fetched.status >= 300 || fetched.status == 204) {
-      fail_status(fetched, request.url, credentials_hint);
-    }
-    const nlohmann::json json = parse_json(fetched, request.url);
-    auto result = parse_shape(request.url, [&] { return parse(json); });
-    remember(cache_key, fetched, ttl);
-    notes.from_cache = notes.from_cache && fetched.from_cache;
-    return result;
-  }
   std::string shape_message(const std::string& url, std::string_view detail) const;
   UtcTime parse_time(const nlohmann::json& value, const std::string& url) const;
   std::optional<double> parse_value(const nlohmann::json& value, const std::string& url) const;
@@ -100,21 +123,31 @@ class HttpProvider : public CarbonProvider {
   void check_unit(const nlohmann::json& object, const std::string& url) const;
   // TTL for a history window ending at `end`.
   std::chrono::seconds history_ttl(UtcTime end) const;
-  // Notes for a new call: from_cache until a response comes from the network.
-  static CarbonFetchNotes fresh_notes() {
-    CarbonFetchNotes notes;
-    notes.from_cache = true;
-    return notes;
-  }
+  // latest() of a service that answers it with a recent series: its last point; kUnavailable with
+  // `no_value_message` when the series is empty.
+  static CarbonPoint last_point(const CarbonSeries& series, const std::string& no_value_message);
   std::string source() const { return name_ + ":" + options_.location; }
 
   std::string name_;
   std::string base_url_;
+  std::string credentials_hint_;
   CarbonProviderOptions options_;
   std::shared_ptr<Clock> clock_;
   HttpClient http_;
   ProviderCache cache_;
   std::mutex mutex_;
+  // HTTP 204 (No Content) is an error, except for services that answer "no data" with it (the
+  // Carbon Aware SDK): for them it reads as an empty JSON list.
+  bool no_content_is_empty_list_ = false;
+
+ private:
+  // The body for `request`: from the cache when `cache_key` is fresh there, else from send().
+  Fetched fetch(const HttpRequest& request, const std::string& cache_key, std::chrono::seconds ttl);
+  // The JSON of an answer with a body (an empty list for an allowed 204); fail_status otherwise.
+  nlohmann::json answer_json(const Fetched& fetched, const std::string& url) const;
+  // After a body parsed well: caches it when it came from the network, and counts it in `notes`.
+  void keep(const std::string& cache_key, const Fetched& fetched, std::chrono::seconds ttl,
+            CarbonFetchNotes& notes);
 };
 
 std::unique_ptr<CarbonProvider> make_electricitymaps_provider(CarbonProviderOptions options);

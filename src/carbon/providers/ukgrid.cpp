@@ -17,7 +17,8 @@ constexpr std::string_view kCredentials = "the base URL (the API needs no key)";
 class UkGridProvider final : public HttpProvider {
  public:
   explicit UkGridProvider(CarbonProviderOptions options)
-      : HttpProvider("ukgrid", "https://api.carbonintensity.org.uk", std::move(options)) {
+      : HttpProvider("ukgrid", "https://api.carbonintensity.org.uk", kCredentials,
+                     std::move(options)) {
     const std::string& location = options_.location;
     if (location.empty() || location == "national") {
       region_suffix_.clear();
@@ -47,81 +48,71 @@ class UkGridProvider final : public HttpProvider {
   }
 
   CarbonPoint latest() override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
     const std::string path = regional() ? "/regional" + region_suffix_ : std::string("/intensity");
-    const HttpRequest request{make_url(base_url_, path), {}, std::nullopt};
-    CarbonPoint point;
-    bool found = false;
-    fetch_parsed(request, request.url, kLatestTtl, kCredentials, notes,
-                 [&](const nlohmann::json& json) {
-                   for_each_period(json, request.url, [&](const nlohmann::json& item) {
-                     const auto [value, estimated] = period_value(item, request.url);
-                     if (found || !value) return;
-                     SeriesBuilder check(name_, request.url);
-                     point.time = parse_time(item.at("from"), request.url);
-                     check.add(point.time, value);
-                     point.g_per_kwh = *value;
-                     point.estimated = estimated;
-                     point.resolution = kHalfHour;
-                     found = true;
-                   });
-                   return 0;
-                 });
-    set_notes(notes);
-    if (!found) {
+    const HttpRequest request = request_to(path);
+    const auto point = serve([&](CarbonFetchNotes& notes) {
+      std::optional<CarbonPoint> first;  // the first period with a value
+      fetch_parsed(request, request.url, kLatestTtl, notes, [&](const nlohmann::json& json) {
+        for_each_period(json, request.url, [&](const nlohmann::json& item) {
+          const auto [value, estimated] = period_value(item, request.url);
+          if (first || !value) return;
+          const UtcTime time = parse_time(item.at("from"), request.url);
+          SeriesBuilder check(name_, request.url);
+          check.add(time, value);  // the range and unit checks
+          first = CarbonPoint{time, *value, kHalfHour, estimated};
+        });
+      });
+      return first;
+    });
+    if (!point) {
       throw Error(ErrorCode::kUnavailable,
                   fmt::format("ukgrid: GET {} has no value for the current half hour. Try again "
                               "later.",
                               request.url));
     }
-    return point;
+    return *point;
   }
 
   CarbonSeries history(UtcTime start, UtcTime end) override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
-    SeriesBuilder builder(name_, "/intensity/{from}/{to}");
-    for (UtcTime from = start; from < end; from += kRangeChunk) {
-      const UtcTime to = std::min(end, from + kRangeChunk);
-      const std::string path = fmt::format("{}/intensity/{}/{}{}", regional() ? "/regional" : "",
-                                           iso_minutes(from), iso_minutes(to), region_suffix_);
-      const HttpRequest request{make_url(base_url_, path), {}, std::nullopt};
-      fetch_parsed(request, request.url, history_ttl(to), kCredentials, notes,
-                   [&](const nlohmann::json& json) {
-                     add_periods(json, request.url, builder, start, end);
-                     return 0;
-                   });
-    }
-    auto series = builder.build(kHalfHour, source(), notes);
-    set_notes(notes);
-    return series;
+    return serve([&](CarbonFetchNotes& notes) {
+      SeriesBuilder builder(name_, "/intensity/{from}/{to}");
+      for (UtcTime from = start; from < end; from += kRangeChunk) {
+        const UtcTime to = std::min(end, from + kRangeChunk);
+        const HttpRequest request = intensity_request(from, iso_minutes(to));
+        fetch_parsed(request, request.url, history_ttl(to), notes, [&](const nlohmann::json& json) {
+          add_periods(json, request.url, builder, start, end);
+        });
+      }
+      return builder.build(kHalfHour, source(), notes);
+    });
   }
 
   CarbonSeries forecast(std::chrono::seconds horizon) override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
-    const UtcTime now = clock_->utc_now();
-    const UtcTime from = std::chrono::floor<std::chrono::minutes>(now);
-    const char* window = horizon <= std::chrono::hours(24) ? "fw24h" : "fw48h";
-    const std::string path = fmt::format("{}/intensity/{}/{}{}", regional() ? "/regional" : "",
-                                         iso_minutes(from), window, region_suffix_);
-    const HttpRequest request{make_url(base_url_, path), {}, std::nullopt};
-    SeriesBuilder builder(name_, request.url);
-    // The cache key leaves out the start minute so that a restart within the TTL finds it.
-    const std::string key = fmt::format("ukgrid forecast {} {}", options_.location, window);
-    fetch_parsed(request, key, kForecastTtl, kCredentials, notes, [&](const nlohmann::json& json) {
-      add_periods(json, request.url, builder, now - kHalfHour + std::chrono::seconds(1),
-                  now + horizon);
-      return 0;
+    return serve([&](CarbonFetchNotes& notes) {
+      const UtcTime now = clock_->utc_now();
+      const UtcTime from = std::chrono::floor<std::chrono::minutes>(now);
+      const char* window = horizon <= std::chrono::hours(24) ? "fw24h" : "fw48h";
+      const HttpRequest request = intensity_request(from, window);
+      SeriesBuilder builder(name_, request.url);
+      // The cache key leaves out the start minute so that a restart within the TTL finds it.
+      const std::string key = fmt::format("ukgrid forecast {} {}", options_.location, window);
+      fetch_parsed(request, key, kForecastTtl, notes, [&](const nlohmann::json& json) {
+        add_periods(json, request.url, builder, now - kHalfHour + std::chrono::seconds(1),
+                    now + horizon);
+      });
+      return builder.build(kHalfHour, source(), notes);
     });
-    auto series = builder.build(kHalfHour, source(), notes);
-    set_notes(notes);
-    return series;
   }
 
  private:
   bool regional() const { return !region_suffix_.empty(); }
+
+  // The periods from `from` to `to` (a time, or a forecast window such as "fw24h"), of the
+  // region when there is one.
+  HttpRequest intensity_request(UtcTime from, std::string_view to) const {
+    return request_to(fmt::format("{}/intensity/{}/{}{}", regional() ? "/regional" : "",
+                                  iso_minutes(from), to, region_suffix_));
+  }
 
   // Calls `visit` for every half-hour item, flat or nested under regions.
   template <typename Visit>

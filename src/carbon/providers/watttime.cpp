@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "carbon/providers/provider_base.h"
 
@@ -21,89 +22,71 @@ constexpr std::string_view kCredentials =
 class WattTimeProvider final : public HttpProvider {
  public:
   explicit WattTimeProvider(CarbonProviderOptions options)
-      : HttpProvider("watttime", "https://api.watttime.org", std::move(options)) {
-    if (options_.credentials.username.empty() || options_.credentials.password.empty()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "watttime: no username or password. Set WATTTIME_USERNAME and "
-                  "WATTTIME_PASSWORD, or \"username\" and \"password\" in the provider config "
-                  "file.");
-    }
-    if (options_.location.empty()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  "watttime: no region. Set WATTTIME_REGION or \"location\" (e.g. "
-                  "\"CAISO_NORTH\").");
-    }
+      : HttpProvider("watttime", "https://api.watttime.org", kCredentials, std::move(options)) {
+    require_setting(
+        !options_.credentials.username.empty() && !options_.credentials.password.empty(),
+        "watttime: no username or password. Set WATTTIME_USERNAME and WATTTIME_PASSWORD, or "
+        "\"username\" and \"password\" in the provider config file.");
+    require_setting(!options_.location.empty(),
+                    "watttime: no region. Set WATTTIME_REGION or \"location\" (e.g. "
+                    "\"CAISO_NORTH\").");
   }
 
   CarbonPoint latest() override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
-    const UtcTime now = clock_->utc_now();
-    const auto request =
-        make_request("/v3/historical", {{"region", options_.location},
-                                        {"start", iso_seconds(now - std::chrono::hours(1))},
-                                        {"end", iso_seconds(now)},
-                                        {"signal_type", options_.signal_type}});
     const std::string key =
         fmt::format("watttime latest {} {}", options_.location, options_.signal_type);
-    const auto series = get_series(request, key, kLatestTtl, notes, UtcTime::min(), UtcTime::max());
-    set_notes(notes);
-    if (series.empty()) {
-      throw Error(ErrorCode::kUnavailable,
-                  fmt::format("watttime: GET {} has no value for region {} in the last hour. Try "
-                              "again later.",
-                              request.url, options_.location));
-    }
-    return CarbonPoint{series.times().back(), series.values().back(), series.resolution(), false};
+    const auto [series, url] = serve([&](CarbonFetchNotes& notes) {
+      const UtcTime now = clock_->utc_now();
+      const auto request = historical(now - std::chrono::hours(1), now);
+      return std::pair{get_series(request, key, kLatestTtl, notes, UtcTime::min(), UtcTime::max()),
+                       request.url};
+    });
+    return last_point(series, fmt::format("watttime: GET {} has no value for region {} in the "
+                                          "last hour. Try again later.",
+                                          url, options_.location));
   }
 
   CarbonSeries history(UtcTime start, UtcTime end) override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
-    std::vector<UtcTime> times;
-    std::vector<double> values;
-    std::chrono::seconds resolution{300};
-    for (UtcTime from = start; from < end; from += kHistoricalChunk) {
-      const UtcTime to = std::min(end, from + kHistoricalChunk);
-      const auto request = make_request("/v3/historical", {{"region", options_.location},
-                                                           {"start", iso_seconds(from)},
-                                                           {"end", iso_seconds(to)},
-                                                           {"signal_type", options_.signal_type}});
-      const auto part = get_series(request, request.url, history_ttl(to), notes, from, to);
-      resolution = part.resolution();
-      for (std::size_t i = 0; i < part.size(); ++i) {
-        if (!times.empty() && part.times()[i] <= times.back()) continue;
-        times.push_back(part.times()[i]);
-        values.push_back(part.values()[i]);
+    return serve([&](CarbonFetchNotes& notes) {
+      std::vector<UtcTime> times;
+      std::vector<double> values;
+      std::chrono::seconds resolution{300};
+      for (UtcTime from = start; from < end; from += kHistoricalChunk) {
+        const UtcTime to = std::min(end, from + kHistoricalChunk);
+        const auto request = historical(from, to);
+        const auto part = get_series(request, request.url, history_ttl(to), notes, from, to);
+        resolution = part.resolution();
+        for (std::size_t i = 0; i < part.size(); ++i) {
+          if (!times.empty() && part.times()[i] <= times.back()) continue;
+          times.push_back(part.times()[i]);
+          values.push_back(part.values()[i]);
+        }
       }
-    }
-    set_notes(notes);
-    return CarbonSeries(std::move(times), std::move(values), resolution, source());
+      return CarbonSeries(std::move(times), std::move(values), resolution, source());
+    });
   }
 
   CarbonSeries forecast(std::chrono::seconds horizon) override {
-    std::lock_guard lock(mutex_);
-    auto notes = fresh_notes();
-    const UtcTime now = clock_->utc_now();
-    const auto hours = std::max<std::int64_t>(
-        1, static_cast<std::int64_t>(std::ceil(static_cast<double>(horizon.count()) / 3600.0)));
-    const auto request = make_request("/v3/forecast", {{"region", options_.location},
+    return serve([&](CarbonFetchNotes& notes) {
+      const UtcTime now = clock_->utc_now();
+      const auto hours = std::max<std::int64_t>(
+          1, static_cast<std::int64_t>(std::ceil(static_cast<double>(horizon.count()) / 3600.0)));
+      const auto request = request_to("/v3/forecast", {{"region", options_.location},
                                                        {"signal_type", options_.signal_type},
                                                        {"horizon_hours", std::to_string(hours)}});
-    // Points whose interval has not ended yet and which start before now + horizon.
-    auto series =
-        get_series(request, request.url, kForecastTtl, notes,
-                   now - std::chrono::minutes(5) + std::chrono::seconds(1), now + horizon);
-    set_notes(notes);
-    return series;
+      // Points whose interval has not ended yet and which start before now + horizon.
+      return get_series(request, request.url, kForecastTtl, notes,
+                        now - std::chrono::minutes(5) + std::chrono::seconds(1), now + horizon);
+    });
   }
 
  private:
-  HttpRequest make_request(std::string_view path,
-                           const std::vector<std::pair<std::string, std::string>>& query) const {
-    HttpRequest request;
-    request.url = make_url(base_url_, path, query);
-    return request;
+  // The signal's values in [from, to).
+  HttpRequest historical(UtcTime from, UtcTime to) const {
+    return request_to("/v3/historical", {{"region", options_.location},
+                                         {"start", iso_seconds(from)},
+                                         {"end", iso_seconds(to)},
+                                         {"signal_type", options_.signal_type}});
   }
 
   const std::string& token() {
@@ -113,8 +96,7 @@ class WattTimeProvider final : public HttpProvider {
 
   void login() {
     token_.clear();
-    HttpRequest request;
-    request.url = make_url(base_url_, "/login");
+    HttpRequest request = request_to("/login");
     request.basic_auth.emplace(options_.credentials.username, options_.credentials.password);
     const auto started = clock_->monotonic();
     const HttpResponse response = http_.get(request);
@@ -124,9 +106,7 @@ class WattTimeProvider final : public HttpProvider {
                   fmt::format("watttime: login at {} was refused (HTTP {}). Check {}.", request.url,
                               response.status, kCredentials));
     }
-    if (response.status < 200 || response.status >= 300) {
-      fail_status(fetched, request.url, kCredentials);
-    }
+    if (response.status < 200 || response.status >= 300) fail_status(fetched, request.url);
     const auto json = parse_json(fetched, request.url);
     token_ = parse_shape(request.url, [&] { return json.at("token").get<std::string>(); });
     if (token_.empty()) {
@@ -135,14 +115,16 @@ class WattTimeProvider final : public HttpProvider {
     token_expires_ = started + kTokenLifetime - kTokenMargin;
   }
 
-  HttpResponse authorised_get(HttpRequest request) {
-    request.headers.emplace_back("Authorization", "Bearer " + token());
-    HttpResponse response = http_.get(request);
+  // Every data request carries the bearer token.
+  HttpResponse send(const HttpRequest& request) override {
+    HttpRequest authorised = request;
+    authorised.headers.emplace_back("Authorization", "Bearer " + token());
+    HttpResponse response = http_.get(authorised);
     if (response.status == 401 || response.status == 403) {
       // The token expired or was revoked: log in again, once.
       login();
-      request.headers.back().second = "Bearer " + token_;
-      response = http_.get(request);
+      authorised.headers.back().second = "Bearer " + token_;
+      response = http_.get(authorised);
     }
     return response;
   }
@@ -150,22 +132,9 @@ class WattTimeProvider final : public HttpProvider {
   CarbonSeries get_series(const HttpRequest& request, const std::string& key,
                           std::chrono::seconds ttl, CarbonFetchNotes& notes, UtcTime from,
                           UtcTime to) {
-    Fetched fetched;
-    if (auto body = cache_.get(key, ttl)) {
-      fetched = Fetched{200, std::move(*body), true};
-    } else {
-      HttpResponse response = authorised_get(request);
-      fetched = Fetched{response.status, std::move(response.body), false};
-    }
-    if (fetched.status < 200 || fetched.status >= 300 || fetched.status == 204) {
-      fail_status(fetched, request.url, kCredentials);
-    }
-    const auto json = parse_json(fetched, request.url);
-    auto series =
-        parse_shape(request.url, [&] { return parse(json, request.url, notes, from, to); });
-    remember(key, fetched, ttl);
-    notes.from_cache = notes.from_cache && fetched.from_cache;
-    return series;
+    return fetch_parsed(request, key, ttl, notes, [&](const nlohmann::json& json) {
+      return parse(json, request.url, notes, from, to);
+    });
   }
 
   CarbonSeries parse(const nlohmann::json& json, const std::string& url, CarbonFetchNotes& notes,
