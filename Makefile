@@ -3,7 +3,7 @@ BUILD_DIR    ?= build
 JOBS         ?= $(shell nproc)
 CMAKE_FLAGS  ?=
 
-.PHONY: demo test test-sanitize bench bench-forecast forecast-results carbon-results configure-release build-test deps clean format
+.PHONY: demo test test-sanitize consumer-check bench bench-forecast forecast-results carbon-results configure-release build-test deps clean format
 
 demo: configure-release
 	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
@@ -19,6 +19,11 @@ test-sanitize: deps
 	cmake --build $(BUILD_DIR)/asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(BUILD_DIR)/asan --output-on-failure -j $(JOBS)
+
+# Install build/test into a temporary prefix and build tests/consumer against chase::measure alone
+# (`make test` runs the same check as the ctest test "consumer").
+consumer-check: build-test
+	scripts/consumer-check $(BUILD_DIR)/test
 
 bench: configure-release
 	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_bench_energy_monitor chase_bench_training \
