@@ -10,12 +10,14 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
-#include <nlohmann/json.hpp>
+#include <memory>
 
 #include "chase/carbon_simulation.h"
+#include "chase/carbon_sweep.h"
 #include "chase/error.h"
 #include "chase/time.h"
 #include "chase/zeus_trace.h"
+#include "cli/carbon_reporters.h"
 #include "cli/commands.h"
 #include "cli/simulate_carbon.h"
 
@@ -104,102 +106,10 @@ CarbonSimulationOptions simulation_options(const CarbonCommandOptions& options,
   return simulation;
 }
 
-double change_percent(double value, double reference) { return 100 * (value / reference - 1); }
-
-nlohmann::json result_json(const CarbonJob& job, const CarbonSimulationOptions& options,
-                           const PolicyParameters& parameters, const CarbonSimulationResult& result,
-                           const CarbonSimulationResult& baseline) {
-  nlohmann::json timeline = nlohmann::json::array();
-  for (const auto& s : result.timeline) {
-    timeline.push_back({{"time", format_utc_time(s.start)},
-                        {"ci", s.carbon_intensity},
-                        {"forecast_ci", s.forecast_intensity},
-                        {"power_limit_w", s.profiling ? nlohmann::json(nullptr)
-                                                      : nlohmann::json(s.power_limit_w)},
-                        {"profiling", s.profiling},
-                        {"duration_s", s.duration_s},
-                        {"epochs", s.epochs},
-                        {"energy_j", s.energy_j},
-                        {"carbon_g", s.carbon_g}});
-  }
-  nlohmann::json decisions = nlohmann::json::array();
-  for (const auto& d : result.decisions) {
-    decisions.push_back({{"time", format_utc_time(d.time)},
-                         {"power_limit_w", d.power_limit_w},
-                         {"reason", d.reason}});
-  }
-  return {{"job", job.description},
-          {"carbon_file", job.carbon_file},
-          {"policy", result.policy},
-          {"forecast", result.forecast},
-          {"eta", parameters.eta},
-          {"slack", parameters.slowdown_budget},
-          {"start", format_utc_time(options.start)},
-          {"epochs", result.epochs},
-          {"carbon_g", result.carbon_g},
-          {"energy_j", result.energy_j},
-          {"time_s", result.time_s},
-          {"max_carbon_intensity", result.max_carbon_intensity},
-          {"default",
-           {{"carbon_g", baseline.carbon_g},
-            {"energy_j", baseline.energy_j},
-            {"time_s", baseline.time_s}}},
-          {"carbon_change_percent", change_percent(result.carbon_g, baseline.carbon_g)},
-          {"slowdown_percent", change_percent(result.time_s, baseline.time_s)},
-          {"timeline", timeline},
-          {"decisions", decisions}};
-}
-
-std::string describe_policy(const CarbonSimulationOptions& options,
-                            const PolicyParameters& parameters,
-                            const CarbonSimulationResult& result) {
-  switch (kind_of(options.policy)) {
-    case PolicyKind::kStatic:
-      return fmt::format("{} (eta {:g})", result.policy, parameters.eta);
-    case PolicyKind::kChase:
-      return fmt::format("{} (eta {:g}, forecast {}, CI_max {:.1f} gCO2eq/kWh)", result.policy,
-                         parameters.eta, result.forecast, result.max_carbon_intensity);
-    case PolicyKind::kPlanner:
-    case PolicyKind::kOracle:
-      return fmt::format("{} (slack {:g}, forecast {})", result.policy,
-                         parameters.slowdown_budget, result.forecast);
-    case PolicyKind::kDefault:
-      break;
-  }
-  return result.policy;
-}
-
-void print_timeline(std::ostream& out, const CarbonSimulationResult& result) {
-  out << fmt::format("  {:<21} {:>9} {:>9} {:>9} {:>8} {:>12} {:>10}\n", "time", "limit (W)",
-                     "CI", "forecast", "epochs", "energy (J)", "carbon (g)");
-  for (const auto& s : result.timeline) {
-    out << fmt::format("  {:<21} {:>9} {:>9.1f} {:>9.1f} {:>8.3f} {:>12.0f} {:>10.1f}\n",
-                       format_utc_time(s.start),
-                       s.profiling ? std::string("profile") : fmt::format("{:g}", s.power_limit_w),
-                       s.carbon_intensity, s.forecast_intensity, s.epochs, s.energy_j, s.carbon_g);
-  }
-}
-
-void print_result(std::ostream& out, const CarbonJob& job, const CarbonSimulationOptions& options,
-                  const PolicyParameters& parameters, const CarbonSimulationResult& result, const CarbonSimulationResult& baseline,
-                  bool timeline) {
-  out << fmt::format("chase simulate carbon: {}, {:g} epochs from {}\n", job.description,
-                     options.epochs, format_utc_time(options.start));
-  out << fmt::format("  carbon trace {}\n", job.carbon_file);
-  out << fmt::format("  policy {}\n", describe_policy(options, parameters, result));
-  out << fmt::format("  {:<10} {:>12} {:>14} {:>10}\n", "", "carbon (g)", "energy (kWh)",
-                     "time (h)");
-  for (const auto* r : {&baseline, &result}) {
-    out << fmt::format("  {:<10} {:>12.1f} {:>14.3f} {:>10.2f}\n", r == &baseline ? "default" : r->policy,
-                       r->carbon_g, r->energy_j / kJoulesPerKwh, r->time_s / 3600);
-  }
-  out << fmt::format("  vs default: carbon {:+.2f} %, energy {:+.2f} %, time {:+.2f} %\n",
-                     change_percent(result.carbon_g, baseline.carbon_g),
-                     change_percent(result.energy_j, baseline.energy_j),
-                     change_percent(result.time_s, baseline.time_s));
-  out << fmt::format("  {} decision(s), {} timeline segment(s)\n", result.decisions.size(),
-                     result.timeline.size());
-  if (timeline) print_timeline(out, result);
+// --json: the JSON reporter; otherwise the console table (with --timeline, every segment).
+std::unique_ptr<CarbonReporter> display_reporter(const CarbonCommandOptions& options) {
+  if (options.json) return std::make_unique<JsonCarbonReporter>(std::cout);
+  return std::make_unique<ConsoleCarbonReporter>(std::cout, options.timeline);
 }
 
 void run_single(const CarbonCommandOptions& options) {
@@ -210,28 +120,33 @@ void run_single(const CarbonCommandOptions& options) {
   default_options.policy = FixedLimitOptions{};
   const auto baseline = simulate_carbon(job.epochs, job.carbon, default_options);
   const auto parameters = policy_parameters(options);
-  if (options.json) {
-    std::cout << result_json(job, simulation, parameters, result, baseline).dump(2) << '\n';
-  } else {
-    print_result(std::cout, job, simulation, parameters, result, baseline, options.timeline);
-  }
+  display_reporter(options)->report_run(job, {simulation, parameters, result, baseline});
 }
 
 void run_sweep(const CarbonCommandOptions& options) {
   const CarbonJob job = load_job(options);
-  const auto base = simulation_options(options, job);
-  SweepOptions sweep;
+  CarbonSweepOptions sweep;
+  sweep.base = simulation_options(options, job);
+  sweep.parameters = policy_parameters(options);
   sweep.etas = options.etas;
   sweep.slacks = options.slacks;
   sweep.starts = options.starts;
-  sweep.from = options.from.empty() ? base.start : parse_time_option(options.from, "--from");
+  sweep.from =
+      options.from.empty() ? sweep.base.start : parse_time_option(options.from, "--from");
   sweep.to = options.to.empty() ? job.carbon.end() - std::chrono::days(7)
                                 : parse_time_option(options.to, "--to");
-  sweep.csv = options.csv;
-  sweep.plot = options.plot;
-  sweep.json = options.json;
   sweep.threads = options.threads;
-  run_carbon_sweep(job, base, policy_parameters(options), sweep, std::cout);
+  if (sweep.starts == 0 || sweep.to < sweep.from) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--sweep needs at least one start and --from ({}) no later than --to "
+                            "({})",
+                            format_utc_time(sweep.from), format_utc_time(sweep.to)));
+  }
+  const auto result = run_carbon_sweep(plan_carbon_sweep(sweep), job.epochs, job.carbon);
+  // The files first, as before: a file that cannot be written fails the command before it prints.
+  if (!options.csv.empty()) CsvCarbonReporter(options.csv).report_sweep(job, result);
+  if (!options.plot.empty()) write_sweep_plot(options.plot, job, result);
+  display_reporter(options)->report_sweep(job, result);
 }
 
 }  // namespace

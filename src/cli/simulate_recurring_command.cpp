@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "chase/error.h"
@@ -138,6 +139,43 @@ void print_result(std::ostream& out, const ZeusTrace& trace, const RecurringOpti
                      100 * s.best_energy_reduction);
 }
 
+// How the command shows its result: the table (the default) or JSON (--json).
+class RecurringReporter {
+ public:
+  virtual ~RecurringReporter() = default;
+  virtual void report(const ZeusTrace& trace, const RecurringOptions& options,
+                      const RecurringResult& result) = 0;
+};
+
+class ConsoleRecurringReporter : public RecurringReporter {
+ public:
+  explicit ConsoleRecurringReporter(std::ostream& out) : out_(out) {}
+  void report(const ZeusTrace& trace, const RecurringOptions& options,
+              const RecurringResult& result) override {
+    print_result(out_, trace, options, result);
+  }
+
+ private:
+  std::ostream& out_;
+};
+
+class JsonRecurringReporter : public RecurringReporter {
+ public:
+  explicit JsonRecurringReporter(std::ostream& out) : out_(out) {}
+  void report(const ZeusTrace& trace, const RecurringOptions& options,
+              const RecurringResult& result) override {
+    out_ << result_json(trace, options, result).dump(2) << '\n';
+  }
+
+ private:
+  std::ostream& out_;
+};
+
+std::unique_ptr<RecurringReporter> make_reporter(const RecurringCommandOptions& options) {
+  if (options.json) return std::make_unique<JsonRecurringReporter>(std::cout);
+  return std::make_unique<ConsoleRecurringReporter>(std::cout);
+}
+
 std::string default_trace_dir() {
   const char* data = std::getenv("CHASE_DATA_DIR");
   return data != nullptr && *data != '\0' ? std::string(data) + "/zeus-trace" : "";
@@ -196,11 +234,7 @@ void add_simulate_recurring_command(CLI::App& simulate, int& exit_code) {
     }
     const auto trace = ZeusTrace::load(options->trace_dir, options->gpu, job_spec(*options));
     const auto result = simulate_recurring(trace, options->simulation);
-    if (options->json) {
-      std::cout << result_json(trace, options->simulation, result).dump(2) << '\n';
-    } else {
-      print_result(std::cout, trace, options->simulation, result);
-    }
+    make_reporter(*options)->report(trace, options->simulation, result);
     exit_code = 0;
   });
 }
