@@ -43,8 +43,9 @@ const std::optional<Inputs>& inputs() {
 
 void CarbonSimulation(benchmark::State& state, const char* policy, const char* forecast) {
   if (!inputs()) {
-    state.SkipWithError("no data: set CHASE_DATA_DIR to the directory holding zeus-trace/ and "
-                        "carbon/dacf/");
+    state.SkipWithError(
+        "no data: set CHASE_DATA_DIR to the directory holding zeus-trace/ and "
+        "carbon/dacf/");
     return;
   }
   chase::CarbonSimulationOptions options;
@@ -72,8 +73,7 @@ void CarbonSimulation(benchmark::State& state, const char* policy, const char* f
 BENCHMARK_CAPTURE(CarbonSimulation, default, "default", "auto")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(CarbonSimulation, zeus, "zeus", "auto")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(CarbonSimulation, chase_auto, "chase", "auto")->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(CarbonSimulation, planner_auto, "planner", "auto")
-    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(CarbonSimulation, planner_auto, "planner", "auto")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(CarbonSimulation, oracle, "oracle", "auto")->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();

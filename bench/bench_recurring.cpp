@@ -45,8 +45,8 @@ double simulate_all(const std::vector<chase::ZeusTrace>& traces) {
 
 void RecurringReproduction(benchmark::State& state, bool include_loading) {
   if (!std::filesystem::exists(trace_dir())) {
-    state.SkipWithError(("no Zeus traces at " + trace_dir().string() + "; set CHASE_DATA_DIR")
-                            .c_str());
+    state.SkipWithError(
+        ("no Zeus traces at " + trace_dir().string() + "; set CHASE_DATA_DIR").c_str());
     return;
   }
   const auto preloaded = load_v100_traces();

@@ -7,14 +7,14 @@
 // on. On a machine with NVIDIA GPUs, pass chase::open_nvml() and the system clock instead, and move
 // the model to CUDA; the loop does not change. All numbers it prints are simulated (and say so).
 //
-// Usage: chase_example_libtorch [--epochs E] [--steps S] [--batch B] [--policy static|chase|planner]
+// Usage: chase_example_libtorch [--epochs E] [--steps S] [--batch B] [--policy
+// static|chase|planner]
 //                               [--carbon-csv FILE] [--step-seconds T]
-#include <torch/torch.h>
-
 #include <chase/carbon_provider.h>
 #include <chase/carbon_signal.h>
 #include <chase/simulated_gpu.h>
 #include <chase/training.h>
+#include <torch/torch.h>
 
 #include <chrono>
 #include <cmath>
@@ -28,8 +28,8 @@ struct Args {
   int steps = 100;  // per epoch
   int batch = 32;
   std::string policy = "chase";
-  std::string carbon_csv;     // empty: a built-in synthetic series, alternating clean and dirty
-  double step_seconds = 20;   // GPU work a step stands for, at the maximum limit
+  std::string carbon_csv;    // empty: a built-in synthetic series, alternating clean and dirty
+  double step_seconds = 20;  // GPU work a step stands for, at the maximum limit
 };
 
 Args parse(int argc, char** argv) {
@@ -37,13 +37,20 @@ Args parse(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const std::string value = argv[i + 1];
-    if (flag == "--epochs") args.epochs = std::stoi(value);
-    else if (flag == "--steps") args.steps = std::stoi(value);
-    else if (flag == "--batch") args.batch = std::stoi(value);
-    else if (flag == "--policy") args.policy = value;
-    else if (flag == "--carbon-csv") args.carbon_csv = value;
-    else if (flag == "--step-seconds") args.step_seconds = std::stod(value);
-    else throw std::invalid_argument("unknown option " + flag);
+    if (flag == "--epochs")
+      args.epochs = std::stoi(value);
+    else if (flag == "--steps")
+      args.steps = std::stoi(value);
+    else if (flag == "--batch")
+      args.batch = std::stoi(value);
+    else if (flag == "--policy")
+      args.policy = value;
+    else if (flag == "--carbon-csv")
+      args.carbon_csv = value;
+    else if (flag == "--step-seconds")
+      args.step_seconds = std::stod(value);
+    else
+      throw std::invalid_argument("unknown option " + flag);
   }
   return args;
 }
@@ -63,8 +70,10 @@ std::pair<torch::Tensor, torch::Tensor> synthetic_batch(int n) {
 
 struct NetImpl : torch::nn::Module {
   NetImpl()
-      : conv1(register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 8, 3).padding(1)))),
-        conv2(register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).padding(1)))),
+      : conv1(register_module("conv1",
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 8, 3).padding(1)))),
+        conv2(register_module("conv2",
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(8, 16, 3).padding(1)))),
         fc(register_module("fc", torch::nn::Linear(16 * 4 * 4, 2))) {}
 
   torch::Tensor forward(torch::Tensor x) {
@@ -98,7 +107,8 @@ int main(int argc, char** argv) try {
   const auto args = parse(argc, argv);
   torch::manual_seed(0);
 
-  auto carbon = args.carbon_csv.empty() ? synthetic_carbon() : chase::load_carbon_csv(args.carbon_csv);
+  auto carbon =
+      args.carbon_csv.empty() ? synthetic_carbon() : chase::load_carbon_csv(args.carbon_csv);
   auto clock = std::make_shared<chase::ManualClock>(carbon.start());
   const auto profile = chase::synthetic_demo_profile();
   auto gpus = chase::make_simulated_gpus(1, profile, clock);
@@ -109,7 +119,8 @@ int main(int argc, char** argv) try {
   chase::TrainingOptions options;
   options.policy = chase::parse_policy(args.policy);  // names are parsed once, here
   options.clock = clock;
-  options.total_steps = static_cast<std::size_t>(args.epochs) * static_cast<std::size_t>(args.steps);
+  options.total_steps =
+      static_cast<std::size_t>(args.epochs) * static_cast<std::size_t>(args.steps);
   options.profiling.warmup_steps = 2;  // short, so profiling fits in a short run
   options.profiling.profile_steps = 3;
   chase::CarbonSignalOptions signal;
@@ -145,7 +156,8 @@ int main(int argc, char** argv) try {
   auto [images, labels] = synthetic_batch(512);
   const double accuracy =
       net->forward(images).argmax(1).eq(labels).to(torch::kDouble).mean().item<double>();
-  std::cout << "held-out accuracy " << accuracy << "\n\nSIMULATED GPU, " << carbon.source() << ":\n";
+  std::cout << "held-out accuracy " << accuracy << "\n\nSIMULATED GPU, " << carbon.source()
+            << ":\n";
   chase::print_run_report(std::cout, chase.report());
   return 0;
 } catch (const std::exception& e) {

@@ -81,7 +81,7 @@ int main(int argc, char** argv) try {
   options.profiling.warmup_steps = args.warmup;
   options.profiling.profile_steps = args.profile;
   options.policy = chase::StaticOptions{};  // zeus(η = 0.5) after profiling
-  if (!args.carbon_csv.empty()) {  // carbon-aware: chase re-chooses every period
+  if (!args.carbon_csv.empty()) {           // carbon-aware: chase re-chooses every period
     chase::CarbonProviderOptions file;
     file.file = args.carbon_csv;
     options.carbon =

@@ -1,8 +1,8 @@
 // chase/backtest.h — scoring forecasters on a carbon-intensity history.
 //
 // Contract: both protocols take a regular series (see chase/forecast.h) and a list of model names
-// for make_forecaster, and return one ModelScore per model, in the order given. Every model sees the
-// same windows and the same points. MAPE is in % (mape_percent).
+// for make_forecaster, and return one ModelScore per model, in the order given. Every model sees
+// the same windows and the same points. MAPE is in % (mape_percent).
 //
 // `chase` protocol (docs/ALGORITHMS.md §4, the published method): N windows; window
 // k's first fit point is at index floor(1 + k·(n − span − 2)/(N − 1)) with span = fit + test + 1,
@@ -10,10 +10,10 @@
 // points and forecasts the `test` points after them one step ahead with the true previous value.
 // mape_median / mape_mean are the median / mean of the per-window MAPEs.
 //
-// `rolling` protocol: for every day in [start, end), refit on the last `history_days` days of points
-// before that day, then forecast every point of the day `horizon_steps` ahead (1 step, or a day's
-// worth of steps for day-ahead). mape_mean is the MAPE over all forecast points; mape_median the
-// median of the per-day MAPEs. History rule: a model whose history_needed(horizon) is more than
+// `rolling` protocol: for every day in [start, end), refit on the last `history_days` days of
+// points before that day, then forecast every point of the day `horizon_steps` ahead (1 step, or a
+// day's worth of steps for day-ahead). mape_mean is the MAPE over all forecast points; mape_median
+// the median of the per-day MAPEs. History rule: a model whose history_needed(horizon) is more than
 // history_days of points gets that many points instead, or as many as the series has before the
 // day (fit(series, max(h, day − W), day, h) with W = max(history_days of points, history_needed)).
 // Days are one-day blocks from `start`; the default start is the first UTC midnight with

@@ -12,9 +12,9 @@
 //   Thompson sampling over the survivors: reward = −cost; each arm's rewards (the latest `window`
 //     of them when window > 0, every one otherwise, pruning included) give the reward precision
 //     τ = 1/variance (infinite when all are equal: the arm's sample is then its mean) and the
-//     posterior λ = λ0 + n·τ, μ = (λ0·μ0 + τ·Σr)/λ. An arm with fewer than `explorations` rewards is
-//     explored first (arms in random order); otherwise one sample per arm from N(μ, 1/λ), largest
-//     wins.
+//     posterior λ = λ0 + n·τ, μ = (λ0·μ0 + τ·Σr)/λ. An arm with fewer than `explorations` rewards
+//     is explored first (arms in random order); otherwise one sample per arm from N(μ, 1/λ),
+//     largest wins.
 //   Early stopping: cost_limit() = β × the cheapest recurrence so far (a recurrence: the runs up to
 //     and including one that reached the target, failed tries included); a run must stop before
 //     its cost passes it. A run that could not even start under the limit is reported with

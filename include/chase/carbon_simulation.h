@@ -2,9 +2,9 @@
 // power-limit policy, with the same control code as live training (the PeriodDriver, the
 // LimitPolicy, the selectors, the planner, CarbonSignal and the forecasters).
 //
-// Contract: the job is `epochs` epochs of a workload whose epoch time T(p) and energy E(p) per power
-// limit p are a LimitProfile (one work unit = one epoch; epoch_profile() builds it from a Zeus
-// trace). It starts at `start` and runs as a fluid: at limit p it progresses 1/T(p) epochs per
+// Contract: the job is `epochs` epochs of a workload whose epoch time T(p) and energy E(p) per
+// power limit p are a LimitProfile (one work unit = one epoch; epoch_profile() builds it from a
+// Zeus trace). It starts at `start` and runs as a fluid: at limit p it progresses 1/T(p) epochs per
 // second and draws E(p)/T(p) W, and it ends mid-period when its work is done. Policies
 // (chase/limit_policy.h):
 //   default  the profile's highest limit (or FixedLimitOptions::limit_w) throughout, no profiling;
@@ -17,13 +17,13 @@
 //            every period on the forecaster's predictions;
 //   oracle   the planner with the trace's true future as its forecast.
 // The profiling epoch runs at the mean time and energy over all limits (profiling_epoch(), Zeus
-// artifact semantics, docs/ALGORITHMS.md §6) and counts as one epoch of work. Every segment's emissions are its energy at
-// the TRUE intensity of the trace; forecasts only drive decisions. The signal is a CarbonSignal over
-// a replay of the trace, its clock advanced by the simulation, refreshed every period.
-// Errors (chase::Error, kInvalidArgument, each naming the value and what to do): an unknown
-// forecast model, a non-positive period or epoch count, η outside [0, 1], a negative slack, a
-// start outside the trace, too little trace before the start (for CI_max or the forecaster), or a
-// trace that ends before the job does.
+// artifact semantics, docs/ALGORITHMS.md §6) and counts as one epoch of work. Every segment's
+// emissions are its energy at the TRUE intensity of the trace; forecasts only drive decisions. The
+// signal is a CarbonSignal over a replay of the trace, its clock advanced by the simulation,
+// refreshed every period. Errors (chase::Error, kInvalidArgument, each naming the value and what to
+// do): an unknown forecast model, a non-positive period or epoch count, η outside [0, 1], a
+// negative slack, a start outside the trace, too little trace before the start (for CI_max or the
+// forecaster), or a trace that ends before the job does.
 //
 // Thread safety: simulate_carbon() is reentrant (every simulation owns its clock, signal and
 // forecaster); the inputs are only read.
@@ -60,7 +60,7 @@ struct SimulationSegment {
   double duration_s = 0;
   double power_limit_w = 0;  // 0 while profiling (every limit in turn)
   bool profiling = false;
-  double carbon_intensity = 0;  // the true mean intensity over the segment, gCO2eq/kWh
+  double carbon_intensity = 0;    // the true mean intensity over the segment, gCO2eq/kWh
   double forecast_intensity = 0;  // what the policy was told for the period (NaN: no signal)
   double epochs = 0;
   double energy_j = 0;

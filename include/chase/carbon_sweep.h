@@ -73,7 +73,7 @@ struct CarbonSweepConfig {
   CarbonSimulationOptions options;  // the policy of `parameters`; start: the first start
   std::vector<double> slack_per_start;  // kPerStart: the slack of each start's run
   SlowdownMatch match = SlowdownMatch::kNone;
-  std::optional<std::size_t> slowdown_of;  // kMean, kPerStart: whose slowdown it was given
+  std::optional<std::size_t> slowdown_of;    // kMean, kPerStart: whose slowdown it was given
   std::vector<CarbonSimulationResult> runs;  // one per start (empty in a plan)
   double carbon_change_percent = 0;          // mean over starts, % vs the default
   double time_change_percent = 0;
@@ -103,7 +103,7 @@ struct CarbonSweepPlan {
 struct CarbonSweepResult {
   CarbonSweepOptions options;
   std::vector<UtcTime> starts;
-  std::vector<CarbonSweepConfig> configs;  // the plan's, then the derived ones; [0] the default
+  std::vector<CarbonSweepConfig> configs;   // the plan's, then the derived ones; [0] the default
   std::vector<ChaseVsPlanner> comparisons;  // per chase configuration: "@" then "="
 
   const CarbonSweepConfig& baseline() const { return configs.front(); }

@@ -10,8 +10,8 @@
 //
 // open_rapl() reads <sysfs root>/class/powercap, with the sysfs root taken from $CHASE_SYSFS_ROOT
 // (default /sys) unless RaplOptions says otherwise. A machine without RAPL gives a backend with no
-// zones (not an error). An unreadable energy_uj (root-only since Linux 5.10) throws kPermissionDenied
-// naming the file and how to grant access — never a silent zero.
+// zones (not an error). An unreadable energy_uj (root-only since Linux 5.10) throws
+// kPermissionDenied naming the file and how to grant access — never a silent zero.
 //
 // Thread safety: every method may be called concurrently.
 #pragma once

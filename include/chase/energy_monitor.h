@@ -1,13 +1,13 @@
 // chase/energy_monitor.h — time and energy of named code windows, per GPU and per CPU zone.
 //
 // Contract: begin_window(name) starts a window, end_window(name) finishes it and returns its
-// Measurement; any number of windows may be open at once, nested or overlapping, and a window can be
-// cancelled. Opening a name that is open, or ending/cancelling one that is not, throws
+// Measurement; any number of windows may be open at once, nested or overlapping, and a window can
+// be cancelled. Opening a name that is open, or ending/cancelling one that is not, throws
 // (kAlreadyExists / kNotFound) naming the window. A GPU with an energy counter is measured by the
 // counter's difference (method kCounter). A GPU without one is measured by a background thread that
 // samples its power every `polling_period` (≤ 100 ms) and integrates it with the trapezoid rule
-// (kPolling); a window too short to hold a sample between its ends is estimated from the power at its
-// two ends × Δt and marked kEstimate. CPU zones are measured by their RAPL counters, which the
+// (kPolling); a window too short to hold a sample between its ends is estimated from the power at
+// its two ends × Δt and marked kEstimate. CPU zones are measured by their RAPL counters, which the
 // background thread also reads every `cpu_refresh_period` so counter wraparound is never missed.
 //
 // Failures: begin_window() throws when a device cannot be read (nothing is lost yet). end_window()
@@ -53,7 +53,7 @@ struct GpuEnergy {
 struct CpuEnergy {
   std::size_t zone = 0;  // CpuBackend zone index
   std::size_t package = 0;
-  std::string kind;   // "package" or "dram"
+  std::string kind;     // "package" or "dram"
   double energy_j = 0;  // NaN when `error` is set
   std::string error;
 };

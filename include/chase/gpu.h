@@ -9,7 +9,8 @@
 // without one are measured by sampling power_w() (see EnergyMonitor). set_power_limit_w() rejects
 // values outside [min_power_limit_w, max_power_limit_w] with kInvalidArgument before touching the
 // device. Use PowerLimitGuard (chase/power_limit_guard.h) rather than calling it directly, so the
-// original limit comes back on exit, error or signal. Every failure is a chase::Error naming the GPU.
+// original limit comes back on exit, error or signal. Every failure is a chase::Error naming the
+// GPU.
 //
 // Thread safety: every method may be called concurrently from several threads (the monitors sample
 // from a background thread while the caller opens and closes windows).
@@ -42,10 +43,10 @@ GpuArchitecture parse_gpu_architecture(std::string_view name) noexcept;
 GpuArchitecture gpu_architecture_from_nvml(unsigned nvml_arch) noexcept;
 
 struct GpuInfo {
-  std::size_t index = 0;          // position among this backend's visible GPUs
-  unsigned hardware_index = 0;    // the driver's index (NVML index, ignores CUDA_VISIBLE_DEVICES)
-  std::string uuid;               // "GPU-..." for NVML
-  std::string name;               // e.g. "NVIDIA A40"
+  std::size_t index = 0;        // position among this backend's visible GPUs
+  unsigned hardware_index = 0;  // the driver's index (NVML index, ignores CUDA_VISIBLE_DEVICES)
+  std::string uuid;             // "GPU-..." for NVML
+  std::string name;             // e.g. "NVIDIA A40"
   GpuArchitecture architecture = GpuArchitecture::kUnknown;
   double min_power_limit_w = 0;
   double max_power_limit_w = 0;

@@ -14,8 +14,8 @@
 //                is logged and returned (LimitChange), and current_limit_w() is unchanged, so the
 //                next apply() of the same value tries again. Out-of-range values are clamped to
 //                the GPUs' range and say so in LimitChange::note.
-// current_limit_w() is the limit the actuator last set on every GPU (the highest limit before it set
-// any).
+// current_limit_w() is the limit the actuator last set on every GPU (the highest limit before it
+// set any).
 //
 // Thread safety: not thread-safe; one caller at a time (the training loop's thread).
 #pragma once

@@ -70,7 +70,7 @@ struct Recurrence {
 struct RecurringSummary {
   std::size_t recurrences = 0;
   std::size_t runs = 0;
-  std::size_t scored = 0;   // recurrences the mean is taken over
+  std::size_t scored = 0;    // recurrences the mean is taken over
   double mean_energy_j = 0;  // of the scored recurrences
   double mean_time_s = 0;
   double energy_reduction = 0;  // 1 − mean_energy_j / default ETA

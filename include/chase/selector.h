@@ -48,7 +48,7 @@ class PowerLimitSelector {
  public:
   virtual ~PowerLimitSelector() = default;
   virtual std::string_view name() const noexcept = 0;  // "zeus", "energy", "time", ...
-  virtual std::string describe() const = 0;           // with parameters: "zeus(eta=0.5)"
+  virtual std::string describe() const = 0;            // with parameters: "zeus(eta=0.5)"
   virtual Selection select(const LimitProfile& profile,
                            const SelectionContext& context = {}) const = 0;
 };

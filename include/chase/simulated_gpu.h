@@ -1,13 +1,13 @@
 // chase/simulated_gpu.h — GPUs without hardware: throughput and power as a function of the power
 // limit, from a profile. The demo, the examples and the trace-driven simulators run on these.
 //
-// Contract: a PowerProfile is a list of (power limit W, throughput, average power W) points measured
-// (or made up, and then labelled so) for one GPU model and workload; between points it interpolates
-// linearly, outside them it clamps to the nearest point. Throughput is in work units per second
-// (samples/s unless the profile says otherwise). Profiles load from JSON
+// Contract: a PowerProfile is a list of (power limit W, throughput, average power W) points
+// measured (or made up, and then labelled so) for one GPU model and workload; between points it
+// interpolates linearly, outside them it clamps to the nearest point. Throughput is in work units
+// per second (samples/s unless the profile says otherwise). Profiles load from JSON
 // ({"gpu": ..., "workload": ..., "throughput_unit": ..., "points": [{"power_limit_w", "throughput",
-// "avg_power_w"}, ...]}) or CSV (header power_limit_w,throughput,avg_power_w), with errors naming the
-// file and line.
+// "avg_power_w"}, ...]}) or CSV (header power_limit_w,throughput,avg_power_w), with errors naming
+// the file and line.
 //
 // A SimulatedGpuBackend is a GpuBackend over such profiles, driven by any Clock: a GPU marked busy
 // draws the profile's average power at its current limit, an idle one its idle power; the energy
@@ -94,8 +94,8 @@ class SimulatedGpuBackend final : public GpuBackend {
   struct State {
     double limit_w = 0;
     bool busy = false;
-    double energy_j = 0;                  // integrated up to `since`
-    std::chrono::nanoseconds since{0};    // monotonic time of the last state change
+    double energy_j = 0;                // integrated up to `since`
+    std::chrono::nanoseconds since{0};  // monotonic time of the last state change
   };
   double power_locked(std::size_t gpu) const;
   void integrate_locked(std::size_t gpu);  // brings energy_j up to now
@@ -108,8 +108,7 @@ class SimulatedGpuBackend final : public GpuBackend {
 };
 
 // n identical simulated GPUs running `profile`.
-std::shared_ptr<SimulatedGpuBackend> make_simulated_gpus(std::size_t n, const PowerProfile& profile,
-                                                         std::shared_ptr<Clock> clock =
-                                                             system_clock());
+std::shared_ptr<SimulatedGpuBackend> make_simulated_gpus(
+    std::size_t n, const PowerProfile& profile, std::shared_ptr<Clock> clock = system_clock());
 
 }  // namespace chase

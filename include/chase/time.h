@@ -6,7 +6,8 @@
 // simulated GPUs and the EnergyMonitor accept any Clock, so a simulated hour takes microseconds).
 //
 // UTC timestamps are std::chrono::system_clock time points. parse_utc_time() accepts ISO 8601
-// ("2021-07-01T13:00:00Z", "...+02:00", fractional seconds) and "YYYY-MM-DD HH:MM:SS" (taken as UTC).
+// ("2021-07-01T13:00:00Z", "...+02:00", fractional seconds) and "YYYY-MM-DD HH:MM:SS" (taken as
+// UTC).
 //
 // Command-line options take durations and times in one grammar: parse_duration(),
 // parse_duration_option() and parse_time_option() (README.md, "Durations and times").

@@ -58,11 +58,11 @@ struct PeriodReport {
   double time_s = 0;
   std::size_t steps = 0;
   double energy_j = 0;
-  double carbon_intensity = 0;        // g/kWh the signal gave for the period (NaN without data)
-  double carbon_g = 0;                // energy_j at carbon_intensity (NaN without data)
-  std::vector<double> limits_w;          // limits set during the period, in order
-  std::string reason;                    // why those limits
-  std::vector<Candidate> candidates;     // the cost table behind a chase choice
+  double carbon_intensity = 0;            // g/kWh the signal gave for the period (NaN without data)
+  double carbon_g = 0;                    // energy_j at carbon_intensity (NaN without data)
+  std::vector<double> limits_w;           // limits set during the period, in order
+  std::string reason;                     // why those limits
+  std::vector<Candidate> candidates;      // the cost table behind a chase choice
   std::vector<std::string> limit_errors;  // limit changes the GPUs refused (the job went on)
 };
 

@@ -91,8 +91,8 @@ class ZeusTrace {
 LimitProfile epoch_profile(const ZeusTrace& trace, std::size_t batch_size);
 
 // The profiling epoch in the Zeus artifact's semantics (docs/ALGORITHMS.md §6): every limit of
-// `epochs` (one epoch's time and energy per limit) runs for an equal share of one epoch, so it takes
-// the mean time and draws the total energy over the total time.
+// `epochs` (one epoch's time and energy per limit) runs for an equal share of one epoch, so it
+// takes the mean time and draws the total energy over the total time.
 EpochCost profiling_epoch(const LimitProfile& epochs);
 
 }  // namespace chase

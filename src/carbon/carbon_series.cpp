@@ -643,7 +643,8 @@ CarbonSeries fill_gaps(const CarbonSeries& series, GapFill fill, std::size_t* fi
   for (const auto& point : grid) {
     times.push_back(point.time);
     values.push_back(point.value);
-    for (std::size_t c = 0; c < exogenous.size(); ++c) exogenous[c].values.push_back(point.exogenous[c]);
+    for (std::size_t c = 0; c < exogenous.size(); ++c)
+      exogenous[c].values.push_back(point.exogenous[c]);
   }
   return CarbonSeries(std::move(times), std::move(values), series.resolution(), series.source(),
                       std::move(exogenous));

@@ -19,8 +19,9 @@ OpenedCpus open_cpus() {
   try {
     auto backend = open_rapl();
     if (backend->zones().empty()) {
-      return {nullptr, "no RAPL energy counters on this machine (no /sys/class/powercap/intel-rapl "
-                       "package zones; virtual machines usually hide them)"};
+      return {nullptr,
+              "no RAPL energy counters on this machine (no /sys/class/powercap/intel-rapl "
+              "package zones; virtual machines usually hide them)"};
     }
     return {std::move(backend), ""};
   } catch (const Error& e) {

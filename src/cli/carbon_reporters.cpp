@@ -24,8 +24,8 @@ std::string describe_policy(const CarbonSimulationOptions& options,
                          parameters.eta, result.forecast, result.max_carbon_intensity);
     case PolicyKind::kPlanner:
     case PolicyKind::kOracle:
-      return fmt::format("{} (slack {:g}, forecast {})", result.policy,
-                         parameters.slowdown_budget, result.forecast);
+      return fmt::format("{} (slack {:g}, forecast {})", result.policy, parameters.slowdown_budget,
+                         result.forecast);
     case PolicyKind::kDefault:
       break;
   }
@@ -33,8 +33,8 @@ std::string describe_policy(const CarbonSimulationOptions& options,
 }
 
 void print_timeline(std::ostream& out, const CarbonSimulationResult& result) {
-  out << fmt::format("  {:<21} {:>9} {:>9} {:>9} {:>8} {:>12} {:>10}\n", "time", "limit (W)",
-                     "CI", "forecast", "epochs", "energy (J)", "carbon (g)");
+  out << fmt::format("  {:<21} {:>9} {:>9} {:>9} {:>8} {:>12} {:>10}\n", "time", "limit (W)", "CI",
+                     "forecast", "epochs", "energy (J)", "carbon (g)");
   for (const auto& s : result.timeline) {
     out << fmt::format("  {:<21} {:>9} {:>9.1f} {:>9.1f} {:>8.3f} {:>12.0f} {:>10.1f}\n",
                        format_utc_time(s.start),
@@ -65,8 +65,8 @@ void ConsoleCarbonReporter::report_run(const CarbonJob& job, const CarbonRunRepo
                       "time (h)");
   for (const auto* r : {&baseline, &result}) {
     out_ << fmt::format("  {:<10} {:>12.1f} {:>14.3f} {:>10.2f}\n",
-                        r == &baseline ? std::string("default") : r->policy,
-                        r->carbon_g, r->energy_j / kJoulesPerKwh, r->time_s / 3600);
+                        r == &baseline ? std::string("default") : r->policy, r->carbon_g,
+                        r->energy_j / kJoulesPerKwh, r->time_s / 3600);
   }
   out_ << fmt::format("  vs default: carbon {:+.2f} %, energy {:+.2f} %, time {:+.2f} %\n",
                       change_percent(result.carbon_g, baseline.carbon_g),
@@ -86,9 +86,10 @@ void ConsoleCarbonReporter::report_sweep(const CarbonJob& job, const CarbonSweep
   out_ << fmt::format("  {:<28} {:>10} {:>10} {:>15}\n", "policy", "carbon %", "time %",
                       "gap to oracle");
   for (const auto& c : sweep.configs) {
-    out_ << fmt::format("  {:<28} {:>+10.2f} {:>+10.2f} {:>15}\n", c.label,
-                        c.carbon_change_percent, c.time_change_percent,
-                        c.oracle ? fmt::format("{:+.2f} pp", c.gap_to_oracle_pp) : std::string("-"));
+    out_ << fmt::format(
+        "  {:<28} {:>+10.2f} {:>+10.2f} {:>15}\n", c.label, c.carbon_change_percent,
+        c.time_change_percent,
+        c.oracle ? fmt::format("{:+.2f} pp", c.gap_to_oracle_pp) : std::string("-"));
   }
   for (const auto& comparison : sweep.comparisons) {
     const auto& chase = sweep.configs[comparison.chase];
@@ -107,16 +108,16 @@ void JsonCarbonReporter::report_run(const CarbonJob& job, const CarbonRunReport&
   const auto& baseline = run.baseline;
   nlohmann::json timeline = nlohmann::json::array();
   for (const auto& s : result.timeline) {
-    timeline.push_back({{"time", format_utc_time(s.start)},
-                        {"ci", s.carbon_intensity},
-                        {"forecast_ci", s.forecast_intensity},
-                        {"power_limit_w", s.profiling ? nlohmann::json(nullptr)
-                                                      : nlohmann::json(s.power_limit_w)},
-                        {"profiling", s.profiling},
-                        {"duration_s", s.duration_s},
-                        {"epochs", s.epochs},
-                        {"energy_j", s.energy_j},
-                        {"carbon_g", s.carbon_g}});
+    timeline.push_back(
+        {{"time", format_utc_time(s.start)},
+         {"ci", s.carbon_intensity},
+         {"forecast_ci", s.forecast_intensity},
+         {"power_limit_w", s.profiling ? nlohmann::json(nullptr) : nlohmann::json(s.power_limit_w)},
+         {"profiling", s.profiling},
+         {"duration_s", s.duration_s},
+         {"epochs", s.epochs},
+         {"energy_j", s.energy_j},
+         {"carbon_g", s.carbon_g}});
   }
   nlohmann::json decisions = nlohmann::json::array();
   for (const auto& d : result.decisions) {
@@ -157,8 +158,8 @@ void JsonCarbonReporter::report_sweep(const CarbonJob& job, const CarbonSweepRes
                        {"slack", c.parameters.slowdown_budget},
                        {"carbon_change_percent", c.carbon_change_percent},
                        {"time_change_percent", c.time_change_percent},
-                       {"gap_to_oracle_pp", c.oracle ? nlohmann::json(c.gap_to_oracle_pp)
-                                                     : nlohmann::json(nullptr)}});
+                       {"gap_to_oracle_pp",
+                        c.oracle ? nlohmann::json(c.gap_to_oracle_pp) : nlohmann::json(nullptr)}});
   }
   nlohmann::json start_times = nlohmann::json::array();
   for (const auto s : sweep.starts) start_times.push_back(format_utc_time(s));

@@ -23,8 +23,12 @@ void write_sweep_plot(const std::filesystem::path& path, const CarbonJob& job,
     y_lo = std::min(y_lo, c.carbon_change_percent), y_hi = std::max(y_hi, c.carbon_change_percent);
   }
   x_hi += 0.5, y_lo -= 1, y_hi += 1;
-  auto px = [&](double v) { return kLeft + (v - x_lo) / (x_hi - x_lo) * (kWidth - kLeft - kRight); };
-  auto py = [&](double v) { return kTop + (y_hi - v) / (y_hi - y_lo) * (kHeight - kTop - kBottom); };
+  auto px = [&](double v) {
+    return kLeft + (v - x_lo) / (x_hi - x_lo) * (kWidth - kLeft - kRight);
+  };
+  auto py = [&](double v) {
+    return kTop + (y_hi - v) / (y_hi - y_lo) * (kHeight - kTop - kBottom);
+  };
   std::string svg = fmt::format(
       R"(<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif">)"
       "\n"
@@ -41,11 +45,11 @@ void write_sweep_plot(const std::filesystem::path& path, const CarbonJob& job,
       kHeight / 2, kHeight / 2);
   for (int i = 0; i <= 4; ++i) {
     const double xv = x_lo + (x_hi - x_lo) * i / 4, yv = y_lo + (y_hi - y_lo) * i / 4;
-    svg += fmt::format(
-        R"(<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle">{:.1f}</text>)"
-        R"(<text x="{}" y="{:.1f}" font-size="11" text-anchor="end">{:.1f}</text>)"
-        "\n",
-        px(xv), kHeight - kBottom + 16, xv, kLeft - 6, py(yv) + 4, yv);
+    svg +=
+        fmt::format(R"(<text x="{:.1f}" y="{}" font-size="11" text-anchor="middle">{:.1f}</text>)"
+                    R"(<text x="{}" y="{:.1f}" font-size="11" text-anchor="end">{:.1f}</text>)"
+                    "\n",
+                    px(xv), kHeight - kBottom + 16, xv, kLeft - 6, py(yv) + 4, yv);
   }
   const std::map<PolicyKind, const char*> colours{{PolicyKind::kDefault, "#555555"},
                                                   {PolicyKind::kStatic, "#ff7f0e"},
@@ -62,7 +66,8 @@ void write_sweep_plot(const std::filesystem::path& path, const CarbonJob& job,
     });
     std::string points;
     for (const auto* c : line) {
-      points += fmt::format("{:.1f},{:.1f} ", px(c->time_change_percent), py(c->carbon_change_percent));
+      points +=
+          fmt::format("{:.1f},{:.1f} ", px(c->time_change_percent), py(c->carbon_change_percent));
     }
     svg += fmt::format(R"(<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>)"
                        "\n",
@@ -73,12 +78,13 @@ void write_sweep_plot(const std::filesystem::path& path, const CarbonJob& job,
     const char* colour = colours.at(c.kind);
     // The fixed and chase policies as rings, so the planner's and oracle's dots do not hide them.
     const bool ring = c.kind == PolicyKind::kStatic || c.kind == PolicyKind::kChase;
-    svg += fmt::format(R"(<circle cx="{:.1f}" cy="{:.1f}" r="{}" fill="{}" stroke="{}" stroke-width="2"/>)"
-                       R"(<text x="{}" y="{:.1f}" font-size="11" fill="{}">{} ({:+.1f} %, {:+.1f} %)</text>)"
-                       "\n",
-                       px(c.time_change_percent), py(c.carbon_change_percent), ring ? 8 : 4,
-                       ring ? "none" : colour, colour, kWidth - kRight + 10, legend_y, colour,
-                       c.label, c.carbon_change_percent, c.time_change_percent);
+    svg += fmt::format(
+        R"(<circle cx="{:.1f}" cy="{:.1f}" r="{}" fill="{}" stroke="{}" stroke-width="2"/>)"
+        R"(<text x="{}" y="{:.1f}" font-size="11" fill="{}">{} ({:+.1f} %, {:+.1f} %)</text>)"
+        "\n",
+        px(c.time_change_percent), py(c.carbon_change_percent), ring ? 8 : 4,
+        ring ? "none" : colour, colour, kWidth - kRight + 10, legend_y, colour, c.label,
+        c.carbon_change_percent, c.time_change_percent);
     legend_y += 15;
   }
   svg += "</svg>\n";

@@ -91,7 +91,8 @@ CommandOutcome run_command(const std::vector<std::string>& argv, std::chrono::na
                                  : std::chrono::nanoseconds(std::chrono::seconds(1));
     if (wait < std::chrono::nanoseconds(0)) wait = std::chrono::nanoseconds(0);
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
-    timespec timeout{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    timespec timeout{static_cast<time_t>(ns / 1'000'000'000),
+                     static_cast<long>(ns % 1'000'000'000)};
     siginfo_t info{};
     const int sig = sigtimedwait(&set, &info, &timeout);
     if (sig > 0 && sig != SIGCHLD && info.si_code <= 0) {

@@ -15,15 +15,15 @@ namespace chase::cli {
 void block_forwarded_signals();
 
 struct CommandOutcome {
-  int exit_code = 0;      // the command's exit status, or 128 + signal when a signal killed it
-  int signal = 0;         // the signal that killed it, 0 if it exited
+  int exit_code = 0;  // the command's exit status, or 128 + signal when a signal killed it
+  int signal = 0;     // the signal that killed it, 0 if it exited
 };
 
 // Starts argv[0] (searched in PATH) with argv, waits for it, and returns how it ended. Signals sent
 // to this process with kill() are forwarded to the command (terminal-generated ones already reach
 // it through the process group). `on_tick` runs every `tick` while the command runs (no ticks when
-// `tick` is zero). Throws chase::Error (kNotFound / kPermissionDenied) when the command cannot start.
-// Precondition: block_forwarded_signals() was called.
+// `tick` is zero). Throws chase::Error (kNotFound / kPermissionDenied) when the command cannot
+// start. Precondition: block_forwarded_signals() was called.
 CommandOutcome run_command(const std::vector<std::string>& argv, std::chrono::nanoseconds tick,
                            const std::function<void()>& on_tick);
 

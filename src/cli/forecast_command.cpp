@@ -214,8 +214,8 @@ int run_predict(const PredictOptions& options) {
   }
   const LoadedSeries loaded =
       options.provider.empty() ? load_history(options.load) : load_provider_history(options);
-  const std::string source = options.provider.empty() ? options.load.data
-                                                      : "provider " + options.provider;
+  const std::string source =
+      options.provider.empty() ? options.load.data : "provider " + options.provider;
   const CarbonSeries& series = loaded.series;
   const std::size_t steps = parse_horizon(options.horizon, series.resolution());
   const std::size_t n = series.size();
@@ -311,9 +311,9 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
   auto* pr = forecast->add_subcommand("predict", "Forecast the intensity after a history");
   auto* data = pr->add_option("--data", predict->load.data, "Carbon-intensity CSV (the history)")
                    ->check(CLI::ExistingFile);
-  auto* provider = pr->add_option(
-      "--provider", predict->provider,
-      fmt::format("Live provider: {}", fmt::join(carbon_provider_names(), ", ")));
+  auto* provider =
+      pr->add_option("--provider", predict->provider,
+                     fmt::format("Live provider: {}", fmt::join(carbon_provider_names(), ", ")));
   data->excludes(provider);
   pr->add_option("--provider-config", predict->provider_config,
                  "Provider settings (JSON); environment variables override them")

@@ -21,10 +21,14 @@ void configure_logging(const std::string& level) {
 int exit_code_for(chase::ErrorCode code) {
   switch (code) {
     case chase::ErrorCode::kInvalidArgument:
-    case chase::ErrorCode::kParse: return 2;
-    case chase::ErrorCode::kPermissionDenied: return 77;  // sysexits EX_NOPERM
-    case chase::ErrorCode::kUnavailable: return 69;       // EX_UNAVAILABLE
-    default: return 1;
+    case chase::ErrorCode::kParse:
+      return 2;
+    case chase::ErrorCode::kPermissionDenied:
+      return 77;  // sysexits EX_NOPERM
+    case chase::ErrorCode::kUnavailable:
+      return 69;  // EX_UNAVAILABLE
+    default:
+      return 1;
   }
 }
 

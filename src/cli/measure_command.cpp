@@ -1,4 +1,5 @@
-// chase measure [options] -- CMD [ARGS...]: run a command and report its time, energy and emissions.
+// chase measure [options] -- CMD [ARGS...]: run a command and report its time, energy and
+// emissions.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -54,9 +55,9 @@ std::vector<std::size_t> parse_gpu_list(const std::string& text, const GpuBacken
       used = 0;
     }
     if (used == 0 || used != item.size()) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("--gpus: '{}' is not a GPU index (use e.g. --gpus 0,2, all or none)",
-                              item));
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("--gpus: '{}' is not a GPU index (use e.g. --gpus 0,2, all or none)", item));
     }
     if (!backend) {
       throw Error(ErrorCode::kUnavailable,
@@ -85,10 +86,10 @@ class LiveReporter {
     monitor_.begin_window(kIntervalWindow);
     elapsed_s_ += m.time_s;
     energy_j_ += m.total_energy_j();
-    const auto line = fmt::format("[{:8.1f} s] GPU {:8.1f} W  CPU {:7.1f} W  energy {}", elapsed_s_,
-                                  m.time_s > 0 ? m.gpu_energy_j() / m.time_s : 0.0,
-                                  m.time_s > 0 ? m.cpu_energy_j() / m.time_s : 0.0,
-                                  format_energy(energy_j_));
+    const auto line =
+        fmt::format("[{:8.1f} s] GPU {:8.1f} W  CPU {:7.1f} W  energy {}", elapsed_s_,
+                    m.time_s > 0 ? m.gpu_energy_j() / m.time_s : 0.0,
+                    m.time_s > 0 ? m.cpu_energy_j() / m.time_s : 0.0, format_energy(energy_j_));
     if (tty_) {
       out_ << "\r\033[K" << line << std::flush;
       drew_ = true;
@@ -150,12 +151,13 @@ void write_report(const MeasureOptions& options, MeasureReport report, std::size
 
 int run_measure(MeasureOptions& options) {
   if (options.command.empty()) {
-    throw Error(ErrorCode::kInvalidArgument, "no command to measure: chase measure -- CMD [ARGS...]");
+    throw Error(ErrorCode::kInvalidArgument,
+                "no command to measure: chase measure -- CMD [ARGS...]");
   }
   if (options.interval_s < 0 || !std::isfinite(options.interval_s)) {
     throw Error(ErrorCode::kInvalidArgument, "--interval must be a positive number of seconds");
   }
-  block_forwarded_signals();  // before the monitor starts its thread
+  block_forwarded_signals();                 // before the monitor starts its thread
   const auto series = load_series(options);  // a bad file fails before the job runs, not after
 
   MeasureReport report;
@@ -207,9 +209,9 @@ void add_measure_command(CLI::App& app, int& exit_code) {
       "measure", "Run a command and report its wall time, energy per device and emissions");
   cmd->add_option("--gpus", options->gpus, "GPU indices to measure: e.g. 0,2 | all | none")
       ->capture_default_str();
-  auto* intensity = cmd->add_option("--intensity", options->intensity,
-                                    "Constant carbon intensity in gCO2eq/kWh")
-                        ->check(CLI::NonNegativeNumber);
+  auto* intensity =
+      cmd->add_option("--intensity", options->intensity, "Constant carbon intensity in gCO2eq/kWh")
+          ->check(CLI::NonNegativeNumber);
   auto* csv = cmd->add_option("--carbon-csv", options->carbon_csv,
                               "Carbon-intensity CSV (UTC time + gCO2eq/kWh columns)")
                   ->check(CLI::ExistingFile);
@@ -229,7 +231,8 @@ void add_measure_command(CLI::App& app, int& exit_code) {
   cmd->add_option("command", options->command, "The command and its arguments, after --")
       ->required();
   cmd->footer(
-      "The command runs without a shell; SIGINT/SIGTERM sent to chase are forwarded to it and chase "
+      "The command runs without a shell; SIGINT/SIGTERM sent to chase are forwarded to it and "
+      "chase "
       "exits with its exit code (128 + N when signal N killed it). The report goes to standard "
       "error (like time(1)) unless -o is given.");
   cmd->callback([options, &exit_code] { exit_code = run_measure(*options); });

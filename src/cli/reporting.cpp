@@ -84,10 +84,11 @@ nlohmann::json devices_json(const DeviceListing& listing) {
   for (const auto& zone : listing.cpu_zones) {
     cpus.push_back({{"package", zone.package}, {"zone", zone.kind}, {"label", zone.label}});
   }
-  nlohmann::json doc = {{"gpu_backend", listing.gpu_backend.empty() ? nlohmann::json(nullptr)
-                                                                    : nlohmann::json(listing.gpu_backend)},
-                        {"gpus", gpus},
-                        {"cpus", cpus}};
+  nlohmann::json doc = {
+      {"gpu_backend",
+       listing.gpu_backend.empty() ? nlohmann::json(nullptr) : nlohmann::json(listing.gpu_backend)},
+      {"gpus", gpus},
+      {"cpus", cpus}};
   if (!listing.gpu_note.empty()) doc["gpu_note"] = listing.gpu_note;
   if (!listing.cpu_note.empty()) doc["cpu_note"] = listing.cpu_note;
   return doc;

@@ -131,8 +131,7 @@ void run_sweep(const CarbonCommandOptions& options) {
   sweep.etas = options.etas;
   sweep.slacks = options.slacks;
   sweep.starts = options.starts;
-  sweep.from =
-      options.from.empty() ? sweep.base.start : parse_time_option(options.from, "--from");
+  sweep.from = options.from.empty() ? sweep.base.start : parse_time_option(options.from, "--from");
   sweep.to = options.to.empty() ? job.carbon.end() - std::chrono::days(7)
                                 : parse_time_option(options.to, "--to");
   sweep.threads = options.threads;

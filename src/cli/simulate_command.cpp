@@ -1,6 +1,6 @@
 // chase simulate: trace simulators (docs/ALGORITHMS.md §5–§6) — the parent of `recurring` (the
-// batch-size and power-limit optimiser over a recurring job's training traces) and `carbon` (one job
-// over a real carbon-intensity trace under a power-limit policy).
+// batch-size and power-limit optimiser over a recurring job's training traces) and `carbon` (one
+// job over a real carbon-intensity trace under a power-limit policy).
 #include "cli/commands.h"
 
 namespace chase::cli {

@@ -50,30 +50,29 @@ nlohmann::json result_json(const ZeusTrace& trace, const RecurringOptions& optio
                        {"profiled", run.profiled}});
   }
   const auto& s = result.summary;
-  return {
-      {"workload", trace.workload().dataset},
-      {"network", trace.workload().network},
-      {"gpu", trace.gpu()},
-      {"options",
-       {{"eta", options.eta},
-        {"beta", options.beta},
-        {"seed", options.seed},
-        {"pruning_rounds", options.pruning_rounds},
-        {"explorations", options.explorations},
-        {"window", options.window}}},
-      {"default", config_json(result.default_config)},
-      {"history", history},
-      {"summary",
-       {{"recurrences", s.recurrences},
-        {"runs", s.runs},
-        {"scored_recurrences", s.scored},
-        {"mean_energy_j", s.mean_energy_j},
-        {"mean_time_s", s.mean_time_s},
-        {"energy_reduction_pct", 100 * s.energy_reduction},
-        {"time_reduction_pct", 100 * s.time_reduction},
-        {"converged", {{"batch_size", s.batch_size}, {"power_limit_w", s.power_limit_w}}},
-        {"best_possible", config_json(s.best)},
-        {"best_possible_energy_reduction_pct", 100 * s.best_energy_reduction}}}};
+  return {{"workload", trace.workload().dataset},
+          {"network", trace.workload().network},
+          {"gpu", trace.gpu()},
+          {"options",
+           {{"eta", options.eta},
+            {"beta", options.beta},
+            {"seed", options.seed},
+            {"pruning_rounds", options.pruning_rounds},
+            {"explorations", options.explorations},
+            {"window", options.window}}},
+          {"default", config_json(result.default_config)},
+          {"history", history},
+          {"summary",
+           {{"recurrences", s.recurrences},
+            {"runs", s.runs},
+            {"scored_recurrences", s.scored},
+            {"mean_energy_j", s.mean_energy_j},
+            {"mean_time_s", s.mean_time_s},
+            {"energy_reduction_pct", 100 * s.energy_reduction},
+            {"time_reduction_pct", 100 * s.time_reduction},
+            {"converged", {{"batch_size", s.batch_size}, {"power_limit_w", s.power_limit_w}}},
+            {"best_possible", config_json(s.best)},
+            {"best_possible_energy_reduction_pct", 100 * s.best_energy_reduction}}}};
 }
 
 // Consecutive recurrences that converged in one run at the same configuration share a row.

@@ -27,7 +27,8 @@ constexpr std::array<std::pair<GpuArchitecture, std::string_view>, 10> kArchitec
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
   return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
   });
 }
 
@@ -62,10 +63,9 @@ std::string describe(const GpuInfo& gpu) {
 const GpuInfo& checked_gpu(const std::vector<GpuInfo>& gpus, std::size_t gpu) {
   if (gpu >= gpus.size()) {
     throw Error(ErrorCode::kNotFound,
-                gpus.empty()
-                    ? fmt::format("there is no GPU {}: no GPUs are visible", gpu)
-                    : fmt::format("there is no GPU {}: visible GPUs are 0 to {}", gpu,
-                                  gpus.size() - 1));
+                gpus.empty() ? fmt::format("there is no GPU {}: no GPUs are visible", gpu)
+                             : fmt::format("there is no GPU {}: visible GPUs are 0 to {}", gpu,
+                                           gpus.size() - 1));
   }
   return gpus[gpu];
 }

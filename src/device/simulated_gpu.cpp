@@ -68,7 +68,8 @@ PowerProfile load_csv_profile(const std::filesystem::path& path) {
       const auto value =
           columns[i] < fields.size() ? csv::parse_double(fields[columns[i]]) : std::nullopt;
       if (!value) {
-        throw Error(ErrorCode::kParse, fmt::format("{}: expected a number", reader.where(columns[i])));
+        throw Error(ErrorCode::kParse,
+                    fmt::format("{}: expected a number", reader.where(columns[i])));
       }
       values[i] = *value;
     }
@@ -125,8 +126,8 @@ PowerProfilePoint PowerProfile::interpolate(double power_limit_w) const {
       points_.begin(), points_.end(), power_limit_w,
       [](const PowerProfilePoint& p, double limit) { return p.power_limit_w < limit; });
   const auto lower = upper - 1;
-  const double t = (power_limit_w - lower->power_limit_w) /
-                   (upper->power_limit_w - lower->power_limit_w);
+  const double t =
+      (power_limit_w - lower->power_limit_w) / (upper->power_limit_w - lower->power_limit_w);
   return {power_limit_w, std::lerp(lower->throughput, upper->throughput, t),
           std::lerp(lower->avg_power_w, upper->avg_power_w, t)};
 }
@@ -142,8 +143,7 @@ PowerProfile synthetic_demo_profile() {
     points.push_back({limit, throughput, std::min(power, limit)});
   }
   return PowerProfile(std::move(points), "synthetic A40-like GPU",
-                      "synthetic ResNet-50-like training",
-                      "samples/s");
+                      "synthetic ResNet-50-like training", "samples/s");
 }
 
 SimulatedGpuBackend::SimulatedGpuBackend(std::vector<SimulatedGpuSpec> specs,

@@ -18,9 +18,12 @@ namespace chase {
 
 std::string_view to_string(EnergyMethod method) noexcept {
   switch (method) {
-    case EnergyMethod::kCounter: return "counter";
-    case EnergyMethod::kPolling: return "polling";
-    case EnergyMethod::kEstimate: return "estimate";
+    case EnergyMethod::kCounter:
+      return "counter";
+    case EnergyMethod::kPolling:
+      return "polling";
+    case EnergyMethod::kEstimate:
+      return "estimate";
   }
   return "unknown";
 }
@@ -103,9 +106,10 @@ class EnergyMonitor::Impl {
                                           [](const auto& i) { return i != nullptr; }) ||
                               cpu_zone_count() > 0;
     if (needs_thread) {
-      const auto period = std::min<std::chrono::nanoseconds>(options_.polling_period,
-                                                             options_.cpu_refresh_period);
-      sampler_.emplace(period, [this] { background_tick(); }, false);
+      const auto period =
+          std::min<std::chrono::nanoseconds>(options_.polling_period, options_.cpu_refresh_period);
+      sampler_.emplace(
+          period, [this] { background_tick(); }, false);
     }
   }
 
@@ -197,19 +201,18 @@ class EnergyMonitor::Impl {
     }
     for (std::size_t gpu : monitored_) {
       const bool use_counter = gpus_->gpus()[gpu].has_energy_counter && !options_.force_polling;
-      integrators_.push_back(use_counter
-                                 ? nullptr
-                                 : std::make_unique<PowerIntegrator>());
+      integrators_.push_back(use_counter ? nullptr : std::make_unique<PowerIntegrator>());
     }
   }
 
   void check_periods() const {
     using std::chrono::milliseconds;
     if (options_.polling_period <= milliseconds(0) || options_.polling_period > milliseconds(100)) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("power polling period must be between 1 and 100 ms (got {} ms): "
-                              "sensors update about every 100 ms and slower sampling loses accuracy",
-                              options_.polling_period.count()));
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("power polling period must be between 1 and 100 ms (got {} ms): "
+                      "sensors update about every 100 ms and slower sampling loses accuracy",
+                      options_.polling_period.count()));
     }
     if (options_.cpu_refresh_period <= milliseconds(0)) {
       throw Error(ErrorCode::kInvalidArgument, "CPU counter refresh period must be positive");

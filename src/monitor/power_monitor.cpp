@@ -27,7 +27,9 @@ class SampleRing {
     }
   }
   std::size_t size() const noexcept { return size_; }
-  const PowerSample& operator[](std::size_t i) const { return buffer_[(first_ + i) % buffer_.size()]; }
+  const PowerSample& operator[](std::size_t i) const {
+    return buffer_[(first_ + i) % buffer_.size()];
+  }
   std::size_t dropped() const noexcept { return dropped_; }
 
  private:
@@ -63,7 +65,8 @@ class PowerMonitor::Impl {
       timelines_.emplace_back(options.max_samples);
     }
     sample_now();  // the timeline starts at construction, not one period later
-    sampler_.emplace(options.period, [this] { sample_now(); }, true);
+    sampler_.emplace(
+        options.period, [this] { sample_now(); }, true);
   }
 
   ~Impl() { sampler_.reset(); }
@@ -119,7 +122,8 @@ class PowerMonitor::Impl {
   std::size_t slot(std::size_t gpu) const {
     const auto it = std::find(monitored_.begin(), monitored_.end(), gpu);
     if (it == monitored_.end()) {
-      throw Error(ErrorCode::kNotFound, fmt::format("GPU {} is not monitored by this PowerMonitor", gpu));
+      throw Error(ErrorCode::kNotFound,
+                  fmt::format("GPU {} is not monitored by this PowerMonitor", gpu));
     }
     return static_cast<std::size_t>(it - monitored_.begin());
   }
@@ -143,7 +147,9 @@ std::vector<PowerSample> PowerMonitor::timeline(std::size_t gpu) const {
 std::vector<PowerSample> PowerMonitor::timeline(std::size_t gpu, UtcTime from, UtcTime to) const {
   return impl_->timeline(gpu, from, to);
 }
-std::optional<PowerSample> PowerMonitor::latest(std::size_t gpu) const { return impl_->latest(gpu); }
+std::optional<PowerSample> PowerMonitor::latest(std::size_t gpu) const {
+  return impl_->latest(gpu);
+}
 std::size_t PowerMonitor::dropped_samples(std::size_t gpu) const { return impl_->dropped(gpu); }
 std::string PowerMonitor::last_error(std::size_t gpu) const { return impl_->last_error(gpu); }
 

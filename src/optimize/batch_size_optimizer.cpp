@@ -274,8 +274,8 @@ class BatchSizeOptimizer::Impl {
     }
     const double reward_precision = 1 / variance;
     arm.precision = options_.prior_precision + n * reward_precision;
-    arm.mean = (options_.prior_precision * options_.prior_mean + reward_precision * sum) /
-               arm.precision;
+    arm.mean =
+        (options_.prior_precision * options_.prior_mean + reward_precision * sum) / arm.precision;
     return arm;
   }
 

@@ -26,8 +26,9 @@ std::string format_amount(double amount) {
 // (it has no "idle"), so with a generous slack it would otherwise crawl at a wasteful limit.
 LimitProfile planning_profile(const LimitProfile& profile) {
   const auto& points = profile.points();
-  const auto efficient = std::min_element(
-      points.begin(), points.end(), [](const auto& a, const auto& b) { return a.energy_j < b.energy_j; });
+  const auto efficient =
+      std::min_element(points.begin(), points.end(),
+                       [](const auto& a, const auto& b) { return a.energy_j < b.energy_j; });
   std::vector<LimitMeasurement> kept;
   for (const auto& point : points) {
     if (point.time_s <= efficient->time_s) kept.push_back(point);
@@ -42,10 +43,10 @@ LimitProfile planning_profile(const LimitProfile& profile) {
 // number of periods of the best one. An infeasible plan (the last prefix's) when none is feasible.
 Plan cheapest_plan(const LimitProfile& profile, const std::vector<PlanPeriod>& periods, double work,
                    std::size_t& used) {
-  const double fastest_rate = 1 / std::min_element(profile.points().begin(), profile.points().end(),
-                                                   [](const auto& a, const auto& b) {
-                                                     return a.time_s < b.time_s;
-                                                   })->time_s;
+  const double fastest_rate =
+      1 / std::min_element(profile.points().begin(), profile.points().end(),
+                           [](const auto& a, const auto& b) { return a.time_s < b.time_s; })
+              ->time_s;
   std::optional<Plan> best;
   std::vector<PlanPeriod> prefix;
   double seconds = 0;
@@ -73,7 +74,6 @@ double day_before_maximum(const CarbonSeries& series, UtcTime now) {
   if (day_before && *day_before > 0) return *day_before;
   return *std::max_element(series.values().begin(), series.values().end());
 }
-
 
 void check_slowdown_budget(double budget) {
   if (!(budget >= 0) || !std::isfinite(budget)) {
@@ -262,8 +262,7 @@ LimitDecision PlannerPolicy::decide(const DecisionInput& input) {
   const auto& progress = input.progress;
   LimitDecision decision;
   const double job_s_at_max = progress.work_total * profile.highest_limit_point().time_s;
-  const UtcTime deadline =
-      after_seconds(progress.start, (1 + slowdown_budget_) * job_s_at_max);
+  const UtcTime deadline = after_seconds(progress.start, (1 + slowdown_budget_) * job_s_at_max);
   const double work_left = std::max(0.0, progress.work_total - progress.work_done);
   const std::string left =
       fmt::format("{} {}", format_amount(work_left * progress.units_per_work), progress.unit);
@@ -291,16 +290,16 @@ LimitDecision PlannerPolicy::decide(const DecisionInput& input) {
   const auto& first = plan.periods.front();
   decision.limit_w = first.power_limit_w;
   if (first.first_fraction < 1 && first.second_limit_w != first.power_limit_w) {
-    decision.planned_switch = LimitSwitch{
-        after_seconds(now, first.first_fraction * periods.front().duration_s),
-        first.second_limit_w};
+    decision.planned_switch =
+        LimitSwitch{after_seconds(now, first.first_fraction * periods.front().duration_s),
+                    first.second_limit_w};
   }
   decision.reason = fmt::format(
       "planner: {} left, {:.0f} s to the deadline over {} periods, planned to end in {}; {} W{}",
       left, seconds_between(now, deadline), periods.size(), used, first.power_limit_w,
-      decision.planned_switch
-          ? fmt::format(" for {:.1f} %, then {} W", 100 * first.first_fraction, first.second_limit_w)
-          : "");
+      decision.planned_switch ? fmt::format(" for {:.1f} %, then {} W", 100 * first.first_fraction,
+                                            first.second_limit_w)
+                              : "");
   return decision;
 }
 
@@ -315,9 +314,10 @@ constexpr std::array<std::pair<PolicyKind, std::string_view>, 5> kPolicyNames{{
 }  // namespace
 
 // The variant lists its options in PolicyKind order.
-static_assert(std::is_same_v<std::variant_alternative_t<static_cast<std::size_t>(PolicyKind::kOracle),
-                                                        PolicyOptions>,
-                             OracleOptions>);
+static_assert(
+    std::is_same_v<
+        std::variant_alternative_t<static_cast<std::size_t>(PolicyKind::kOracle), PolicyOptions>,
+        OracleOptions>);
 static_assert(std::variant_size_v<PolicyOptions> == kPolicyNames.size());
 
 PolicyKind kind_of(const PolicyOptions& options) noexcept {
@@ -344,9 +344,10 @@ PolicyKind parse_policy_kind(std::string_view name) {
   for (const auto& [kind, known] : kPolicyNames) {
     if (known == name) return kind;
   }
-  throw Error(ErrorCode::kInvalidArgument,
-              fmt::format("unknown policy '{}'; use default, static, zeus, chase, planner or oracle",
-                          name));
+  throw Error(
+      ErrorCode::kInvalidArgument,
+      fmt::format("unknown policy '{}'; use default, static, zeus, chase, planner or oracle",
+                  name));
 }
 
 PolicyOptions parse_policy(std::string_view name, const PolicyParameters& parameters) {

@@ -102,8 +102,9 @@ std::unique_ptr<PowerLimitSelector> make_energy_selector() {
 }
 
 std::unique_ptr<PowerLimitSelector> make_time_selector() {
-  return std::make_unique<CostSelector>("time", "time", [](const Candidate& c, const LimitProfile&,
-                                                   const SelectionContext&) { return c.time_s; });
+  return std::make_unique<CostSelector>(
+      "time", "time",
+      [](const Candidate& c, const LimitProfile&, const SelectionContext&) { return c.time_s; });
 }
 
 std::unique_ptr<PowerLimitSelector> make_slowdown_selector(double factor) {

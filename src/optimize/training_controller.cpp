@@ -42,7 +42,8 @@ PowerLimitOptimizerOptions profiling_options(const TrainingOptions& options,
   profiling.clock = std::move(clock);
   profiling.actuator = std::move(actuator);
   profiling.monitor = std::move(monitor);
-  if (const auto* chosen = std::get_if<StaticOptions>(&options.policy); chosen && chosen->selector) {
+  if (const auto* chosen = std::get_if<StaticOptions>(&options.policy);
+      chosen && chosen->selector) {
     profiling.selector = chosen->selector;
   }
   return profiling;
@@ -74,8 +75,8 @@ class TrainingController::Impl final : public ControlledJob {
         policy_(make_limit_policy(policy_options(options_), options_.period, options_.carbon)),
         actuator_(std::make_shared<LimitActuator>(gpus, options_.profiling.gpus,
                                                   options_.profiling.coordinator)),
-        monitor_(std::make_shared<EnergyMonitor>(gpus, nullptr,
-                                                 monitor_options(*actuator_, clock_))),
+        monitor_(
+            std::make_shared<EnergyMonitor>(gpus, nullptr, monitor_options(*actuator_, clock_))),
         optimizer_(gpus, profiling_options(options_, clock_, actuator_, monitor_)),
         driver_(*policy_, *this) {}
 
@@ -166,8 +167,9 @@ class TrainingController::Impl final : public ControlledJob {
     current_.start = start;
     current_.carbon_intensity = intensity.value_or(kNoIntensity);
     current_.limits_w.push_back(actuator_->current_limit_w());  // never empty from here on
-    current_.reason = control_ready() ? "no change"
-                                      : fmt::format("profiling ({})", to_string(optimizer_.state()));
+    current_.reason = control_ready()
+                          ? "no change"
+                          : fmt::format("profiling ({})", to_string(optimizer_.state()));
     monitor_->begin_window(period_window_name());
     period_open_ = true;
   }

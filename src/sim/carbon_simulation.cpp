@@ -47,8 +47,9 @@ void check_options(const LimitProfile& profile, const CarbonSeries& carbon,
                 fmt::format("the job needs a positive number of epochs, not {}", options.epochs));
   }
   if (options.period.count() <= 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("the control period must be positive, not {} s", options.period.count()));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("the control period must be positive, not {} s", options.period.count()));
   }
   const double slack = slowdown_budget_of(options.policy);
   if (!(slack >= 0) || !std::isfinite(slack)) {
@@ -140,9 +141,7 @@ class Simulation final : public ControlledJob {
     return progress;
   }
   const LimitProfile* profile() const override { return &profile_; }
-  double highest_limit_w() const override {
-    return profile_.highest_limit_point().power_limit_w;
-  }
+  double highest_limit_w() const override { return profile_.highest_limit_point().power_limit_w; }
   void apply_limit(double watts) override { pace_ = pace_at(watts); }
 
   void period_began(UtcTime, std::optional<double> intensity) override {
@@ -247,8 +246,8 @@ class Simulation final : public ControlledJob {
         std::ceil((1 + slowdown_budget_of(options_.policy)) * default_job_s)));
     // Chase needs the coming period (two, in case a decision lands mid-period and the next
     // boundary finds the refresh not yet due); the planners need everything up to the deadline.
-    signal.horizon = kind_ == PolicyKind::kChase ? 2 * options_.period
-                                                 : planning_span + 2 * options_.period;
+    signal.horizon =
+        kind_ == PolicyKind::kChase ? 2 * options_.period : planning_span + 2 * options_.period;
     if (kind_ == PolicyKind::kOracle) {
       result_.forecast = "perfect";
     } else {
@@ -257,9 +256,9 @@ class Simulation final : public ControlledJob {
       const auto resolution = carbon_.resolution();
       const auto steps = static_cast<std::size_t>(
           (signal.horizon.count() + resolution.count() - 1) / resolution.count());
-      signal.history_window = options_.fit_history +
-                              resolution * static_cast<std::int64_t>(
-                                               signal.forecaster->history_needed(steps));
+      signal.history_window =
+          options_.fit_history +
+          resolution * static_cast<std::int64_t>(signal.forecaster->history_needed(steps));
     }
     auto carbon_signal = std::make_shared<CarbonSignal>(
         make_replay_provider(carbon_, clock_, "trace"), std::move(signal));

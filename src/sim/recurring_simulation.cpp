@@ -20,14 +20,14 @@ namespace {
 
 void check_options(const RecurringOptions& options) {
   if (!(options.eta >= 0 && options.eta <= 1)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("eta weighs energy against time and must be in [0, 1], not {}",
-                            options.eta));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("eta weighs energy against time and must be in [0, 1], not {}", options.eta));
   }
   if (!(options.beta >= 1)) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("beta must be ≥ 1 (+inf disables early stopping), not {}",
-                            options.beta));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("beta must be ≥ 1 (+inf disables early stopping), not {}", options.beta));
   }
   if (options.max_tries == 0 || options.score_last == 0) {
     throw Error(ErrorCode::kInvalidArgument, "max_tries and score_last must be at least 1");
@@ -121,8 +121,8 @@ class RecurringJob {
     const auto batch_size = optimizer_.next_batch_size();
     auto& plan = plan_for(batch_size);
     const auto& paths = trace_.paths(batch_size);
-    const auto path = paths[std::uniform_int_distribution<std::size_t>(0, paths.size() - 1)(
-        paths_random_)];
+    const auto path =
+        paths[std::uniform_int_distribution<std::size_t>(0, paths.size() - 1)(paths_random_)];
     const double bound = epoch_bound(plan.epoch);
     if (bound < 1) {
       optimizer_.observe_not_started(batch_size);

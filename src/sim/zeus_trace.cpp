@@ -248,10 +248,10 @@ LimitProfile epoch_profile(const ZeusTrace& trace, std::size_t batch_size) {
     }
   }
   if (points.empty()) {
-    throw Error(ErrorCode::kNotFound,
-                fmt::format("the {} trace of {} has no batch size {}; use one of {}", trace.gpu(),
-                            trace.workload().dataset, batch_size,
-                            fmt::join(trace.batch_sizes(), ", ")));
+    throw Error(
+        ErrorCode::kNotFound,
+        fmt::format("the {} trace of {} has no batch size {}; use one of {}", trace.gpu(),
+                    trace.workload().dataset, batch_size, fmt::join(trace.batch_sizes(), ", ")));
   }
   std::sort(points.begin(), points.end(),
             [](const auto& a, const auto& b) { return a.power_limit_w > b.power_limit_w; });

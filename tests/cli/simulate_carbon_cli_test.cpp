@@ -17,8 +17,8 @@
 namespace chase {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::expect_matches_golden;
+using ::testing::HasSubstr;
 using testing::ProcessResult;
 using testing::read_file;
 using testing::run_process;

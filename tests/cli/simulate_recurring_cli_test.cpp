@@ -15,8 +15,8 @@
 namespace chase {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::expect_matches_golden;
+using ::testing::HasSubstr;
 using testing::ProcessResult;
 
 class SimulateRecurringCli : public testing::SmallZeusTrace {

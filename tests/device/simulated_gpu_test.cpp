@@ -21,8 +21,7 @@ PowerProfile three_point_profile() {
 class TempFile {
  public:
   TempFile(const std::string& name, const std::string& content)
-      : path_(std::filesystem::temp_directory_path() /
-              (std::to_string(::getpid()) + "_" + name)) {
+      : path_(std::filesystem::temp_directory_path() / (std::to_string(::getpid()) + "_" + name)) {
     std::ofstream(path_) << content;
   }
   ~TempFile() { std::filesystem::remove(path_); }
@@ -38,9 +37,9 @@ TEST(SimulatedGpuProfile, SortsAndInterpolatesLinearlyAndClamps) {
   EXPECT_DOUBLE_EQ(profile.max_limit_w(), 300);
   EXPECT_DOUBLE_EQ(profile.throughput_at(150), 60);
   EXPECT_DOUBLE_EQ(profile.power_at(250), 210);
-  EXPECT_DOUBLE_EQ(profile.throughput_at(50), 40);    // below the range: clamp
-  EXPECT_DOUBLE_EQ(profile.power_at(400), 250);       // above the range: clamp
-  EXPECT_DOUBLE_EQ(profile.throughput_at(200), 80);   // exactly on a point
+  EXPECT_DOUBLE_EQ(profile.throughput_at(50), 40);   // below the range: clamp
+  EXPECT_DOUBLE_EQ(profile.power_at(400), 250);      // above the range: clamp
+  EXPECT_DOUBLE_EQ(profile.throughput_at(200), 80);  // exactly on a point
 }
 
 TEST(SimulatedGpuProfile, RejectsBadPoints) {
@@ -67,7 +66,8 @@ TEST(SimulatedGpuProfile, LoadsJsonAndCsv) {
 }
 
 TEST(SimulatedGpuProfile, CsvErrorsNameFileLineAndColumn) {
-  TempFile csv("bad_profile.csv", "power_limit_w,throughput,avg_power_w\n300,150,240\n100,abc,95\n");
+  TempFile csv("bad_profile.csv",
+               "power_limit_w,throughput,avg_power_w\n300,150,240\n100,abc,95\n");
   try {
     PowerProfile::load(csv.path());
     FAIL() << "a non-numeric throughput must be rejected";
@@ -112,9 +112,9 @@ TEST(SimulatedGpuBackendTest, EnergyIntegratesPiecewiseConstantPowerExactly) {
   EXPECT_TRUE(gpus.gpus()[0].has_energy_counter);
   clock->advance(Seconds(10));  // idle: 20 W
   gpus.set_busy(0, true);
-  clock->advance(Seconds(5));   // busy at 300 W limit: 250 W
+  clock->advance(Seconds(5));  // busy at 300 W limit: 250 W
   gpus.set_power_limit_w(0, 100);
-  clock->advance(Seconds(2));   // busy at 100 W limit: 90 W
+  clock->advance(Seconds(2));  // busy at 100 W limit: 90 W
   EXPECT_DOUBLE_EQ(gpus.energy_j(0), 10 * 20 + 5 * 250 + 2 * 90);
   EXPECT_DOUBLE_EQ(gpus.energy_j(1), 17 * 20);
   EXPECT_DOUBLE_EQ(gpus.power_w(0), 90);

@@ -104,8 +104,8 @@ std::vector<double> numbers_after(const std::string& text, const std::string& la
 }
 
 TEST(LibtorchExample, TrainsACnnWhileChaseFollowsTheCarbonSignal) {
-  const auto r = testing::run_process({CHASE_EXAMPLE_LIBTORCH_PATH, "--epochs", "3", "--steps",
-                                       "40", "--step-seconds", "120"});
+  const auto r = testing::run_process(
+      {CHASE_EXAMPLE_LIBTORCH_PATH, "--epochs", "3", "--steps", "40", "--step-seconds", "120"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto losses = numbers_after(r.out, "mean loss ");
   ASSERT_EQ(losses.size(), 3u) << r.out;

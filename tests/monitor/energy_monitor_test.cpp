@@ -16,9 +16,9 @@
 namespace chase {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeCpuBackend;
 using testing::FakeGpuBackend;
+using ::testing::HasSubstr;
 
 class EnergyMonitorTest : public ::testing::Test {
  protected:

@@ -41,7 +41,10 @@ TEST_F(PowerMonitorTest, RecordsTimelineAndIntegratesIt) {
   EXPECT_DOUBLE_EQ(monitor.energy_j(0, UtcTime{}, UtcTime{} + std::chrono::seconds(2)),
                    150 + 200);  // trapezoids
   EXPECT_DOUBLE_EQ(monitor.latest(0)->power_w, 200);
-  EXPECT_EQ(monitor.timeline(0, UtcTime{} + std::chrono::seconds(1), UtcTime{} + std::chrono::seconds(1)).size(), 1u);
+  EXPECT_EQ(
+      monitor.timeline(0, UtcTime{} + std::chrono::seconds(1), UtcTime{} + std::chrono::seconds(1))
+          .size(),
+      1u);
 }
 
 TEST_F(PowerMonitorTest, MemoryIsBoundedOldestSamplesDropped) {

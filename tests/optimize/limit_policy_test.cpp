@@ -83,9 +83,9 @@ TEST(LimitPolicy, ChasePicksTheSelectorsLimitAndKeepsItWithoutAnIntensity) {
 
   CarbonSignalOptions down_options;
   down_options.clock = clock;
-  auto blind = make_limit_policy(ChaseOptions{.eta = 0.9, .max_carbon_intensity = 800}, 30min,
-                                 std::make_shared<CarbonSignal>(std::make_shared<DownProvider>(),
-                                                                down_options));
+  auto blind = make_limit_policy(
+      ChaseOptions{.eta = 0.9, .max_carbon_intensity = 800}, 30min,
+      std::make_shared<CarbonSignal>(std::make_shared<DownProvider>(), down_options));
   EXPECT_FALSE(blind->enter_period(kStart + 1h));
   const auto none = decide(*blind, kStart + 1h, job(10));
   EXPECT_FALSE(none.limit_w);
@@ -97,8 +97,8 @@ TEST(LimitPolicy, PlannerRunsFastThroughCleanHoursRatherThanCrawlingThroughDirty
   // Filling the 5 h at the efficient 200 W does 60 units clean and 30 dirty: 135 g. Running 300 W
   // through the clean hours (72 units) and finishing soon after emits 100 g or less.
   auto clock = std::make_shared<ManualClock>(kStart);
-  auto policy = make_limit_policy(PlannerOptions{.slowdown_budget = 1.0}, 30min,
-                                  signal(clock, 2, 50, 800));
+  auto policy =
+      make_limit_policy(PlannerOptions{.slowdown_budget = 1.0}, 30min, signal(clock, 2, 50, 800));
   const auto decision = decide(*policy, kStart, job(90));
   ASSERT_TRUE(decision.limit_w);
   EXPECT_EQ(*decision.limit_w, 300);
@@ -108,8 +108,8 @@ TEST(LimitPolicy, PlannerRunsFastThroughCleanHoursRatherThanCrawlingThroughDirty
 TEST(LimitPolicy, PlannerNeverPlansSlowerThanTheMostEfficientLimit) {
   auto clock = std::make_shared<ManualClock>(kStart);
   // Time enough to run everything at 100 W.
-  auto policy = make_limit_policy(PlannerOptions{.slowdown_budget = 3.0}, 30min,
-                                  signal(clock, 48, 300, 300));
+  auto policy =
+      make_limit_policy(PlannerOptions{.slowdown_budget = 3.0}, 30min, signal(clock, 48, 300, 300));
   const auto decision = decide(*policy, kStart, job(20));
   ASSERT_TRUE(decision.limit_w);
   EXPECT_EQ(*decision.limit_w, 200);  // 18 kJ a unit, against 20 kJ at 100 W
@@ -117,8 +117,8 @@ TEST(LimitPolicy, PlannerNeverPlansSlowerThanTheMostEfficientLimit) {
 
 TEST(LimitPolicy, PlannerFallsBackToTheFastestLimitAndStopsWhenDone) {
   auto clock = std::make_shared<ManualClock>(kStart);
-  auto policy = make_limit_policy(PlannerOptions{.slowdown_budget = 0}, 30min,
-                                  signal(clock, 48, 300, 300));
+  auto policy =
+      make_limit_policy(PlannerOptions{.slowdown_budget = 0}, 30min, signal(clock, 48, 300, 300));
   // Half the job done but the deadline (10 units × 100 s) already passed.
   const auto late = decide(*policy, kStart + 2000s, job(10, 5));
   EXPECT_EQ(*late.limit_w, 300);
@@ -135,10 +135,9 @@ TEST(LimitPolicy, BadOptionsAreRefused) {
   EXPECT_THAT(error_message([&] { make_limit_policy(ChaseOptions{}, 30min, nullptr); },
                             ErrorCode::kInvalidArgument),
               HasSubstr("needs a carbon signal"));
-  EXPECT_THAT(
-      error_message([&] { make_limit_policy(ChaseOptions{}, 0s, signal(clock, 1, 1, 1)); },
-                    ErrorCode::kInvalidArgument),
-      HasSubstr("period"));
+  EXPECT_THAT(error_message([&] { make_limit_policy(ChaseOptions{}, 0s, signal(clock, 1, 1, 1)); },
+                            ErrorCode::kInvalidArgument),
+              HasSubstr("period"));
   EXPECT_THAT(error_message(
                   [&] {
                     make_limit_policy(PlannerOptions{.slowdown_budget = -1}, 30min,
@@ -146,9 +145,9 @@ TEST(LimitPolicy, BadOptionsAreRefused) {
                   },
                   ErrorCode::kInvalidArgument),
               HasSubstr("slowdown budget"));
-  EXPECT_THAT(error_message([&] { make_limit_policy(ChaseOptions{.eta = 2}, 30min,
-                                                    signal(clock, 1, 1, 1)); },
-                            ErrorCode::kInvalidArgument),
+  EXPECT_THAT(error_message(
+                  [&] { make_limit_policy(ChaseOptions{.eta = 2}, 30min, signal(clock, 1, 1, 1)); },
+                  ErrorCode::kInvalidArgument),
               HasSubstr("eta"));
   EXPECT_THAT(error_message([&] { make_limit_policy(OracleOptions{}, 30min, nullptr); },
                             ErrorCode::kInvalidArgument),
@@ -169,9 +168,9 @@ TEST(LimitPolicy, NamesAreParsedOnceAndPrintedBack) {
   const auto chase = parse_policy("chase", {.eta = 0.7, .max_carbon_intensity = 600});
   EXPECT_EQ(std::get<ChaseOptions>(chase).eta, 0.7);
   EXPECT_EQ(std::get<ChaseOptions>(chase).max_carbon_intensity, 600);
-  EXPECT_EQ(std::get<OracleOptions>(parse_policy("oracle", {.slowdown_budget = 0.3}))
-                .slowdown_budget,
-            0.3);
+  EXPECT_EQ(
+      std::get<OracleOptions>(parse_policy("oracle", {.slowdown_budget = 0.3})).slowdown_budget,
+      0.3);
   EXPECT_THAT(error_message([&] { parse_policy_kind("Chase"); }, ErrorCode::kInvalidArgument),
               HasSubstr("use default, static, zeus, chase, planner or oracle"));
 }

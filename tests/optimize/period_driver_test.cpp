@@ -17,7 +17,8 @@ const UtcTime kStart = *parse_utc_time("2026-01-01T00:10:00Z");
 // Decides 200 W, with a switch to 150 W ten minutes after each decision when asked to.
 class ScriptedPolicy final : public LimitPolicy {
  public:
-  explicit ScriptedPolicy(bool plan_switch) : LimitPolicy(30min, nullptr), plan_switch_(plan_switch) {}
+  explicit ScriptedPolicy(bool plan_switch)
+      : LimitPolicy(30min, nullptr), plan_switch_(plan_switch) {}
   PolicyKind kind() const noexcept override { return PolicyKind::kPlanner; }
   LimitDecision decide(const DecisionInput& input) override {
     decisions.push_back(input.now);

@@ -3,14 +3,12 @@
 // no carbon data keeps the limit; the report; bad options; limits restored.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <cmath>
-#include <nlohmann/json.hpp>
-#include <sstream>
-
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "chase/carbon_provider.h"
 #include "chase/error.h"
@@ -261,8 +259,8 @@ TEST(TrainingController, BadOptionsAreClearErrors) {
 // 300 W at 100 gCO2eq/kWh, 200 W at 900.
 TEST(TrainingControllerOnFakeNvml, ARefusedLimitChangeNeverStopsTrainingAndTheNextPeriodRetries) {
   testing::FakeNvmlEnvironment nvml(testing::FakeNvmlEnvironment::standard_config(2));
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("chase_controller_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("chase_controller_" + std::to_string(::getpid()));
   auto clock = std::make_shared<ManualClock>(kStart);
   std::vector<UtcTime> times;
   std::vector<double> values;
@@ -297,8 +295,9 @@ TEST(TrainingControllerOnFakeNvml, ARefusedLimitChangeNeverStopsTrainingAndTheNe
     TrainingController controller(gpus, options);
     controller.on_train_begin();
     for (int step = 0; step < 90; ++step) {  // a step a minute, three periods
-      if (step == 29) nvml.set_failure(1, "nvmlDeviceSetPowerManagementLimit",
-                                       testing::nvml_return::kNoPermission);
+      if (step == 29)
+        nvml.set_failure(1, "nvmlDeviceSetPowerManagementLimit",
+                         testing::nvml_return::kNoPermission);
       if (step == 45) nvml.clear_failure(1, "nvmlDeviceSetPowerManagementLimit");
       EXPECT_NO_THROW(controller.on_step_begin());
       clock->advance(std::chrono::nanoseconds(1min));

@@ -40,7 +40,8 @@ TEST(CarbonSimulationRealData, OracleNeverBeatenByChaseAndPlannerWithinForecastE
   options.forecast_model = "auto";
   double chase_carbon = 0, chase_time = 0, default_time = 0, default_carbon = 0;
   std::vector<UtcTime> starts;
-  for (const char* start : {"2021-02-10T07:00:00Z", "2021-06-20T15:00:00Z", "2021-10-05T22:00:00Z"}) {
+  for (const char* start :
+       {"2021-02-10T07:00:00Z", "2021-06-20T15:00:00Z", "2021-10-05T22:00:00Z"}) {
     options.start = *parse_utc_time(start);
     starts.push_back(options.start);
     options.policy = FixedLimitOptions{};
@@ -63,8 +64,7 @@ TEST(CarbonSimulationRealData, OracleNeverBeatenByChaseAndPlannerWithinForecastE
     options.start = start;
     planner_carbon += simulate_carbon(epochs, carbon, options).carbon_g;
   }
-  EXPECT_LE(planner_carbon, chase_carbon + 0.0025 * default_carbon)
-      << "slack " << slack;
+  EXPECT_LE(planner_carbon, chase_carbon + 0.0025 * default_carbon) << "slack " << slack;
   EXPECT_LT(chase_carbon, 0.9 * default_carbon);  // chase cuts carbon at all (paper: 13.6 %)
 }
 

@@ -174,9 +174,11 @@ TEST_F(CarbonSimulationTest, EmissionsUseTheTrueIntensityNotTheForecast) {
   const auto result = simulate_carbon(profile(), carbon, options("chase", 100));
   double carbon_g = 0;
   for (const auto& s : result.timeline) {
-    EXPECT_NEAR(s.carbon_g, s.energy_j / 3.6e6 * day_night(static_cast<std::size_t>(
-                                                       (s.start - kTraceStart) / std::chrono::hours(1))),
-                1e-9);
+    EXPECT_NEAR(
+        s.carbon_g,
+        s.energy_j / 3.6e6 *
+            day_night(static_cast<std::size_t>((s.start - kTraceStart) / std::chrono::hours(1))),
+        1e-9);
     carbon_g += s.carbon_g;
   }
   EXPECT_NEAR(result.carbon_g, carbon_g, 1e-9);
@@ -185,29 +187,39 @@ TEST_F(CarbonSimulationTest, EmissionsUseTheTrueIntensityNotTheForecast) {
 TEST_F(CarbonSimulationTest, BadInputIsRejectedWithAClearMessage) {
   const auto carbon = hourly(3, day_night);
   const auto p = profile();
-  EXPECT_THAT(error_message([&] { options("greedy"); }, ErrorCode::kInvalidArgument), HasSubstr("unknown policy"));
+  EXPECT_THAT(error_message([&] { options("greedy"); }, ErrorCode::kInvalidArgument),
+              HasSubstr("unknown policy"));
   auto o = options("default");
   o.start = kTraceStart - std::chrono::hours(1);
-  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("outside"));
+  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument),
+              HasSubstr("outside"));
   o = options("default", 1000);  // 1000 × 100 s is longer than the day left in the trace
-  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("before the job"));
+  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument),
+              HasSubstr("before the job"));
   o = options("default", 0);
-  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("epochs"));
+  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument),
+              HasSubstr("epochs"));
   o = options("default");
   o.period = std::chrono::seconds(0);
-  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("period"));
+  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument),
+              HasSubstr("period"));
   o = options("chase", 10, {.eta = 1.5});
-  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("eta"));
+  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument),
+              HasSubstr("eta"));
   o = options("planner", 10, {.slowdown_budget = -0.1});
-  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("slack"));
+  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument),
+              HasSubstr("slack"));
   o = options("chase");
   o.forecast_model = "crystal-ball";
-  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("crystal-ball"));
+  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument),
+              HasSubstr("crystal-ball"));
   o = options("chase");
   o.start = kTraceStart;  // no day before it for CI_max, no history for the forecaster
-  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument), HasSubstr("start"));
+  EXPECT_THAT(error_message([&] { simulate_carbon(p, carbon, o); }, ErrorCode::kInvalidArgument),
+              HasSubstr("start"));
   const auto trace = ZeusTrace::load(dir_, "a40", zeus_workload("imagenet"));
-  EXPECT_THAT(error_message([&] { epoch_profile(trace, 1024); }, ErrorCode::kNotFound), HasSubstr("256, 512"));
+  EXPECT_THAT(error_message([&] { epoch_profile(trace, 1024); }, ErrorCode::kNotFound),
+              HasSubstr("256, 512"));
 }
 
 }  // namespace

@@ -79,13 +79,13 @@ TEST_F(CarbonSweepTest, ThePlanSpreadsWholeHourStartsAndListsTheFirstRound) {
   std::vector<std::string> labels;
   std::vector<PolicyKind> kinds;
   for (const auto& c : plan.configs) labels.push_back(c.label), kinds.push_back(c.kind);
-  EXPECT_THAT(labels, ::testing::ElementsAre("default", "zeus eta=0.5", "zeus eta=0.24",
-                                             "chase eta=0.5", "chase eta=0.24",
-                                             "planner slack=0.1", "oracle slack=0.1"));
-  EXPECT_THAT(kinds, ::testing::ElementsAre(PolicyKind::kDefault, PolicyKind::kStatic,
-                                            PolicyKind::kStatic, PolicyKind::kChase,
-                                            PolicyKind::kChase, PolicyKind::kPlanner,
-                                            PolicyKind::kOracle));
+  EXPECT_THAT(labels,
+              ::testing::ElementsAre("default", "zeus eta=0.5", "zeus eta=0.24", "chase eta=0.5",
+                                     "chase eta=0.24", "planner slack=0.1", "oracle slack=0.1"));
+  EXPECT_THAT(kinds,
+              ::testing::ElementsAre(PolicyKind::kDefault, PolicyKind::kStatic, PolicyKind::kStatic,
+                                     PolicyKind::kChase, PolicyKind::kChase, PolicyKind::kPlanner,
+                                     PolicyKind::kOracle));
   EXPECT_EQ(kind_of(plan.configs[3].options.policy), PolicyKind::kChase);
   EXPECT_DOUBLE_EQ(std::get<OracleOptions>(plan.configs[6].options.policy).slowdown_budget, 0.1);
   EXPECT_EQ(plan.configs[5].oracle, 6u);

@@ -132,14 +132,14 @@ TEST_F(SmallTrace, BadOptionsAndUnreachableTargetsAreClearErrors) {
   const auto trace = load();
   RecurringOptions options;
   options.eta = 1.5;
-  EXPECT_THAT(error_message([&] { simulate_recurring(trace, options); },
-                            ErrorCode::kInvalidArgument),
-              HasSubstr("eta"));
+  EXPECT_THAT(
+      error_message([&] { simulate_recurring(trace, options); }, ErrorCode::kInvalidArgument),
+      HasSubstr("eta"));
   options = {};
   options.beta = 0.5;
-  EXPECT_THAT(error_message([&] { simulate_recurring(trace, options); },
-                            ErrorCode::kInvalidArgument),
-              HasSubstr("beta must be ≥ 1"));
+  EXPECT_THAT(
+      error_message([&] { simulate_recurring(trace, options); }, ErrorCode::kInvalidArgument),
+      HasSubstr("beta must be ≥ 1"));
 
   // Only batch 128 converges at all, and not always, but the default (256) never does.
   write("summary_train.csv",
