@@ -10,6 +10,7 @@
 
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "chase/error.h"
@@ -33,10 +34,16 @@ class RecordingGpuBackend final : public GpuBackend {
   double power_w(std::size_t gpu) override { return inner_->power_w(gpu); }
   double power_limit_w(std::size_t gpu) override { return inner_->power_limit_w(gpu); }
   void set_power_limit_w(std::size_t gpu, double watts) override {
+    if (refused_ && refused_->gpu == gpu && refused_->watts == watts) {
+      throw Error(ErrorCode::kPermissionDenied, "GPU 1 refused the limit");
+    }
     inner_->set_power_limit_w(gpu, watts);
     std::lock_guard lock(mutex_);
     changes_.push_back({gpu, watts});
   }
+
+  // From now on `gpu` refuses `watts`, as a GPU whose driver rejects a value would.
+  void refuse(std::size_t gpu, double watts) { refused_ = Change{gpu, watts}; }
 
   // One entry per change that reached every GPU in turn (the optimizer sets all GPUs together).
   std::vector<double> job_limit_changes() const {
@@ -60,6 +67,7 @@ class RecordingGpuBackend final : public GpuBackend {
     double watts;
   };
   std::shared_ptr<GpuBackend> inner_;
+  std::optional<Change> refused_;
   mutable std::mutex mutex_;
   std::vector<Change> changes_;
 };
@@ -234,30 +242,9 @@ TEST_F(FakeNvmlOptimizer, DefaultStepsGiveZeusCandidatesIncludingTheMinimum) {
             (std::vector<double>{300, 270, 240, 210, 180, 150, 120, 100}));
 }
 
-// The fake's GPU 1 refusing one limit, as a GPU whose driver rejects a value would.
-class RefusingGpuBackend final : public GpuBackend {
- public:
-  RefusingGpuBackend(std::shared_ptr<GpuBackend> inner, double refused_w)
-      : inner_(std::move(inner)), refused_w_(refused_w) {}
-  std::string_view backend_name() const noexcept override { return inner_->backend_name(); }
-  const std::vector<GpuInfo>& gpus() const noexcept override { return inner_->gpus(); }
-  double energy_j(std::size_t gpu) override { return inner_->energy_j(gpu); }
-  double power_w(std::size_t gpu) override { return inner_->power_w(gpu); }
-  double power_limit_w(std::size_t gpu) override { return inner_->power_limit_w(gpu); }
-  void set_power_limit_w(std::size_t gpu, double watts) override {
-    if (gpu == 1 && watts == refused_w_) {
-      throw Error(ErrorCode::kPermissionDenied, "GPU 1 refused the limit");
-    }
-    inner_->set_power_limit_w(gpu, watts);
-  }
-
- private:
-  std::shared_ptr<GpuBackend> inner_;
-  double refused_w_;
-};
-
 TEST_F(FakeNvmlOptimizer, ARefusedCandidateIsSkippedAndReported) {
-  auto gpus = std::make_shared<RefusingGpuBackend>(open_nvml(), 200);
+  auto gpus = open();
+  gpus->refuse(1, 200);
   PowerLimitOptimizer optimizer(gpus, small_options(1.0));
   train(optimizer, {40}, short_step);
   ASSERT_EQ(optimizer.state(), OptimizerState::kDone);
