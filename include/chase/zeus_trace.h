@@ -1,5 +1,6 @@
 // chase/zeus_trace.h — the Zeus NSDI'23 training traces, for trace-driven simulation
-// (docs/ALGORITHMS.md §6; the data: ../shared/data/zeus-trace, described in its README).
+// (docs/ALGORITHMS.md §6). The data is the Zeus artifact's trace: pass its directory, or set
+// CHASE_DATA_DIR (its zeus-trace/ folder); docs/REPRODUCTION.md says where to get it.
 //
 // Contract: ZeusTrace::load(dir, gpu, workload) reads summary_power_<gpu>.csv and summary_train.csv
 // for one workload: its epoch time and average power per (batch size, power limit), and per batch
