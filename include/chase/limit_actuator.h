@@ -54,7 +54,6 @@ class LimitActuator {
   const std::vector<std::size_t>& gpus() const noexcept { return gpus_; }
   const GpuInfo& first_gpu() const;
   Coordinator& coordinator() const noexcept { return *coordinator_; }
-  const std::shared_ptr<Coordinator>& shared_coordinator() const noexcept { return coordinator_; }
   const std::shared_ptr<GpuBackend>& backend() const noexcept { return backend_; }
 
  private:

@@ -65,7 +65,6 @@ class PeriodDriver {
   UtcTime next_event() const noexcept;
   UtcTime period_end() const noexcept { return period_end_; }
   bool controlling() const noexcept { return controlling_; }
-  bool ended() const noexcept { return ended_; }
 
  private:
   void begin_period(UtcTime now);

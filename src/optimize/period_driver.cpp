@@ -4,8 +4,6 @@
 
 #include <algorithm>
 
-#include "chase/error.h"
-
 namespace chase {
 
 void PeriodDriver::begin(UtcTime now) {

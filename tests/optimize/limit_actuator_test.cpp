@@ -69,6 +69,18 @@ TEST_F(LimitActuatorTest, RanksRunRankZerosValue) {
   EXPECT_EQ(nvml_.limit_w(1), 200);
 }
 
+TEST_F(LimitActuatorTest, RanksThatCannotAgreeKeepTheLimitInForce) {
+  std::shared_ptr<GpuBackend> backend = open_nvml();
+  auto ranks = make_in_process_coordinators(2, std::chrono::milliseconds(50));
+  LimitActuator rank0(backend, {0}, ranks[0]);
+  LimitChange change;
+  EXPECT_NO_THROW(change = rank0.apply(200)) << "rank 1 never comes";
+  EXPECT_FALSE(change.ok);
+  EXPECT_EQ(change.limit_w, 300);
+  EXPECT_THAT(change.note, HasSubstr("could not agree"));
+  EXPECT_EQ(nvml_.limit_w(0), 300);
+}
+
 TEST_F(LimitActuatorTest, GpusOfDifferentConstraintsOrNoneAreRefused) {
   auto config = FakeNvmlEnvironment::standard_config(2);
   config["gpus"][1]["max_limit_w"] = 250;
