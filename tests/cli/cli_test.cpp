@@ -144,8 +144,16 @@ TEST_F(CliTest, MeasureExitsWithTheCommandsExitCode) {
 }
 
 TEST_F(CliTest, MeasureForwardsSigtermToTheCommand) {
-  testing::Process process({CHASE_CLI_PATH, "measure", "--json", "--", "sleep", "30"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The command announces itself before sleeping: only then are chase's signals known to be
+  // blocked and forwarded (a fixed delay raced chase's start-up on a loaded sanitizer build).
+  const auto started = dir_ / "started";
+  testing::Process process({CHASE_CLI_PATH, "measure", "--json", "--", "sh", "-c",
+                            "touch '" + started.string() + "' && exec sleep 30"});
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!fs::exists(started) && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(fs::exists(started)) << "the measured command never started";
   ::kill(process.pid(), SIGTERM);
   const auto r = process.wait(std::chrono::seconds(10));
   ASSERT_FALSE(r.timed_out);
