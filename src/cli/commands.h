@@ -17,6 +17,7 @@ void add_demo_command(CLI::App& app, int& exit_code);
 void add_select_command(CLI::App& app, int& exit_code);
 void add_forecast_command(CLI::App& app, int& exit_code);
 void add_simulate_command(CLI::App& app, int& exit_code);
+void add_limits_command(CLI::App& app, int& exit_code);
 // The subcommands of `simulate`, each in its own file.
 void add_simulate_recurring_command(CLI::App& simulate, int& exit_code);
 void add_simulate_carbon_command(CLI::App& simulate, int& exit_code);

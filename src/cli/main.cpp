@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   chase::cli::add_select_command(app, exit_code);
   chase::cli::add_forecast_command(app, exit_code);
   chase::cli::add_simulate_command(app, exit_code);
+  chase::cli::add_limits_command(app, exit_code);
   app.parse_complete_callback([&] { configure_logging(log_level); });
 
   try {

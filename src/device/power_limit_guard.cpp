@@ -2,7 +2,9 @@
 // exit, restore(), exit() and termination signals (contract: chase/power_limit_guard.h).
 //
 // How the pieces fit:
-//  - GuardedLimits (one per guard, owned through a shared_ptr) maps GPU → original limit.
+//  - GuardedLimits (one per guard, owned through a shared_ptr) maps GPU → original limit and the
+//    limit it set; for backends whose limits outlive the process it also keeps the durable record
+//    (LimitStateStore, chase/limit_state.h), written before the first change of each GPU.
 //  - GuardRegistry (process-wide, leaked) lists the guards that hold changed limits, for the two
 //    paths that run without the guard's owner: the atexit hook and the signal watcher. It holds
 //    shared_ptrs, so a guard's state and its backend stay alive for them.
@@ -26,6 +28,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -58,9 +61,46 @@ struct PendingRestore {
 // several guards ends at the oldest record, i.e. the limit before any of them.
 std::atomic<std::uint64_t> change_sequence{0};
 
+// Tells every guard apart in the durable record, with the process's PID and start time.
+std::atomic<std::uint64_t> guard_numbers{0};
+
+std::optional<LimitStateStore> open_store(const GpuBackend& backend,
+                                          const PowerLimitGuardOptions& options) {
+  if (!options.durable || !backend.limits_outlive_process()) return std::nullopt;
+  std::string why_none;
+  auto directory =
+      options.state_directory ? options.state_directory : default_limit_state_directory(&why_none);
+  try {
+    if (directory) return LimitStateStore(*directory);
+  } catch (const Error& e) {
+    why_none = e.what();
+  }
+  if (why_none.ends_with('.')) why_none.pop_back();
+  static std::once_flag warned;  // once per process: every guard would say the same
+  std::call_once(warned, [&] {
+    spdlog::warn(
+        "{}. GPU power limits are still restored on exit and on signals, but not after SIGKILL "
+        "and not across processes: set CHASE_STATE_DIR to a writable directory",
+        why_none);
+  });
+  return std::nullopt;
+}
+
+LimitRecord* find_record(std::vector<LimitRecord>& records, const std::string& uuid) {
+  const auto found = std::find_if(records.begin(), records.end(),
+                                  [&](const LimitRecord& r) { return r.uuid == uuid; });
+  return found != records.end() ? &*found : nullptr;
+}
+
+bool same_limit(double a, double b) { return std::abs(a - b) < kLimitTolerance_w; }
+
 class GuardedLimits : public std::enable_shared_from_this<GuardedLimits> {
  public:
-  explicit GuardedLimits(std::shared_ptr<GpuBackend> backend) : backend_(std::move(backend)) {}
+  GuardedLimits(std::shared_ptr<GpuBackend> backend, const PowerLimitGuardOptions& options)
+      : backend_(std::move(backend)),
+        restore_to_(options.restore_to),
+        store_(open_store(*backend_, options)),
+        number_(guard_numbers.fetch_add(1)) {}
 
   void set_power_limit_w(std::size_t gpu, double watts);
   void restore();
@@ -73,20 +113,39 @@ class GuardedLimits : public std::enable_shared_from_this<GuardedLimits> {
 
  private:
   struct Original {
-    double watts = 0;
+    double watts = 0;  // the limit found before this guard's first change
+    double set_w = 0;  // the limit this guard set last
     std::uint64_t sequence = 0;
   };
+  enum class Restore { kSet, kLeaveToHolder, kLeaveChanged };
 
   // Each expects mutex_ to be held.
-  std::exception_ptr try_restore(std::size_t gpu, double watts) noexcept;
-  void record_original(std::size_t gpu);
+  std::exception_ptr try_restore(std::size_t gpu, const Original& original) noexcept;
+  void restore_or_leave(std::size_t gpu, const Original& original);
+  bool restore_durably(std::size_t gpu, const Original& original, double found_w);
+  void set_restored(std::size_t gpu, double found_w, double set_w, double target_w);
+  void record_original(std::size_t gpu, double watts);
   void forget(std::size_t gpu) noexcept;
   void forget_all() noexcept;
 
+  // The durable record (store_ set); failures are logged: the in-memory record still restores.
+  void record_durably(std::size_t gpu, double original_w, double watts) noexcept;
+  void note_set_durably(std::size_t gpu, double watts) noexcept;
+  void forget_durably(std::size_t gpu) noexcept;
+  bool is_me(const LimitHolder& holder) const;
+
   std::shared_ptr<GpuBackend> backend_;
+  RestoreTarget restore_to_;
+  std::optional<LimitStateStore> store_;
+  std::uint64_t number_;
   mutable std::mutex mutex_;
   std::map<std::size_t, Original> originals_;
 };
+
+void warn_store_failure(const GpuInfo& gpu, const std::exception& e) {
+  spdlog::warn("{}: the durable record of its power limit could not be updated: {}", describe(gpu),
+               e.what());
+}
 
 std::string original_hint(double watts) {
   return fmt::format("; its power limit before chase changed it was {} W", watts);
@@ -334,24 +393,103 @@ void GuardRegistry::restore_all() noexcept {
 
 void GuardedLimits::set_power_limit_w(std::size_t gpu, double watts) {
   std::lock_guard lock(mutex_);
-  if (originals_.contains(gpu)) {
+  if (const auto found = originals_.find(gpu); found != originals_.end()) {
     backend_->set_power_limit_w(gpu, watts);  // the original is already recorded
+    found->second.set_w = watts;
+    note_set_durably(gpu, watts);
     return;
   }
-  record_original(gpu);
+  record_original(gpu, watts);
   try {
     backend_->set_power_limit_w(gpu, watts);
   } catch (...) {
+    forget_durably(gpu);
     forget(gpu);  // the device kept its limit: nothing to restore
     throw;
   }
 }
 
-// Records before changing, so a signal or exit() right after the change finds the record.
-void GuardedLimits::record_original(std::size_t gpu) {
+// Records before changing, so a signal, exit() or SIGKILL right after the change finds the record.
+void GuardedLimits::record_original(std::size_t gpu, double watts) {
+  checked_gpu(backend_->gpus(), gpu);
   const double limit = backend_->power_limit_w(gpu);
   if (originals_.empty()) GuardRegistry::instance().add(shared_from_this());
-  originals_.emplace(gpu, Original{limit, change_sequence.fetch_add(1)});
+  originals_.emplace(gpu, Original{limit, watts, change_sequence.fetch_add(1)});
+  record_durably(gpu, limit, watts);
+}
+
+bool GuardedLimits::is_me(const LimitHolder& holder) const {
+  const LimitHolder me = this_process_holder(number_, 0);
+  return holder.pid == me.pid && holder.start_time == me.start_time && holder.guard == number_;
+}
+
+void GuardedLimits::record_durably(std::size_t gpu, double original_w, double watts) noexcept {
+  if (!store_) return;
+  const GpuInfo& info = backend_->gpus()[gpu];
+  if (info.uuid.empty()) return;
+  try {
+    store_->update([&](std::vector<LimitRecord>& records) {
+      LimitRecord* record = find_record(records, info.uuid);
+      if (record == nullptr) {
+        records.push_back({info.uuid, original_w, watts, {}});
+        record = &records.back();
+      } else {
+        const auto dead =
+            std::erase_if(record->holders, [](const LimitHolder& h) { return !holder_alive(h); });
+        if (record->holders.empty()) {
+          spdlog::warn(
+              "{}: a chase process that ended without restoring it (SIGKILL, OOM killer, "
+              "preemption; {} holder(s)) left its power limit at {} W; the limit before it, {} W, "
+              "is what will be restored",
+              describe(info), dead, original_w, record->original_w);
+        }
+        record->last_set_w = watts;
+      }
+      record->holders.push_back(this_process_holder(number_, watts));
+      return true;
+    });
+  } catch (const std::exception& e) {
+    warn_store_failure(info, e);
+  }
+}
+
+void GuardedLimits::note_set_durably(std::size_t gpu, double watts) noexcept {
+  if (!store_) return;
+  const GpuInfo& info = backend_->gpus()[gpu];
+  try {
+    store_->update([&](std::vector<LimitRecord>& records) {
+      LimitRecord* record = find_record(records, info.uuid);
+      if (record == nullptr) return false;
+      for (auto& holder : record->holders) {
+        if (is_me(holder)) holder.set_w = watts;
+      }
+      record->last_set_w = watts;
+      return true;
+    });
+  } catch (const std::exception& e) {
+    warn_store_failure(info, e);
+  }
+}
+
+// The change failed: this guard holds nothing; a record it created for nothing goes away.
+void GuardedLimits::forget_durably(std::size_t gpu) noexcept {
+  if (!store_) return;
+  const GpuInfo& info = backend_->gpus()[gpu];
+  const double found_w = originals_.at(gpu).watts;
+  try {
+    store_->update([&](std::vector<LimitRecord>& records) {
+      LimitRecord* record = find_record(records, info.uuid);
+      if (record == nullptr) return false;
+      std::erase_if(record->holders, [&](const LimitHolder& h) { return is_me(h); });
+      record->last_set_w = found_w;  // the device kept it: whoever set it last, it is in force
+      if (record->holders.empty() && same_limit(record->original_w, found_w)) {
+        std::erase_if(records, [&](const LimitRecord& r) { return r.uuid == info.uuid; });
+      }
+      return true;
+    });
+  } catch (const std::exception& e) {
+    warn_store_failure(info, e);
+  }
 }
 
 void GuardedLimits::forget(std::size_t gpu) noexcept {
@@ -368,7 +506,7 @@ void GuardedLimits::restore() {
   std::lock_guard lock(mutex_);
   std::exception_ptr first_failure;
   for (const auto& [gpu, original] : originals_) {
-    if (auto failure = try_restore(gpu, original.watts)) {
+    if (auto failure = try_restore(gpu, original)) {
       if (first_failure) {
         log_failure(failure);  // only the first is thrown; the others must not go unreported
       } else {
@@ -380,15 +518,93 @@ void GuardedLimits::restore() {
   if (first_failure) std::rethrow_exception(first_failure);
 }
 
-std::exception_ptr GuardedLimits::try_restore(std::size_t gpu, double watts) noexcept {
+std::exception_ptr GuardedLimits::try_restore(std::size_t gpu, const Original& original) noexcept {
   try {
-    backend_->set_power_limit_w(gpu, watts);
+    restore_or_leave(gpu, original);
     return nullptr;
   } catch (const Error& e) {
-    return std::make_exception_ptr(Error(e.code(), e.what() + original_hint(watts)));
+    return std::make_exception_ptr(Error(e.code(), e.what() + original_hint(original.watts)));
   } catch (...) {
     return std::current_exception();
   }
+}
+
+// Restores `gpu` unless someone else changed its limit since this guard set it.
+void GuardedLimits::restore_or_leave(std::size_t gpu, const Original& original) {
+  const double found_w = backend_->power_limit_w(gpu);
+  if (restore_durably(gpu, original, found_w)) return;
+  const double target_w = restore_to_ == RestoreTarget::kDefault
+                              ? backend_->gpus()[gpu].default_power_limit_w
+                              : original.watts;
+  set_restored(gpu, found_w, original.set_w, target_w);
+}
+
+// Sets `target_w` when the limit is still the `set_w` this guard set; otherwise leaves it, warning.
+void GuardedLimits::set_restored(std::size_t gpu, double found_w, double set_w, double target_w) {
+  if (!same_limit(found_w, set_w)) {
+    spdlog::warn(
+        "{}: its power limit is {} W, not the {} W chase set, so someone else (an administrator, "
+        "another tool or a driver reload) changed it meanwhile; chase leaves it at {} W instead of "
+        "restoring {} W",
+        describe(backend_->gpus()[gpu]), found_w, set_w, found_w, target_w);
+    return;
+  }
+  backend_->set_power_limit_w(gpu, target_w);
+}
+
+// The durable path; false when there is no durable record to follow (restore from memory then).
+// The limit is changed under the store's lock, so the holders listed always match the device.
+bool GuardedLimits::restore_durably(std::size_t gpu, const Original& original, double found_w) {
+  if (!store_) return false;
+  const GpuInfo& info = backend_->gpus()[gpu];
+  bool followed = false;
+  std::exception_ptr device_failure;
+  // Changes the limit; on failure nothing is written, so the record still lists this guard.
+  const auto set_or_keep = [&](double target_w) {
+    try {
+      set_restored(gpu, found_w, original.set_w, target_w);
+      return true;
+    } catch (...) {
+      device_failure = std::current_exception();
+      return false;
+    }
+  };
+  try {
+    store_->update([&](std::vector<LimitRecord>& records) {
+      LimitRecord* record = find_record(records, info.uuid);
+      const bool mine =
+          record != nullptr && std::any_of(record->holders.begin(), record->holders.end(),
+                                           [&](const LimitHolder& h) { return is_me(h); });
+      if (!mine) return false;  // `chase limits restore` or a lost write: restore from memory
+      followed = true;
+      std::erase_if(record->holders,
+                    [&](const LimitHolder& h) { return is_me(h) || !holder_alive(h); });
+      const auto& others = record->holders;
+      const bool left_to_other = std::any_of(others.begin(), others.end(), [&](const auto& h) {
+        return same_limit(h.set_w, found_w) && !same_limit(original.set_w, found_w);
+      });
+      if (left_to_other) {
+        // Another live process set this limit after us: it restores when it is done.
+      } else if (!others.empty()) {
+        // We set it last; the other holder expects its own limit back, and restores the original.
+        if (!set_or_keep(others.back().set_w)) return false;
+        record->last_set_w = others.back().set_w;
+      } else {
+        const double target_w = restore_to_ == RestoreTarget::kDefault ? info.default_power_limit_w
+                                                                       : record->original_w;
+        if (!set_or_keep(target_w)) return false;
+      }
+      if (record->holders.empty()) {
+        std::erase_if(records, [&](const LimitRecord& r) { return r.uuid == info.uuid; });
+      }
+      return true;
+    });
+  } catch (const std::exception& e) {
+    warn_store_failure(info, e);
+  }
+  // The device refused: the record stays, so `chase limits restore` can retry once we are gone.
+  if (device_failure) std::rethrow_exception(device_failure);
+  return followed;
 }
 
 std::optional<double> GuardedLimits::original_limit_w(std::size_t gpu) const {
@@ -410,7 +626,7 @@ void GuardedLimits::restore_change(std::size_t gpu, std::uint64_t sequence) noex
   const auto found = originals_.find(gpu);
   // Gone or replaced: the owner restored it meanwhile.
   if (found == originals_.end() || found->second.sequence != sequence) return;
-  if (auto failure = try_restore(gpu, found->second.watts)) log_failure(failure);
+  if (auto failure = try_restore(gpu, found->second)) log_failure(failure);
   forget(gpu);
 }
 
@@ -423,12 +639,13 @@ class PowerLimitGuard::Impl final : public GuardedLimits {
   using GuardedLimits::GuardedLimits;
 };
 
-PowerLimitGuard::PowerLimitGuard(std::shared_ptr<GpuBackend> backend) {
+PowerLimitGuard::PowerLimitGuard(std::shared_ptr<GpuBackend> backend,
+                                 PowerLimitGuardOptions options) {
   if (!backend) {
     throw Error(ErrorCode::kInvalidArgument,
                 "PowerLimitGuard needs a GPU backend, got a null pointer");
   }
-  impl_ = std::make_shared<Impl>(std::move(backend));
+  impl_ = std::make_shared<Impl>(std::move(backend), options);
 }
 
 PowerLimitGuard::~PowerLimitGuard() {

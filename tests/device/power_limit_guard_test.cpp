@@ -25,8 +25,12 @@
 #include <vector>
 
 #include "chase/error.h"
+#include "chase/limit_state.h"
+#include "chase/nvml.h"
 #include "support/fake_gpu_backend.h"
 #include "support/fake_nvml_env.h"
+#include "support/log_capture.h"
+#include "support/process.h"
 
 extern char** environ;
 
@@ -36,6 +40,7 @@ namespace {
 using testing::FakeGpuBackend;
 using testing::FakeNvmlEnvironment;
 using ::testing::HasSubstr;
+using testing::LogCapture;
 
 // FakeGpuBackend GPUs start at 300 W, limits [100, 300] W.
 constexpr double kOriginal = 300;
@@ -228,6 +233,116 @@ TEST(PowerLimitGuard, MayBeUsedFromSeveralThreads) {
   }
   for (std::size_t gpu = 0; gpu < kGpus; ++gpu)
     EXPECT_DOUBLE_EQ(backend->power_limit_w(gpu), kOriginal);
+}
+
+TEST(PowerLimitGuard, LeavesALimitSomeoneElseChangedMeanwhileAndWarns) {
+  LogCapture log;
+  auto backend = std::make_shared<FakeGpuBackend>(1);
+  {
+    PowerLimitGuard guard(backend);
+    guard.set_power_limit_w(0, 150);
+    backend->set_power_limit_w(0, 250);  // an administrator, between our change and our restore
+  }
+  EXPECT_DOUBLE_EQ(backend->power_limit_w(0), 250);
+  EXPECT_THAT(log.text(), HasSubstr("is 250 W, not the 150 W chase set"));
+}
+
+TEST(PowerLimitGuard, RestoresTheDefaultLimitOnlyWhenAskedTo) {
+  auto backend = std::make_shared<FakeGpuBackend>(1);
+  backend->set_power_limit_w(0, 250);  // an administrator's setting, below the 300 W default
+  {
+    PowerLimitGuard guard(backend);
+    guard.set_power_limit_w(0, 150);
+  }
+  EXPECT_DOUBLE_EQ(backend->power_limit_w(0), 250);
+  {
+    PowerLimitGuardOptions options;
+    options.restore_to = RestoreTarget::kDefault;
+    PowerLimitGuard guard(backend, options);
+    guard.set_power_limit_w(0, 150);
+  }
+  EXPECT_DOUBLE_EQ(backend->power_limit_w(0), 300);
+}
+
+// ---- The durable record, through the real NVML backend over the fake NVML -----------------------
+
+std::vector<LimitRecord> records_in(const FakeNvmlEnvironment& env) {
+  return LimitStateStore(env.limit_state_directory()).read();
+}
+
+TEST(PowerLimitGuardDurable, RecordsTheOriginalBeforeTheChangeAndRemovesItOnRestore) {
+  FakeNvmlEnvironment env(FakeNvmlEnvironment::standard_config(2));
+  std::shared_ptr<GpuBackend> backend = open_nvml();
+  {
+    PowerLimitGuard guard(backend);
+    guard.set_power_limit_w(1, 150);
+    guard.set_power_limit_w(1, 140);
+    const auto records = records_in(env);
+    ASSERT_EQ(records.size(), 1u);
+    EXPECT_EQ(records[0].uuid, FakeNvmlEnvironment::standard_uuid(1));
+    EXPECT_DOUBLE_EQ(records[0].original_w, 300);
+    EXPECT_DOUBLE_EQ(records[0].last_set_w, 140);
+    ASSERT_EQ(records[0].holders.size(), 1u);
+    EXPECT_EQ(records[0].holders[0].pid, ::getpid());
+  }
+  EXPECT_DOUBLE_EQ(backend->power_limit_w(1), 300);
+  EXPECT_TRUE(records_in(env).empty());
+}
+
+TEST(PowerLimitGuardDurable, LeavesALimitAnotherClientChangedAndWarns) {
+  FakeNvmlEnvironment env(FakeNvmlEnvironment::standard_config(1));
+  std::shared_ptr<GpuBackend> backend = open_nvml();
+  LogCapture log;
+  {
+    PowerLimitGuard guard(backend);
+    guard.set_power_limit_w(0, 150);
+    open_nvml()->set_power_limit_w(0, 250);  // another NVML client, not through chase's guard
+  }
+  EXPECT_DOUBLE_EQ(env.limit_w(0), 250);
+  EXPECT_THAT(log.text(), HasSubstr("not the 150 W chase set"));
+  EXPECT_TRUE(records_in(env).empty());  // the other client's limit is the one to keep now
+}
+
+TEST(PowerLimitGuardDurable, RestoreToDefaultIsAnExplicitOption) {
+  auto config = FakeNvmlEnvironment::standard_config(1);
+  config["gpus"][0]["limit_w"] = 250;  // an administrator's cap below the 300 W default
+  FakeNvmlEnvironment env(config);
+  std::shared_ptr<GpuBackend> backend = open_nvml();
+  {
+    PowerLimitGuard guard(backend);
+    guard.set_power_limit_w(0, 150);
+  }
+  EXPECT_DOUBLE_EQ(env.limit_w(0), 250);
+  {
+    PowerLimitGuardOptions options;
+    options.restore_to = RestoreTarget::kDefault;
+    PowerLimitGuard guard(backend, options);
+    guard.set_power_limit_w(0, 150);
+  }
+  EXPECT_DOUBLE_EQ(env.limit_w(0), 300);
+}
+
+TEST(PowerLimitGuardDurable, AFailedChangeLeavesNoRecord) {
+  FakeNvmlEnvironment env(FakeNvmlEnvironment::standard_config(1));
+  std::shared_ptr<GpuBackend> backend = open_nvml();
+  env.set_failure(0, "nvmlDeviceSetPowerManagementLimit", testing::nvml_return::kNoPermission);
+  PowerLimitGuard guard(backend);
+  EXPECT_EQ(code_of([&] { guard.set_power_limit_w(0, 150); }), ErrorCode::kPermissionDenied);
+  EXPECT_TRUE(records_in(env).empty());
+}
+
+TEST(PowerLimitGuardDurable, WithoutAUsableStateDirectoryItWarnsAndStillRestores) {
+  FakeNvmlEnvironment env(FakeNvmlEnvironment::standard_config(1));
+  std::shared_ptr<GpuBackend> backend = open_nvml();
+  LogCapture log;
+  {
+    PowerLimitGuardOptions options;
+    options.state_directory = env.config_path() / "not-a-directory";  // below a regular file
+    PowerLimitGuard guard(backend, options);
+    guard.set_power_limit_w(0, 150);
+  }
+  EXPECT_DOUBLE_EQ(env.limit_w(0), 300);
+  EXPECT_THAT(log.text(), HasSubstr("not after SIGKILL"));
 }
 
 // ---- The whole process: signals, exit() and unwinding, through the real NVML backend ------------
@@ -465,6 +580,125 @@ TEST_F(PowerLimitGuardProcess, ExceptionUnwindingRestores) {
   ASSERT_TRUE(WIFEXITED(status)) << "status " << status << "\n" << helper->transcript();
   EXPECT_EQ(WEXITSTATUS(status), 4) << helper->transcript();
   EXPECT_EQ(limits(), kOriginals) << helper->transcript();
+}
+
+// ---- Durable restore across processes: SIGKILL, two processes on one GPU ------------------------
+
+class DurableLimitsProcess : public PowerLimitGuardProcess {
+ protected:
+  std::unique_ptr<Helper> start_setting(const std::string& name, const std::string& limit) {
+    auto helper =
+        std::make_unique<Helper>(std::vector<std::string>{CHASE_GUARD_HELPER_PATH, "wait", limit},
+                                 env_.directory() / (name + ".err"));
+    EXPECT_TRUE(helper->wait_for_output("READY", kTimeout)) << helper->transcript();
+    return helper;
+  }
+
+  void terminate(Helper& helper, int signal) {
+    helper.send(signal);
+    const int status = wait_status(helper);
+    EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == signal) << "status " << status << "\n"
+                                                                   << helper.transcript();
+  }
+
+  testing::ProcessResult chase_limits(const std::vector<std::string>& args) {
+    std::vector<std::string> argv{CHASE_CLI_PATH, "limits"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::run_process(argv);
+  }
+};
+
+TEST_F(DurableLimitsProcess, TwoProcessesOnOneGpuEndAtTheOriginal) {
+  auto a = start_setting("a", "0=200");  // A records 300, sets 200
+  auto b = start_setting("b", "0=150");  // B finds A's record (original 300), sets 150
+  ASSERT_EQ(limits()[0], 150);
+  terminate(*a, SIGTERM);
+  EXPECT_EQ(limits()[0], 150) << a->transcript();  // B still runs at its limit
+  terminate(*b, SIGTERM);
+  EXPECT_EQ(limits()[0], 300) << b->transcript();  // not A's 200, which B had found in force
+}
+
+TEST_F(DurableLimitsProcess, TwoProcessesOnOneGpuEndAtTheOriginalInTheOtherOrderToo) {
+  auto a = start_setting("a", "0=200");
+  auto b = start_setting("b", "0=150");
+  terminate(*b, SIGTERM);
+  EXPECT_EQ(limits()[0], 200) << b->transcript();  // A gets back the limit it set
+  terminate(*a, SIGTERM);
+  EXPECT_EQ(limits()[0], 300) << a->transcript();
+}
+
+TEST_F(DurableLimitsProcess, LimitsRestoreAfterSigkillPutsTheOriginalsBack) {
+  auto helper = start("wait");
+  terminate(*helper, SIGKILL);
+  ASSERT_EQ(limits(), (std::vector<double>{150, 300, 200, 300}));  // SIGKILL cannot be caught
+
+  const auto result = chase_limits({"restore"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_EQ(limits(), kOriginals) << result.out << result.err;
+  EXPECT_THAT(result.out, HasSubstr("restored to the limit before chase changed it"));
+  const auto shown = chase_limits({"show", "--json"});
+  EXPECT_EQ(nlohmann::json::parse(shown.out)["gpus"].size(), 0u) << shown.out;
+  // Nothing left: a second restore has nothing to do.
+  EXPECT_THAT(chase_limits({"restore"}).out, HasSubstr("no GPU power limit left changed"));
+}
+
+TEST_F(DurableLimitsProcess, TheNextRunAfterSigkillRestoresTheTrueOriginal) {
+  auto killed = start("wait");
+  terminate(*killed, SIGKILL);
+  auto next = start_setting("next", "0=120");  // finds GPU 0 at the 150 W the killed run left
+  terminate(*next, SIGTERM);
+  EXPECT_EQ(limits()[0], 300) << next->transcript();  // the original, not the 150 W cap
+  EXPECT_EQ(limits()[2], 200);  // the next run did not touch GPU 2: its record waits
+  EXPECT_EQ(chase_limits({"restore"}).exit_code, 0);
+  EXPECT_EQ(limits(), kOriginals);
+}
+
+TEST_F(DurableLimitsProcess, LimitsRestoreLeavesALimitSomeoneElseChanged) {
+  auto helper = start("wait");
+  terminate(*helper, SIGKILL);
+  open_nvml()->set_power_limit_w(0, 250);  // an administrator, after the kill
+
+  const auto result = chase_limits({"restore", "--json"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_EQ(limits(), (std::vector<double>{250, 300, 300, 300})) << result.out;
+  const auto report = nlohmann::json::parse(result.out);
+  ASSERT_EQ(report["gpus"].size(), 2u) << result.out;
+  for (const auto& gpu : report["gpus"]) {
+    if (gpu["uuid"] == FakeNvmlEnvironment::standard_uuid(0)) {
+      EXPECT_EQ(gpu["restored"], false);
+      EXPECT_THAT(gpu["note"].get<std::string>(), HasSubstr("someone else"));
+    } else {
+      EXPECT_EQ(gpu["restored"], true);
+    }
+  }
+}
+
+TEST_F(DurableLimitsProcess, LimitsRestoreToDefaultIsExplicit) {
+  auto config = FakeNvmlEnvironment::standard_config(kGpus);
+  config["gpus"][0]["limit_w"] = 250;  // an administrator's cap below the 300 W default
+  env_.write_config(config);
+  auto helper = start_setting("capped", "0=150");
+  terminate(*helper, SIGKILL);
+  ASSERT_EQ(limits()[0], 150);
+  const auto result = chase_limits({"restore", "--to-default"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_EQ(limits()[0], 300) << result.out;  // the default, not the 250 W found before
+}
+
+TEST_F(DurableLimitsProcess, ADriverReloadMeanwhileIsNotOverwritten) {
+  auto config = FakeNvmlEnvironment::standard_config(kGpus);
+  for (auto& gpu : config["gpus"]) gpu["persistence_mode"] = false;
+  config["gpus"][0]["limit_w"] = 250;
+  env_.write_config(config);
+  auto helper = start_setting("killed", "0=150");
+  terminate(*helper, SIGKILL);
+  const auto backend = open_nvml();  // this process's fake, to reload its driver
+  env_.reload_driver();              // no persistence mode: the limit fell back to the default
+  ASSERT_EQ(limits()[0], 300);
+  const auto result = chase_limits({"restore"});
+  EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+  EXPECT_EQ(limits()[0], 300) << result.out;  // left as the reload set it, and said so
+  EXPECT_THAT(result.out, HasSubstr("driver reload"));
 }
 
 }  // namespace
