@@ -21,15 +21,26 @@
 // State ($FAKE_NVML_STATE, optional): after every successful limit change the current limits are
 // written there ({"gpus": [{"uuid", "limit_mw"}]}, atomically: temporary file + rename), and an
 // nvmlInit from 0 takes its limits from it — like a real driver, a limit outlives the process that
-// set it, and tests can see the limits a killed process left behind.
+// set it, and tests can see the limits a killed process left behind. The file is also the one
+// driver all processes share: limit changes lock it, and limit, power and energy reads re-read it
+// when another process changed it (see "One driver across processes").
+//
+// Measurement realism (per-GPU keys power_usage_average_s, power_instant_field,
+// energy_update_period_ms, energy_wrap_mj, persistence_mode; see parse_measurement_realism): the
+// 1-second-averaged power of Ampere+ vs the NVML_FI_DEV_POWER_INSTANT field, a counter that
+// advances in steps, wraps, and restarts on a driver reload.
 //
 // Test controls (extern "C", for tests that dlopen the same library): fake_nvml_set_load,
 // fake_nvml_set_lost, fake_nvml_set_failure, fake_nvml_limit_w, fake_nvml_power_w,
-// fake_nvml_energy_j, fake_nvml_call_count, fake_nvml_gpu_count. They act on the GPUs of the last
+// fake_nvml_energy_j, fake_nvml_call_count, fake_nvml_gpu_count, and (measurement realism, at the
+// end of the file) fake_nvml_reload_driver, fake_nvml_jump_energy. They act on the GPUs of the last
 // successful nvmlInit from 0 and are not counted as NVML calls.
 //
 // Thread safety: one mutex guards all state; every export may be called from any thread.
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,6 +62,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -176,6 +188,7 @@ enum Function : std::size_t {
   kDeviceSetPowerManagementLimit,
   kDeviceSetGpuLockedClocks,
   kDeviceResetGpuLockedClocks,
+  kDeviceGetFieldValues,
   kFunctionCount,
 };
 
@@ -202,6 +215,7 @@ constexpr std::array<std::string_view, kFunctionCount> kFunctionNames{
     "nvmlDeviceSetPowerManagementLimit",
     "nvmlDeviceSetGpuLockedClocks",
     "nvmlDeviceResetGpuLockedClocks",
+    "nvmlDeviceGetFieldValues",
 };
 
 std::optional<Function> find_function(std::string_view name) {
@@ -253,6 +267,21 @@ struct FakeGpu {
   double energy_j = 0;
   Clock::time_point last_change;
 
+  // ---- Measurement realism (JSON keys of the same names; see "Measurement realism" below) ----
+  double power_usage_average_s = 0;       // > 0: nvmlDeviceGetPowerUsage averages that many s
+  bool power_instant_field = false;       // nvmlDeviceGetFieldValues answers POWER_INSTANT
+  unsigned energy_update_period_ms = 0;   // > 0: the counter advances only every that many ms
+  unsigned long long energy_wrap_mj = 0;  // > 0: the counter wraps to 0 at that many mJ
+  bool persistence_mode = true;           // false: fake_nvml_reload_driver resets limit and counter
+  Clock::time_point created;
+  // Constant-power segments before last_change, oldest first, to read the counter in the past.
+  struct Segment {
+    Clock::time_point start;
+    double energy_j;
+    double power_w;
+  };
+  std::vector<Segment> history;
+
   double power_w() const {
     const double demand_w = idle_power_w + load * (max_power_w - idle_power_w);
     return std::min(static_cast<double>(limit_mw) / 1000.0, demand_w);
@@ -262,8 +291,40 @@ struct FakeGpu {
   }
   // Call before anything that changes power_w(), so the old power is integrated up to now.
   void settle_energy(Clock::time_point now) {
+    history.push_back({last_change, energy_j, power_w()});
+    if (history.size() > 512) history.erase(history.begin(), history.begin() + 256);
     energy_j = energy_at(now);
     last_change = now;
+  }
+  // The counter's exact value at `when` (at or before now); before the first recorded segment,
+  // the power is taken as constant.
+  double energy_at_past(Clock::time_point when) const {
+    if (when >= last_change || history.empty()) return energy_at(when);
+    auto segment = std::upper_bound(history.begin(), history.end(), when,
+                                    [](auto t, const Segment& s) { return t < s.start; });
+    if (segment != history.begin()) --segment;
+    return segment->energy_j +
+           segment->power_w * std::chrono::duration<double>(when - segment->start).count();
+  }
+  // What nvmlDeviceGetPowerUsage reports: the model's power, or its average over the last
+  // power_usage_average_s (Ampere and newer, except GA100, average over 1 s).
+  double reported_power_w(Clock::time_point now) const {
+    if (power_usage_average_s <= 0) return power_w();
+    const auto span = std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(power_usage_average_s));
+    return (energy_at(now) - energy_at_past(now - span)) / power_usage_average_s;
+  }
+  // What nvmlDeviceGetTotalEnergyConsumption reports, in mJ: the counter at the last update step,
+  // wrapped if configured.
+  unsigned long long reported_energy_mj(Clock::time_point now) const {
+    Clock::time_point at = now;
+    if (energy_update_period_ms > 0) {
+      const auto period = std::chrono::milliseconds(energy_update_period_ms);
+      at = created + ((now - created) / period) * period;
+    }
+    const auto millijoules =
+        static_cast<unsigned long long>(std::max(0.0, energy_at_past(at)) * 1000.0);
+    return energy_wrap_mj > 0 ? millijoules % energy_wrap_mj : millijoules;
   }
 };
 
@@ -305,6 +366,29 @@ std::string default_uuid(std::size_t index) {
   return uuid;
 }
 
+// Measurement realism (keys of one GPU's entry, all optional):
+//   "power_usage_average_s": 1.0    nvmlDeviceGetPowerUsage returns the average over that many
+//                                   seconds, as Ampere (except GA100) and newer do; default 0
+//   "power_instant_field": true     nvmlDeviceGetFieldValues answers NVML_FI_DEV_POWER_INSTANT
+//                                   (186) with the model's power now; default false (NOT_SUPPORTED)
+//   "energy_update_period_ms": 100  the counter advances only every that many ms; default 0
+//   "energy_wrap_mj": N             the counter wraps to 0 at N mJ; default 0 (never)
+//   "persistence_mode": false       fake_nvml_reload_driver resets the limit to the default and the
+//                                   counter to 0, as a driver unloaded without persistence mode
+//                                   does; default true
+void parse_measurement_realism(const json& config, FakeGpu& gpu, Clock::time_point now) {
+  gpu.power_usage_average_s = config.value("power_usage_average_s", 0.0);
+  if (!std::isfinite(gpu.power_usage_average_s) || gpu.power_usage_average_s < 0 ||
+      gpu.power_usage_average_s > 60) {
+    throw std::runtime_error("power_usage_average_s must be between 0 and 60");
+  }
+  gpu.power_instant_field = config.value("power_instant_field", false);
+  gpu.energy_update_period_ms = config.value("energy_update_period_ms", 0U);
+  gpu.energy_wrap_mj = config.value("energy_wrap_mj", 0ULL);
+  gpu.persistence_mode = config.value("persistence_mode", true);
+  gpu.created = now;
+}
+
 FakeGpu parse_gpu(const json& config, std::size_t index, Clock::time_point now) {
   if (!config.is_object()) throw std::runtime_error("every entry of \"gpus\" must be an object");
   FakeGpu gpu;
@@ -329,6 +413,7 @@ FakeGpu parse_gpu(const json& config, std::size_t index, Clock::time_point now) 
   gpu.lost = config.value("lost", false);
   gpu.failures = parse_failures(config.value("fail", json()));
   gpu.last_change = now;
+  parse_measurement_realism(config, gpu, now);
 
   const auto where = "GPU " + std::to_string(index) + " (" + gpu.uuid + "): ";
   if (gpu.min_limit_mw > gpu.max_limit_mw) {
@@ -379,6 +464,8 @@ struct FakeLibrary {
   FailureTable failures{};
   std::vector<FakeGpu> gpus;
   std::array<unsigned long, kFunctionCount> call_counts{};
+  // The state file version (inode, mtime, size) whose limits this process has applied.
+  std::tuple<ino_t, time_t, long, long long> applied_state{};
 
   FakeGpu* gpu_for(nvmlDevice_t device) {
     const auto* first = kHandles.data();
@@ -479,6 +566,56 @@ bool write_state_file(const FakeLibrary& lib) {
     return false;
   }
   return true;
+}
+
+// ---- One driver across processes
+// ------------------------------------------------------------------ A real driver holds one limit
+// per GPU whatever process set it. The fake shares its limits through the state file: a limit
+// change takes an flock on <state>.lock, re-reads the file, changes and writes it; reads of the
+// limit (and of power and energy, which depend on it) re-read the file when it changed since this
+// process last applied it.
+
+class StateFileLock {
+ public:
+  explicit StateFileLock(const std::string& state_path) {
+    if (state_path.empty()) return;
+    fd_ = ::open((state_path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ >= 0) {
+      while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+      }
+    }
+  }
+  ~StateFileLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  StateFileLock(const StateFileLock&) = delete;
+  StateFileLock& operator=(const StateFileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Applies the state file's limits when another process (or this one) rewrote it since last seen.
+void sync_driver_state(FakeLibrary& lib) {
+  if (lib.state_path.empty()) return;
+  struct stat info {};
+  if (::stat(lib.state_path.c_str(), &info) != 0) return;
+  const auto version = std::tuple(info.st_ino, info.st_mtim.tv_sec, info.st_mtim.tv_nsec,
+                                  static_cast<long long>(info.st_size));
+  if (version == lib.applied_state) return;
+  try {
+    const auto now = Clock::now();
+    std::vector<FakeGpu> updated = lib.gpus;
+    apply_state_file(lib.state_path, updated);
+    for (std::size_t i = 0; i < updated.size(); ++i) {
+      if (updated[i].limit_mw == lib.gpus[i].limit_mw) continue;
+      lib.gpus[i].settle_energy(now);
+      lib.gpus[i].limit_mw = updated[i].limit_mw;
+    }
+    lib.applied_state = version;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fake NVML: %s; keeping the limits this process knows\n", e.what());
+  }
 }
 
 // ---- Call wrappers
@@ -657,28 +794,30 @@ FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetArchitecture(nvmlDevice_t device, uns
 
 FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t device,
                                                                   unsigned long long* energy_mj) {
-  return device_call(kDeviceGetTotalEnergyConsumption, device, [&](FakeLibrary&, FakeGpu& gpu) {
+  return device_call(kDeviceGetTotalEnergyConsumption, device, [&](FakeLibrary& lib, FakeGpu& gpu) {
+    sync_driver_state(lib);
     if (!gpu.energy_counter) return kNotSupported;
     if (energy_mj == nullptr) return kInvalidArgument;
-    gpu.settle_energy(Clock::now());
     // The counter is whole mJ, truncated like a hardware counter.
-    *energy_mj = static_cast<unsigned long long>(gpu.energy_j * 1000.0);
+    *energy_mj = gpu.reported_energy_mj(Clock::now());
     return kSuccess;
   });
 }
 
 FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsigned* power_mw) {
-  return device_call(kDeviceGetPowerUsage, device, [&](FakeLibrary&, FakeGpu& gpu) {
+  return device_call(kDeviceGetPowerUsage, device, [&](FakeLibrary& lib, FakeGpu& gpu) {
+    sync_driver_state(lib);
     if (power_mw == nullptr) return kInvalidArgument;
-    *power_mw = static_cast<unsigned>(std::llround(gpu.power_w() * 1000.0));
+    *power_mw = static_cast<unsigned>(std::llround(gpu.reported_power_w(Clock::now()) * 1000.0));
     return kSuccess;
   });
 }
 
 FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetPowerManagementLimit(nvmlDevice_t device,
                                                                 unsigned* limit_mw) {
-  return device_call(kDeviceGetPowerManagementLimit, device, [&](FakeLibrary&, FakeGpu& gpu) {
+  return device_call(kDeviceGetPowerManagementLimit, device, [&](FakeLibrary& lib, FakeGpu& gpu) {
     if (limit_mw == nullptr) return kInvalidArgument;
+    sync_driver_state(lib);
     *limit_mw = gpu.limit_mw;
     return kSuccess;
   });
@@ -719,6 +858,8 @@ FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t dev
                                                                 unsigned limit_mw) {
   return device_call(kDeviceSetPowerManagementLimit, device, [&](FakeLibrary& lib, FakeGpu& gpu) {
     if (limit_mw < gpu.min_limit_mw || limit_mw > gpu.max_limit_mw) return kInvalidArgument;
+    const StateFileLock state_lock(lib.state_path);  // the driver's state is one, across processes
+    sync_driver_state(lib);
     gpu.settle_energy(Clock::now());
     const unsigned previous_mw = gpu.limit_mw;
     gpu.limit_mw = limit_mw;
@@ -834,4 +975,86 @@ FAKE_NVML_EXPORT unsigned fake_nvml_gpu_count() {
   FakeLibrary& lib = library();
   std::lock_guard lock(lib.mutex);
   return static_cast<unsigned>(lib.gpus.size());
+}
+
+// ---- Measurement realism: the instant power field, driver reloads, counter jumps ----------------
+
+namespace {
+
+// nvmlFieldValue_t, declared by hand (nvml.h): 40 bytes, the value a union of 8 bytes.
+struct FieldValue {
+  unsigned field_id;
+  unsigned scope_id;
+  long long timestamp;
+  long long latency_usec;
+  int value_type;  // nvmlValueType_t
+  nvmlReturn_t nvml_return;
+  union {
+    double d;
+    unsigned ui;
+    unsigned long ul;
+    unsigned long long ull;
+    long long sll;
+    int si;
+  } value;
+};
+static_assert(sizeof(FieldValue) == 40, "nvmlFieldValue_t is 40 bytes");
+
+constexpr unsigned kFieldPowerInstant = 186;  // NVML_FI_DEV_POWER_INSTANT, in mW
+constexpr int kValueTypeUnsignedInt = 1;      // NVML_VALUE_TYPE_UNSIGNED_INT
+
+}  // namespace
+
+// Like the real call, it succeeds as a whole and reports each field's own result.
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetFieldValues(nvmlDevice_t device, int count,
+                                                       FieldValue* values) {
+  return device_call(kDeviceGetFieldValues, device, [&](FakeLibrary& lib, FakeGpu& gpu) {
+    if (count < 0 || (count > 0 && values == nullptr)) return kInvalidArgument;
+    sync_driver_state(lib);
+    const auto now = Clock::now();
+    for (int i = 0; i < count; ++i) {
+      FieldValue& field = values[i];
+      field.timestamp =
+          std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count();
+      field.latency_usec = 0;
+      if (field.field_id != kFieldPowerInstant || !gpu.power_instant_field) {
+        field.nvml_return = kNotSupported;
+        continue;
+      }
+      field.nvml_return = kSuccess;
+      field.value_type = kValueTypeUnsignedInt;
+      field.value.ui = static_cast<unsigned>(std::llround(gpu.power_w() * 1000.0));
+    }
+    return kSuccess;
+  });
+}
+
+// The driver of the GPUs without persistence mode was unloaded and loaded again (the last client
+// left): their limits go back to the default and their energy counters restart at 0.
+FAKE_NVML_EXPORT void fake_nvml_reload_driver() {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  const StateFileLock state_lock(lib.state_path);
+  sync_driver_state(lib);
+  const auto now = Clock::now();
+  for (auto& gpu : lib.gpus) {
+    if (gpu.persistence_mode) continue;
+    gpu.settle_energy(now);
+    gpu.limit_mw = gpu.default_limit_mw;
+    gpu.energy_j = 0;
+    gpu.history.clear();
+    gpu.created = now;
+  }
+  write_state_file(lib);
+}
+
+// The energy counter of GPU `index` jumps by `delta_j` (negative: backwards, never below 0).
+FAKE_NVML_EXPORT void fake_nvml_jump_energy(unsigned index, double delta_j) {
+  FakeLibrary& lib = library();
+  std::lock_guard lock(lib.mutex);
+  FakeGpu* gpu = control_gpu(lib, index, "fake_nvml_jump_energy");
+  if (gpu == nullptr) return;
+  gpu->settle_energy(Clock::now());
+  gpu->energy_j = std::max(0.0, gpu->energy_j + delta_j);
+  gpu->history.clear();  // the past before the jump no longer adds up with the counter
 }

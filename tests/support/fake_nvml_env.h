@@ -5,8 +5,9 @@
 //   CHASE_NVML_LIBRARY = FAKE_NVML_LIBRARY (the built libfake_nvml.so, defined by the build),
 //   FAKE_NVML_CONFIG   = <dir>/config.json,
 //   FAKE_NVML_STATE    = <dir>/state.json (written by the fake after every limit change),
+//   CHASE_STATE_DIR    = <dir>/chase-state (PowerLimitGuard's durable record, chase/limit_state.h),
 // and unsets CUDA_VISIBLE_DEVICES, so open_nvml() — in this process or in a child it starts — sees
-// exactly the configured GPUs. Destruction restores all four variables and removes the directory.
+// exactly the configured GPUs. Destruction restores all five variables and removes the directory.
 //
 // The fake reads its config at the nvmlInit that takes NVML from uninitialised to initialised, i.e.
 // when the first backend is opened: create the environment first, then open the backend, and
@@ -86,6 +87,7 @@ class FakeNvmlEnvironment {
     save_and_set("CHASE_NVML_LIBRARY", FAKE_NVML_LIBRARY);
     save_and_set("FAKE_NVML_CONFIG", config_path_.string());
     save_and_set("FAKE_NVML_STATE", state_path_.string());
+    save_and_set("CHASE_STATE_DIR", (directory_ / "chase-state").string());
     save_and_set("CUDA_VISIBLE_DEVICES", std::nullopt);
   }
 
@@ -155,6 +157,17 @@ class FakeNvmlEnvironment {
     set_failure(gpu, function, nvml_return::kSuccess);
   }
 
+  // --- Measurement realism (see the fake's "Measurement realism" keys) ---
+
+  // The driver of the GPUs configured with "persistence_mode": false reloads: their limits go back
+  // to the default (also in the state file) and their energy counters restart at 0.
+  void reload_driver() const { control<void (*)()>("fake_nvml_reload_driver")(); }
+  // The energy counter jumps by `delta_j` J (negative: backwards, never below 0).
+  void jump_energy(unsigned gpu, double delta_j) const {
+    check_gpu(gpu, "jump_energy");
+    control<void (*)(unsigned, double)>("fake_nvml_jump_energy")(gpu, delta_j);
+  }
+
   // --- What the fake's model says now (not counted as NVML calls) ---
 
   double limit_w(unsigned gpu) const { return model_value("fake_nvml_limit_w", gpu); }
@@ -190,6 +203,8 @@ class FakeNvmlEnvironment {
   const std::filesystem::path& directory() const { return directory_; }
   const std::filesystem::path& config_path() const { return config_path_; }
   const std::filesystem::path& state_path() const { return state_path_; }
+  // Where PowerLimitGuard keeps its durable record in this environment (created on first use).
+  std::filesystem::path limit_state_directory() const { return directory_ / "chase-state"; }
   static const char* library_path() { return FAKE_NVML_LIBRARY; }
 
  private:
