@@ -37,6 +37,15 @@ enum class GpuArchitecture {
 };
 
 std::string_view to_string(GpuArchitecture arch) noexcept;
+
+// What GpuBackend::power_w() returns. NVML's nvmlDeviceGetPowerUsage is a 1-second average on
+// Ampere (except GA100) and newer; the NVML_FI_DEV_POWER_INSTANT field, where the driver has it, is
+// the instantaneous power, and so is nvmlDeviceGetPowerUsage on older GPUs.
+enum class PowerReading {
+  kInstant,   // "instant"
+  kAveraged,  // "1s-average": a sliding 1-second average (lags load changes by up to 1 s)
+};
+std::string_view to_string(PowerReading reading) noexcept;
 // Accepts the names to_string() returns, case-insensitively; kUnknown for anything else.
 GpuArchitecture parse_gpu_architecture(std::string_view name) noexcept;
 // NVML's nvmlDeviceArchitecture_t numbering (VOLTA = 5, ..., BLACKWELL = 10).
@@ -51,7 +60,8 @@ struct GpuInfo {
   double min_power_limit_w = 0;
   double max_power_limit_w = 0;
   double default_power_limit_w = 0;
-  bool has_energy_counter = false;  // Volta+ cumulative energy counter
+  bool has_energy_counter = false;                      // Volta+ cumulative energy counter
+  PowerReading power_reading = PowerReading::kInstant;  // what power_w() returns
 };
 
 // "GPU 0 (NVIDIA A40, GPU-1234…)": how every message names a GPU.
@@ -68,13 +78,16 @@ class GpuBackend {
 
   // Cumulative energy in J. Precondition: gpus()[gpu].has_energy_counter.
   virtual double energy_j(std::size_t gpu) = 0;
-  // Instantaneous (or driver-averaged) power draw in W.
+  // Power draw in W: instantaneous or driver-averaged, as GpuInfo::power_reading says.
   virtual double power_w(std::size_t gpu) = 0;
   // The power limit in force, in W.
   virtual double power_limit_w(std::size_t gpu) = 0;
   // Sets the power limit. Throws kInvalidArgument when out of range, kPermissionDenied (with how
   // to obtain the permission) when the process may not change limits.
   virtual void set_power_limit_w(std::size_t gpu, double watts) = 0;
+  // True when a limit set here stays in force after this process ends (a real driver: NVML), so
+  // PowerLimitGuard keeps a durable record of it (chase/limit_state.h); false for in-memory GPUs.
+  virtual bool limits_outlive_process() const noexcept { return false; }
 
   std::size_t gpu_count() const noexcept { return gpus().size(); }
 };

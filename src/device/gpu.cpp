@@ -55,6 +55,10 @@ GpuArchitecture gpu_architecture_from_nvml(unsigned nvml_arch) noexcept {
   return static_cast<GpuArchitecture>(nvml_arch - 1);
 }
 
+std::string_view to_string(PowerReading reading) noexcept {
+  return reading == PowerReading::kAveraged ? "1s-average" : "instant";
+}
+
 std::string describe(const GpuInfo& gpu) {
   if (gpu.uuid.empty()) return fmt::format("GPU {} ({})", gpu.index, gpu.name);
   return fmt::format("GPU {} ({}, {})", gpu.index, gpu.name, gpu.uuid);

@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string_view>
 #include <system_error>
 
@@ -98,6 +99,7 @@ class NvmlBackend final : public GpuBackend {
 
   std::string_view backend_name() const noexcept override { return "nvml"; }
   const std::vector<GpuInfo>& gpus() const noexcept override { return gpus_; }
+  bool limits_outlive_process() const noexcept override { return true; }
 
   double energy_j(std::size_t gpu) override {
     const GpuInfo& info = checked_gpu(gpus_, gpu);
@@ -110,6 +112,7 @@ class NvmlBackend final : public GpuBackend {
 
   double power_w(std::size_t gpu) override {
     const GpuInfo& info = checked_gpu(gpus_, gpu);
+    if (devices_[gpu].instant_power_field) return instant_power_w(info, devices_[gpu].handle);
     unsigned milliwatts = 0;
     check(info, "nvmlDeviceGetPowerUsage",
           api_.device_get_power_usage(devices_[gpu].handle, &milliwatts));
@@ -141,8 +144,40 @@ class NvmlBackend final : public GpuBackend {
  private:
   struct Device {
     nvml::Device handle = nullptr;
-    bool limits_supported = true;  // false: the GPU reports no power-limit constraints
+    bool limits_supported = true;      // false: the GPU reports no power-limit constraints
+    bool instant_power_field = false;  // power_w() reads NVML_FI_DEV_POWER_INSTANT
   };
+
+  // The NVML_FI_DEV_POWER_INSTANT field; a failure is reported like any NVML call's.
+  double instant_power_w(const GpuInfo& info, nvml::Device handle) const {
+    nvml::FieldValue field;
+    field.field_id = nvml::kFieldPowerInstant;
+    check(info, "nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT)",
+          api_.device_get_field_values(handle, 1, &field));
+    check(info, "nvmlDeviceGetFieldValues(NVML_FI_DEV_POWER_INSTANT)", field.nvml_return);
+    return watts(field.value.ui);
+  }
+
+  // True when the driver answers the instant power field for this GPU (newer drivers, Ampere+).
+  bool probe_instant_power(nvml::Device handle) const {
+    if (api_.device_get_field_values == nullptr) return false;
+    nvml::FieldValue field;
+    field.field_id = nvml::kFieldPowerInstant;
+    return api_.device_get_field_values(handle, 1, &field) == nvml::kSuccess &&
+           field.nvml_return == nvml::kSuccess && field.value_type == nvml::kValueTypeUnsignedInt;
+  }
+
+  // nvmlDeviceGetPowerUsage averages over 1 s on Ampere and newer, except GA100 (A100, A30, A800).
+  static PowerReading usage_reading(const GpuInfo& info) {
+    bool ga100 = false;
+    std::istringstream words(info.name);
+    for (std::string word; words >> word;) {
+      ga100 = ga100 || word.starts_with("A100") || word.starts_with("A800") || word == "A30" ||
+              word == "A30X";
+    }
+    const bool averaged = info.architecture >= GpuArchitecture::kAmpere && !ga100;
+    return averaged ? PowerReading::kAveraged : PowerReading::kInstant;
+  }
 
   [[noreturn]] void throw_failure(std::string_view who, std::string_view call,
                                   nvml::Return result) const {
@@ -225,6 +260,8 @@ class NvmlBackend final : public GpuBackend {
     info.architecture = read_architecture(info, device.handle);
     device.limits_supported = read_limits(info, device.handle);
     info.has_energy_counter = probe_energy_counter(info, device.handle);
+    device.instant_power_field = probe_instant_power(device.handle);
+    info.power_reading = device.instant_power_field ? PowerReading::kInstant : usage_reading(info);
     gpus_.push_back(std::move(info));
     devices_.push_back(device);
   }

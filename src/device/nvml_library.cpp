@@ -93,6 +93,8 @@ Api resolve(void* handle, const std::string& path) {
   api.device_get_total_energy_consumption =
       lookup<decltype(api.device_get_total_energy_consumption)>(
           handle, {"nvmlDeviceGetTotalEnergyConsumption"});
+  api.device_get_field_values =
+      lookup<decltype(api.device_get_field_values)>(handle, {"nvmlDeviceGetFieldValues"});
   return api;
 }
 

@@ -32,6 +32,27 @@ inline constexpr Return kFunctionNotFound = 13;
 inline constexpr Return kGpuIsLost = 15;
 inline constexpr Return kLibRmVersionMismatch = 18;
 
+// nvmlFieldValue_t (40 bytes; the value is a union of 8 bytes) and the field ids chase reads.
+struct FieldValue {
+  unsigned field_id = 0;
+  unsigned scope_id = 0;
+  long long timestamp = 0;
+  long long latency_usec = 0;
+  int value_type = 0;
+  Return nvml_return = 0;
+  union {
+    double d;
+    unsigned ui;
+    unsigned long ul;
+    unsigned long long ull;
+    long long sll;
+    int si;
+  } value{};
+};
+static_assert(sizeof(FieldValue) == 40, "nvmlFieldValue_t is 40 bytes");
+inline constexpr unsigned kFieldPowerInstant = 186;  // NVML_FI_DEV_POWER_INSTANT (mW)
+inline constexpr int kValueTypeUnsignedInt = 1;      // NVML_VALUE_TYPE_UNSIGNED_INT
+
 // The entry points, resolved newest version first. Optional ones are null when the library lacks
 // them (older drivers): the backend then treats the feature as unsupported.
 struct Api {
@@ -54,6 +75,7 @@ struct Api {
   // Optional.
   Return (*device_get_architecture)(Device, unsigned*) = nullptr;
   Return (*device_get_total_energy_consumption)(Device, unsigned long long*) = nullptr;
+  Return (*device_get_field_values)(Device, int, FieldValue*) = nullptr;
 };
 
 // Where to load NVML from: an explicit path and what named it ("CHASE_NVML_LIBRARY", ...), or,
