@@ -10,13 +10,25 @@
 // its two ends × Δt and marked kEstimate. CPU zones are measured by their RAPL counters, which the
 // background thread also reads every `cpu_refresh_period` so counter wraparound is never missed.
 //
+// Resolution: a GPU's reading changes only every so often — the energy counter every 20–100 ms
+// (EnergyMonitorOptions::counter_update_period, 100 ms by default: NVML does not say), a polled
+// power every polling_period, and a 1-second-averaged power (GpuInfo::power_reading) lags by up to
+// 1 s. Each GPU entry gives resolution_s, the shortest window measured to within about ±20 %
+// (10 update periods: either end may be off by up to one period's energy), and below_resolution
+// when the window is shorter: its energy is then a rough figure, never exact.
+//
 // Failures: begin_window() throws when a device cannot be read (nothing is lost yet). end_window()
 // never loses a window to one failing device: that device's entry carries the error text and NaN
-// energy, the others are measured, and Measurement::complete() is false.
+// energy, the others are measured, and Measurement::complete() is false. An energy counter that went
+// backwards during the window (reset by a driver reload, or wrapped) is such a failure too. A CPU zone that fails
+// during the window is reported with its energy up to its last good reading inside the window
+// (`partial`; the background thread reads CPU zones every cpu_refresh_period) and that energy
+// counts in the totals.
 //
 // With `csv_log` set, every finished window is appended (and flushed) to a CSV file whose columns
 // extend the Zeus monitor-log format: start_time (UTC, Unix seconds), window_name, elapsed_time,
-// gpu<i>_energy..., cpu<p>_package_energy / cpu<p>_dram_energy... (J).
+// gpu<i>_energy..., cpu<p>_package_energy / cpu<p>_dram_energy... (J); a zone of part of a package
+// is cpu<p>_<part>_package_energy (e.g. cpu0_die1_package_energy).
 //
 // Thread safety: all methods may be called concurrently from several threads.
 #pragma once
@@ -47,14 +59,19 @@ struct GpuEnergy {
   std::string name;
   double energy_j = 0;  // NaN when `error` is set
   EnergyMethod method = EnergyMethod::kCounter;
+  PowerReading power_reading = PowerReading::kInstant;  // the power polled (polling, estimate)
+  double resolution_s = 0;        // the shortest window measured to within about ±20 %
+  bool below_resolution = false;  // this window was shorter than resolution_s
   std::string error;
 };
 
 struct CpuEnergy {
   std::size_t zone = 0;  // CpuBackend zone index
   std::size_t package = 0;
-  std::string kind;     // "package" or "dram"
-  double energy_j = 0;  // NaN when `error` is set
+  std::string kind;      // "package" or "dram"
+  std::string part;      // "die-1" on multi-die parts; empty for a whole package
+  double energy_j = 0;   // NaN when `error` is set, unless `partial`
+  bool partial = false;  // the zone failed: energy up to its last good reading in the window
   std::string error;
 };
 
@@ -66,12 +83,15 @@ struct Measurement {
   std::vector<GpuEnergy> gpus;
   std::vector<CpuEnergy> cpus;
 
-  // Sums over the devices that were measured (entries with an error are left out).
+  // Sums over the devices that were measured (entries with an error are left out, except partial
+  // CPU zones, which count their energy up to the failure).
   double gpu_energy_j() const;
   double cpu_energy_j() const;
   double total_energy_j() const { return gpu_energy_j() + cpu_energy_j(); }
   // True when no device failed.
   bool complete() const;
+  // True when some GPU's window was shorter than its resolution_s.
+  bool below_resolution() const;
 };
 
 struct EnergyMonitorOptions {
@@ -82,6 +102,9 @@ struct EnergyMonitorOptions {
   bool force_polling = false;
   // Power sampling period for GPUs without an energy counter: (0, 100] ms.
   std::chrono::milliseconds polling_period{50};
+  // How often a GPU energy counter advances (20–100 ms on current GPUs; NVML does not report it):
+  // sets the counter path's resolution_s. Must be positive.
+  std::chrono::milliseconds counter_update_period{100};
   // How often the background thread reads CPU counters to follow their wraparound.
   std::chrono::milliseconds cpu_refresh_period{1000};
   // Append finished windows to this CSV file; empty: no log.

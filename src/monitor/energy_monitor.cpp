@@ -39,9 +39,13 @@ double Measurement::gpu_energy_j() const {
 double Measurement::cpu_energy_j() const {
   double sum = 0;
   for (const auto& cpu : cpus) {
-    if (cpu.error.empty()) sum += cpu.energy_j;
+    if (cpu.error.empty() || cpu.partial) sum += cpu.energy_j;
   }
   return sum;
+}
+
+bool Measurement::below_resolution() const {
+  return std::any_of(gpus.begin(), gpus.end(), [](const auto& g) { return g.below_resolution; });
 }
 
 bool Measurement::complete() const {
@@ -88,6 +92,26 @@ struct GpuReading {
 };
 
 double nan() { return std::numeric_limits<double>::quiet_NaN(); }
+
+// Update periods in a window measured to within about ±20 %: each end may be off by up to one
+// period's energy, so the error is at most 2 periods / window.
+constexpr double kPeriodsPerResolution = 10;
+// nvmlDeviceGetPowerUsage on Ampere+ averages over this long.
+constexpr double kAveragedPowerSpan_s = 1.0;
+
+// A CPU zone's last successful reading, for reporting energy up to a mid-window failure.
+struct LastCpuReading {
+  double energy_j = nan();
+  std::chrono::nanoseconds at{0};
+};
+
+// "cpu0_package", "cpu0_die1_package": the CSV column stem of a zone.
+std::string csv_zone_stem(const CpuZone& zone) {
+  std::string part = zone.part;
+  std::erase(part, '-');
+  return part.empty() ? fmt::format("cpu{}_{}", zone.package, zone.kind)
+                      : fmt::format("cpu{}_{}_{}", zone.package, part, zone.kind);
+}
 
 }  // namespace
 
@@ -214,6 +238,11 @@ class EnergyMonitor::Impl {
                       "sensors update about every 100 ms and slower sampling loses accuracy",
                       options_.polling_period.count()));
     }
+    if (options_.counter_update_period <= milliseconds(0)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("energy counter update period must be positive (got {} ms)",
+                              options_.counter_update_period.count()));
+    }
     if (options_.cpu_refresh_period <= milliseconds(0)) {
       throw Error(ErrorCode::kInvalidArgument, "CPU counter refresh period must be positive");
     }
@@ -254,7 +283,20 @@ class EnergyMonitor::Impl {
       } catch (const std::exception& e) {
         if (!errors) throw;
         (*errors)[z].error = e.what();
+        out[z] = nan();
       }
+    }
+    remember_cpu_readings(out);
+  }
+
+  // Keeps each zone's latest good reading (NaN entries are failures and are skipped).
+  void remember_cpu_readings(const std::vector<double>& readings) {
+    if (readings.empty()) return;
+    const auto now = clock_->monotonic();
+    std::lock_guard lock(cpu_last_mutex_);
+    cpu_last_.resize(readings.size());
+    for (std::size_t z = 0; z < readings.size(); ++z) {
+      if (!std::isnan(readings[z])) cpu_last_[z] = {readings[z], now};
     }
   }
 
@@ -270,14 +312,33 @@ class EnergyMonitor::Impl {
         continue;
       }
       out.energy_j = end[k].energy_j - window.gpus[k].energy_j;
+      out.power_reading = info.power_reading;
+      if (out.energy_j < 0) {
+        // A counter never decreases unless it was reset (driver reload) or wrapped: the window's
+        // energy is unknown, never negative.
+        out.error = fmt::format(
+            "{}: the energy counter went backwards by {:.3f} J during the window (a driver reload "
+            "resets it, or it wrapped): this window's energy is unknown",
+            describe(info), -out.energy_j);
+        out.energy_j = nan();
+        continue;
+      }
+      double update_period_s = 0;
       if (!integrators_[k]) {
         out.method = EnergyMethod::kCounter;
+        update_period_s = std::chrono::duration<double>(options_.counter_update_period).count();
       } else {
         // Samples strictly inside the window; with none, the trapezoid spans the window's two
         // end points only: an estimate from the end powers × elapsed time, and we say so.
         const auto inside = end[k].samples - window.gpus[k].samples - 1;
         out.method = inside >= 1 ? EnergyMethod::kPolling : EnergyMethod::kEstimate;
+        update_period_s = std::chrono::duration<double>(options_.polling_period).count();
+        if (info.power_reading == PowerReading::kAveraged) {
+          update_period_s = std::max(update_period_s, kAveragedPowerSpan_s);
+        }
       }
+      out.resolution_s = kPeriodsPerResolution * update_period_s;
+      out.below_resolution = m.time_s < out.resolution_s;
     }
   }
 
@@ -288,8 +349,25 @@ class EnergyMonitor::Impl {
       out.zone = z;
       out.package = zone.package;
       out.kind = zone.kind;
-      out.energy_j = out.error.empty() ? end[z] - window.cpus[z] : nan();
+      out.part = zone.part;
+      out.energy_j =
+          out.error.empty() ? end[z] - window.cpus[z] : energy_until_failure(window, z, out);
     }
+  }
+
+  // A zone that failed at the window's end: its energy up to its last good reading inside the
+  // window (partial), else NaN.
+  double energy_until_failure(const Window& window, std::size_t z, CpuEnergy& out) const {
+    LastCpuReading last;
+    {
+      std::lock_guard lock(cpu_last_mutex_);
+      if (z < cpu_last_.size()) last = cpu_last_[z];
+    }
+    if (std::isnan(last.energy_j) || last.at <= window.start) return nan();
+    out.partial = true;
+    out.error += fmt::format(" (energy up to its last good reading, {:.3f} s into the window)",
+                             std::chrono::duration<double>(last.at - window.start).count());
+    return last.energy_j - window.cpus[z];
   }
 
   // Runs on the sampler thread while windows are open.
@@ -306,13 +384,16 @@ class EnergyMonitor::Impl {
     }
     if (cpu_zone_count() > 0 && now - last_cpu_refresh_ >= options_.cpu_refresh_period) {
       last_cpu_refresh_ = now;
+      std::vector<double>& readings = cpu_refresh_readings_;
+      readings.assign(cpu_zone_count(), nan());
       for (std::size_t z = 0; z < cpu_zone_count(); ++z) {
         try {
-          cpus_->energy_j(z);  // the read itself records any counter wraparound
+          readings[z] = cpus_->energy_j(z);  // the read itself records any counter wraparound
         } catch (const std::exception& e) {
           spdlog::debug("CPU energy refresh failed: {}", e.what());
         }
       }
+      remember_cpu_readings(readings);
     }
   }
 
@@ -368,7 +449,7 @@ class EnergyMonitor::Impl {
     for (std::size_t gpu : monitored_) csv_ << fmt::format(",gpu{}_energy", gpu);
     for (std::size_t z = 0; z < cpu_zone_count(); ++z) {
       const auto& zone = cpus_->zones()[z];
-      csv_ << fmt::format(",cpu{}_{}_energy", zone.package, zone.kind);
+      csv_ << fmt::format(",{}_energy", csv_zone_stem(zone));
     }
     csv_ << '\n' << std::flush;
   }
@@ -403,6 +484,9 @@ class EnergyMonitor::Impl {
   std::ofstream csv_;
 
   std::chrono::nanoseconds last_cpu_refresh_{0};  // sampler thread only
+  std::vector<double> cpu_refresh_readings_;      // sampler thread only
+  mutable std::mutex cpu_last_mutex_;
+  std::vector<LastCpuReading> cpu_last_;  // per zone; guarded by cpu_last_mutex_
   std::optional<detail::PeriodicThread> sampler_;
 };
 

@@ -195,6 +195,89 @@ TEST_F(EnergyMonitorTest, FailingDeviceAtBeginThrowsAndOpensNothing) {
   EXPECT_TRUE(monitor.is_window_open("w"));
 }
 
+TEST_F(EnergyMonitorTest, ACpuZoneFailingMidWindowKeepsItsEnergyUpToTheFailure) {
+  EnergyMonitor monitor(gpus_, cpus_, options_with_manual_clock());
+  monitor.begin_window("job");
+  cpus_->add_energy(0, 40);
+  cpus_->add_energy(1, 6);
+  clock_->advance(Seconds(1));
+  monitor.begin_window("step");  // any reading (here a window opening) is a good reading
+  cpus_->add_energy(0, 99);      // never seen: the zone fails from now on
+  cpus_->fail(0, true);
+  clock_->advance(Seconds(1));
+  const auto m = monitor.end_window("job");
+  EXPECT_FALSE(m.complete());
+  ASSERT_EQ(m.cpus.size(), 2u);
+  EXPECT_TRUE(m.cpus[0].partial);
+  EXPECT_DOUBLE_EQ(m.cpus[0].energy_j, 40);
+  EXPECT_THAT(m.cpus[0].error, HasSubstr("injected failure"));
+  EXPECT_THAT(m.cpus[0].error, HasSubstr("up to its last good reading"));
+  EXPECT_FALSE(m.cpus[1].partial);
+  EXPECT_DOUBLE_EQ(m.cpus[1].energy_j, 6);
+  EXPECT_DOUBLE_EQ(m.cpu_energy_j(), 46);  // the energy measured before the failure counts
+}
+
+TEST_F(EnergyMonitorTest, ACpuZoneFailingBeforeAnyReadingInTheWindowIsNaN) {
+  EnergyMonitor monitor(gpus_, cpus_, options_with_manual_clock());
+  monitor.begin_window("job");
+  cpus_->fail(0, true);
+  clock_->advance(Seconds(1));
+  const auto m = monitor.end_window("job");
+  EXPECT_FALSE(m.cpus[0].partial);
+  EXPECT_TRUE(std::isnan(m.cpus[0].energy_j));
+}
+
+TEST_F(EnergyMonitorTest, WindowsShorterThanTheCounterResolutionAreFlagged) {
+  auto options = options_with_manual_clock();
+  options.counter_update_period = std::chrono::milliseconds(50);
+  EnergyMonitor monitor(gpus_, nullptr, options);
+  monitor.begin_window("short");
+  clock_->advance(Seconds(0.2));
+  const auto short_window = monitor.end_window("short");
+  EXPECT_DOUBLE_EQ(short_window.gpus[0].resolution_s, 0.5);  // 10 updates of 50 ms
+  EXPECT_TRUE(short_window.gpus[0].below_resolution);
+  EXPECT_TRUE(short_window.below_resolution());
+  monitor.begin_window("long");
+  clock_->advance(Seconds(0.5));
+  const auto long_window = monitor.end_window("long");
+  EXPECT_FALSE(long_window.gpus[0].below_resolution);
+  EXPECT_FALSE(long_window.below_resolution());
+}
+
+TEST_F(EnergyMonitorTest, RejectsANonPositiveCounterUpdatePeriod) {
+  auto options = options_with_manual_clock();
+  options.counter_update_period = std::chrono::milliseconds(0);
+  EXPECT_THROW(EnergyMonitor(gpus_, cpus_, options), Error);
+}
+
+TEST(EnergyMonitorCsv, ZonesOfPartOfAPackageGetTheirOwnColumns) {
+  class DieZones : public CpuBackend {
+   public:
+    std::string_view backend_name() const noexcept override { return "dies"; }
+    const std::vector<CpuZone>& zones() const noexcept override { return zones_; }
+    double energy_j(std::size_t) override { return 0; }
+
+   private:
+    std::vector<CpuZone> zones_{{0, "package", "package-0-die-0", "die-0"},
+                                {0, "package", "package-0-die-1", "die-1"}};
+  };
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("chase_energy_dies_" + std::to_string(::getpid()) + ".csv");
+  std::filesystem::remove(path);
+  {
+    EnergyMonitorOptions options;
+    options.csv_log = path;
+    EnergyMonitor monitor(nullptr, std::make_shared<DieZones>(), options);
+  }
+  std::ifstream in(path);
+  std::string header;
+  std::getline(in, header);
+  EXPECT_EQ(header,
+            "start_time,window_name,elapsed_time,cpu0_die0_package_energy,"
+            "cpu0_die1_package_energy");
+  std::filesystem::remove(path);
+}
+
 TEST_F(EnergyMonitorTest, AppendsFinishedWindowsToCsvLog) {
   const auto path = std::filesystem::temp_directory_path() /
                     ("chase_energy_log_" + std::to_string(::getpid()) + ".csv");
