@@ -4,7 +4,11 @@
 //   <root>/class/powercap/intel-rapl:N/{name,energy_uj,max_energy_range_uj}   top-level zones
 //   <root>/class/powercap/intel-rapl:N/intel-rapl:N:M/                        sub-zones, nested
 //   <root>/class/powercap/intel-rapl:N:M                                      sub-zones, top level
-// Real sysfs has both sub-zone forms (the top-level one is a symlink); fake trees may have either.
+//   <root>/class/powercap/intel-rapl-tpmi:N[...]                              Xeon 6 (TPMI)
+// N and M are hexadecimal (the kernel formats them with %x). Real sysfs has both sub-zone forms
+// (the top-level one is a symlink); fake trees may have either. Zone names: "package-N",
+// "package-N-die-M" (multi-die parts; any "package-N-<part>-M" is read the same way), "dram",
+// "core", "uncore", "psys".
 //
 // energy_j() runs on the measurement hot path, so each energy_uj file is opened once and re-read
 // with pread() at offset 0 (sysfs regenerates an attribute's text on every read from offset 0):
@@ -22,6 +26,7 @@
 #include <optional>
 #include <span>
 #include <system_error>
+#include <tuple>
 #include <utility>
 
 #include "chase/cpu.h"
@@ -32,7 +37,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kZoneDirPrefix = "intel-rapl:";
+// MSR zones first: where both interfaces cover a package, the MSR one is kept.
+constexpr std::string_view kZoneDirPrefixes[] = {"intel-rapl:", "intel-rapl-tpmi:"};
 constexpr std::string_view kPackageNamePrefix = "package-";
 
 // Owns a POSIX file descriptor; move-only.
@@ -64,15 +70,18 @@ class FileDescriptor {
 
 // ---- Error messages -------------------------------------------------------------------------
 
+// Never advise making energy_uj world-readable: that reopens the Platypus side channel
+// (CVE-2020-8694) the kernel closed in 5.10.
 Error permission_error(const fs::path& file, const fs::path& powercap) {
   if (file.filename() == "energy_uj") {
-    const std::string dir = powercap.string();
     return Error(ErrorCode::kPermissionDenied,
                  fmt::format("cannot read {}: Permission denied. Since Linux 5.10 the RAPL energy "
-                             "counters are readable by root only: run as root, or grant read "
-                             "access until the next reboot with `sudo chmod a+r "
-                             "{}/intel-rapl:*/energy_uj {}/intel-rapl:*/*/energy_uj`.",
-                             file.string(), dir, dir));
+                             "counters are readable by root only (a world-readable counter is a "
+                             "side channel, CVE-2020-8694): run chase as root or through a "
+                             "privileged measuring daemon, or give one trusted group read access "
+                             "with a udev rule (docs/MEASUREMENT.md, \"RAPL without root\"); do "
+                             "not make {}/*/energy_uj readable by everyone.",
+                             file.string(), powercap.string()));
   }
   return Error(ErrorCode::kPermissionDenied,
                fmt::format("cannot read {}: Permission denied. This powercap file is normally "
@@ -189,25 +198,26 @@ class Counter {
   // Reads the counter and returns the energy since open in µJ.
   std::uint64_t update(const fs::path& powercap) {
     const std::uint64_t reading = read_checked(powercap);
-    // A smaller reading means the counter passed max_energy_range_uj and restarted from 0.
-    total_uj_ += reading >= last_uj_ ? reading - last_uj_ : (max_range_uj_ - last_uj_) + reading;
+    // A smaller reading means the counter passed max_energy_range_uj and restarted from 0; with an
+    // unknown range (0), only the part since 0 can be counted.
+    const std::uint64_t before_wrap = max_range_uj_ > 0 ? max_range_uj_ - last_uj_ : 0;
+    total_uj_ += reading >= last_uj_ ? reading - last_uj_ : before_wrap + reading;
     last_uj_ = reading;
     return total_uj_;
   }
 
+  bool range_known() const noexcept { return max_range_uj_ > 0; }
+
  private:
   static std::uint64_t read_max_range(const fs::path& file, const fs::path& powercap) {
     const FileDescriptor fd = open_for_reading(file, powercap);
-    const std::uint64_t range = read_counter(fd, file, powercap);
-    // A zero range would make every wraparound invisible.
-    if (range == 0) throw parse_error(file, "a positive integer (microjoules)", "0");
-    return range;
+    return read_counter(fd, file, powercap);  // 0: unknown (some firmware reports it so)
   }
 
   // A reading above the range would make the wraparound arithmetic meaningless: refuse it.
   std::uint64_t read_checked(const fs::path& powercap) const {
     const std::uint64_t reading = read_counter(fd_, energy_file_, powercap);
-    if (reading > max_range_uj_) {
+    if (max_range_uj_ > 0 && reading > max_range_uj_) {
       throw parse_error(
           energy_file_,
           fmt::format("a value no larger than max_energy_range_uj ({})", max_range_uj_),
@@ -225,11 +235,16 @@ class Counter {
 
 class RaplBackend final : public CpuBackend {
  public:
-  RaplBackend(fs::path powercap, std::vector<CpuZone> zones, std::vector<Counter> counters)
-      : powercap_(std::move(powercap)), zones_(std::move(zones)), counters_(std::move(counters)) {}
+  RaplBackend(fs::path powercap, std::vector<CpuZone> zones, std::vector<Counter> counters,
+              std::vector<std::string> notes)
+      : powercap_(std::move(powercap)),
+        zones_(std::move(zones)),
+        notes_(std::move(notes)),
+        counters_(std::move(counters)) {}
 
   std::string_view backend_name() const noexcept override { return "rapl"; }
   const std::vector<CpuZone>& zones() const noexcept override { return zones_; }
+  std::vector<std::string> notes() const override { return notes_; }
 
   double energy_j(std::size_t zone) override {
     if (zone >= counters_.size()) {
@@ -245,29 +260,43 @@ class RaplBackend final : public CpuBackend {
  private:
   const fs::path powercap_;
   const std::vector<CpuZone> zones_;
+  const std::vector<std::string> notes_;
   std::mutex mutex_;
   std::vector<Counter> counters_;  // parallel to zones_; guarded by mutex_
 };
 
 // ---- Discovering zones ------------------------------------------------------------------------
 
-// A powercap directory name: "intel-rapl:N" (top level) or "intel-rapl:N:M" (sub-zone).
+// A powercap directory name: "<prefix>N" (top level) or "<prefix>N:M" (sub-zone), N and M in hex.
 struct ZoneDirName {
+  std::size_t interface = 0;  // index into kZoneDirPrefixes
   unsigned zone = 0;
   std::optional<unsigned> sub_zone;
+  auto key() const { return std::tuple(interface, zone, sub_zone); }
 };
 
+std::optional<unsigned> parse_hex(std::string_view text) {
+  unsigned value = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, value, 16);
+  if (text.empty() || error != std::errc() || stop != end) return std::nullopt;
+  return value;
+}
+
 std::optional<ZoneDirName> parse_zone_dir_name(std::string_view name) {
-  // "intel-rapl-mmio:N" does not match the prefix: it duplicates the MSR package zones.
-  if (!name.starts_with(kZoneDirPrefix)) return std::nullopt;
-  name.remove_prefix(kZoneDirPrefix.size());
-  const std::size_t colon = name.find(':');
-  const auto zone = parse_integer<unsigned>(name.substr(0, colon));
-  if (!zone) return std::nullopt;
-  if (colon == std::string_view::npos) return ZoneDirName{*zone, std::nullopt};
-  const auto sub_zone = parse_integer<unsigned>(name.substr(colon + 1));
-  if (!sub_zone) return std::nullopt;
-  return ZoneDirName{*zone, *sub_zone};
+  // "intel-rapl-mmio:N" matches no prefix: it duplicates the MSR package zones.
+  for (std::size_t i = 0; i < std::size(kZoneDirPrefixes); ++i) {
+    if (!name.starts_with(kZoneDirPrefixes[i])) continue;
+    name.remove_prefix(kZoneDirPrefixes[i].size());
+    const std::size_t colon = name.find(':');
+    const auto zone = parse_hex(name.substr(0, colon));
+    if (!zone) return std::nullopt;
+    if (colon == std::string_view::npos) return ZoneDirName{i, *zone, std::nullopt};
+    const auto sub_zone = parse_hex(name.substr(colon + 1));
+    if (!sub_zone) return std::nullopt;
+    return ZoneDirName{i, *zone, *sub_zone};
+  }
+  return std::nullopt;
 }
 
 struct DirEntry {
@@ -285,34 +314,74 @@ std::vector<DirEntry> list_zone_dirs(const fs::path& dir) {
     if (id && fs::is_directory(it->path(), type_error)) entries.push_back({it->path(), *id});
   }
   if (error) throw listing_error(dir, error);
-  std::sort(entries.begin(), entries.end(), [](const DirEntry& a, const DirEntry& b) {
-    return std::pair(a.id.zone, a.id.sub_zone) < std::pair(b.id.zone, b.id.sub_zone);
-  });
+  std::sort(entries.begin(), entries.end(),
+            [](const DirEntry& a, const DirEntry& b) { return a.id.key() < b.id.key(); });
   return entries;
 }
 
-// The package number p of a zone named "package-<p>", or nullopt for other zones (psys, ...).
-std::optional<std::size_t> package_number(std::string_view zone_name) {
+// "package-<p>" or "package-<p>-<part>-<m>" (multi-die "package-0-die-1", per-CCD names).
+struct PackageName {
+  std::size_t package = 0;
+  std::string part;  // "die-1"; empty for the whole package
+};
+
+std::optional<PackageName> parse_package_name(std::string_view zone_name) {
   if (!zone_name.starts_with(kPackageNamePrefix)) return std::nullopt;
-  return parse_integer<std::size_t>(zone_name.substr(kPackageNamePrefix.size()));
+  zone_name.remove_prefix(kPackageNamePrefix.size());
+  const std::size_t dash = zone_name.find('-');
+  const auto package = parse_integer<std::size_t>(zone_name.substr(0, dash));
+  if (!package) return std::nullopt;
+  if (dash == std::string_view::npos) return PackageName{*package, ""};
+  const std::string_view part = zone_name.substr(dash + 1);
+  const std::size_t part_dash = part.rfind('-');
+  const bool well_formed = part_dash != std::string_view::npos && part_dash > 0 &&
+                           parse_integer<unsigned>(part.substr(part_dash + 1)).has_value();
+  if (!well_formed) return std::nullopt;
+  return PackageName{*package, std::string(part)};
 }
 
 struct PackageDir {
-  std::size_t package = 0;
+  PackageName name;
   DirEntry entry;
 };
 
+struct Discovery {
+  std::vector<CpuZone> zones;
+  std::vector<Counter> counters;
+  std::vector<std::string> notes;
+};
+
 std::vector<PackageDir> find_packages(const std::vector<DirEntry>& top_level,
-                                      const fs::path& powercap) {
+                                      const fs::path& powercap, Discovery& found) {
   std::vector<PackageDir> packages;
   for (const DirEntry& entry : top_level) {
     if (entry.id.sub_zone) continue;
-    const auto package = package_number(read_attribute(entry.path / "name", powercap));
-    if (package) packages.push_back({*package, entry});
+    std::string name;
+    try {
+      name = read_attribute(entry.path / "name", powercap);
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kPermissionDenied) throw;
+      found.notes.push_back(fmt::format("skipped {}: {}", entry.path.string(), e.what()));
+      continue;
+    }
+    const auto package = parse_package_name(name);
+    if (package) {
+      const auto same = [&](const PackageDir& p) {
+        return p.name.package == package->package && p.name.part == package->part;
+      };
+      // The TPMI zone of a package the MSR interface already covers would count it twice.
+      if (std::none_of(packages.begin(), packages.end(), same)) {
+        packages.push_back({*package, entry});
+      }
+    } else if (name != "psys") {  // psys covers the whole platform: never in the totals
+      found.notes.push_back(fmt::format("skipped {}: its zone \"{}\" is not a CPU package zone",
+                                        entry.path.string(), name));
+    }
   }
   // list_zone_dirs sorted by zone number, so ties between equal package numbers stay ordered.
-  std::stable_sort(packages.begin(), packages.end(),
-                   [](const PackageDir& a, const PackageDir& b) { return a.package < b.package; });
+  std::stable_sort(packages.begin(), packages.end(), [](const PackageDir& a, const PackageDir& b) {
+    return std::pair(a.name.package, a.name.part) < std::pair(b.name.package, b.name.part);
+  });
   return packages;
 }
 
@@ -320,8 +389,16 @@ std::vector<PackageDir> find_packages(const std::vector<DirEntry>& top_level,
 std::optional<fs::path> find_dram(const PackageDir& package, const std::vector<DirEntry>& top_level,
                                   const fs::path& powercap) {
   const auto is_dram = [&](const DirEntry& entry) {
-    return entry.id.zone == package.entry.id.zone && entry.id.sub_zone &&
-           read_attribute(entry.path / "name", powercap) == "dram";
+    if (entry.id.interface != package.entry.id.interface ||
+        entry.id.zone != package.entry.id.zone || !entry.id.sub_zone) {
+      return false;
+    }
+    try {
+      return read_attribute(entry.path / "name", powercap) == "dram";
+    } catch (const Error& e) {
+      if (e.code() == ErrorCode::kPermissionDenied) throw;
+      return false;
+    }
   };
   const std::vector<DirEntry> nested = list_zone_dirs(package.entry.path);
   for (const auto* entries : {&nested, &top_level}) {
@@ -329,6 +406,25 @@ std::optional<fs::path> find_dram(const PackageDir& package, const std::vector<D
     if (found != entries->end()) return found->path;
   }
   return std::nullopt;
+}
+
+// Opens one zone's counter and lists it; a zone that cannot be read is skipped with a note, except
+// for a permission error, which every zone shares and the user must fix.
+void add_zone(CpuZone zone, const fs::path& dir, const fs::path& powercap, Discovery& found) {
+  try {
+    Counter counter(dir, powercap);
+    if (!counter.range_known()) {
+      found.notes.push_back(fmt::format(
+          "{} ({}) reports max_energy_range_uj = 0: its wraparound cannot be unrolled exactly, so "
+          "a window spanning one counts only the energy since the counter restarted",
+          zone.label, dir.string()));
+    }
+    found.zones.push_back(std::move(zone));
+    found.counters.push_back(std::move(counter));
+  } catch (const Error& e) {
+    if (e.code() == ErrorCode::kPermissionDenied) throw;
+    found.notes.push_back(fmt::format("skipped {} ({}): {}", zone.label, dir.string(), e.what()));
+  }
 }
 
 fs::path resolve_sysfs_root(const RaplOptions& options) {
@@ -353,21 +449,22 @@ bool has_powercap(const fs::path& powercap) {
 
 std::unique_ptr<CpuBackend> open_rapl(const RaplOptions& options) {
   const fs::path powercap = resolve_sysfs_root(options) / "class" / "powercap";
-  std::vector<CpuZone> zones;
-  std::vector<Counter> counters;
+  Discovery found;
   if (has_powercap(powercap)) {
     const std::vector<DirEntry> top_level = list_zone_dirs(powercap);
-    for (const PackageDir& package : find_packages(top_level, powercap)) {
-      const std::string label = fmt::format("package-{}", package.package);
-      zones.push_back({package.package, "package", label});
-      counters.emplace_back(package.entry.path, powercap);
+    for (const PackageDir& package : find_packages(top_level, powercap, found)) {
+      const std::size_t number = package.name.package;
+      const std::string label = package.name.part.empty()
+                                    ? fmt::format("package-{}", number)
+                                    : fmt::format("package-{}-{}", number, package.name.part);
+      add_zone({number, "package", label, package.name.part}, package.entry.path, powercap, found);
       if (const auto dram = find_dram(package, top_level, powercap)) {
-        zones.push_back({package.package, "dram", label + "/dram"});
-        counters.emplace_back(*dram, powercap);
+        add_zone({number, "dram", label + "/dram", package.name.part}, *dram, powercap, found);
       }
     }
   }
-  return std::make_unique<RaplBackend>(powercap, std::move(zones), std::move(counters));
+  return std::make_unique<RaplBackend>(powercap, std::move(found.zones), std::move(found.counters),
+                                       std::move(found.notes));
 }
 
 }  // namespace chase
