@@ -18,6 +18,11 @@ OpenedGpus open_gpus() {
 OpenedCpus open_cpus() {
   try {
     auto backend = open_rapl();
+    if (backend->zones().empty() && !backend->notes().empty()) {
+      std::string why = "no readable RAPL package zone";
+      for (const auto& note : backend->notes()) why += "; " + note;
+      return {nullptr, why};
+    }
     if (backend->zones().empty()) {
       return {nullptr,
               "no RAPL energy counters on this machine (no /sys/class/powercap/intel-rapl "

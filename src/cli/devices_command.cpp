@@ -31,7 +31,10 @@ DeviceListing list_devices() {
     listing.gpu_note = gpus.note;
   }
   auto cpus = open_cpus();
-  if (cpus.backend) listing.cpu_zones = cpus.backend->zones();
+  if (cpus.backend) {
+    listing.cpu_zones = cpus.backend->zones();
+    listing.cpu_notes = cpus.backend->notes();
+  }
   listing.cpu_note = cpus.note;
   return listing;
 }

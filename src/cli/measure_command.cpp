@@ -168,6 +168,9 @@ int run_measure(MeasureOptions& options) {
   if (!options.no_cpu) {
     cpus = open_cpus();
     if (!cpus.backend) report.warnings.push_back("no CPU energy: " + cpus.note);
+    if (cpus.backend) {
+      for (const auto& note : cpus.backend->notes()) report.warnings.push_back("CPU: " + note);
+    }
   }
   EnergyMonitorOptions monitor_options;
   monitor_options.gpus = parse_gpu_list(options.gpus, gpus.backend.get());

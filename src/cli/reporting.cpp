@@ -19,6 +19,18 @@ nlohmann::json number_or_null(double value) {
   return std::isfinite(value) ? nlohmann::json(value) : nlohmann::json(nullptr);
 }
 
+// "counter", "polling (1s-average power)", "counter, below resolution (0.01 s < 1 s)".
+std::string method_text(const GpuEnergy& g) {
+  std::string text(to_string(g.method));
+  if (g.method != EnergyMethod::kCounter) {
+    text += fmt::format(" ({} power)", to_string(g.power_reading));
+  }
+  if (g.below_resolution) {
+    text += fmt::format(", below resolution ({:g} s): rough figure", g.resolution_s);
+  }
+  return text;
+}
+
 std::string command_line(const std::vector<std::string>& command) {
   std::string line;
   for (const auto& arg : command) {
@@ -58,6 +70,7 @@ void print_devices(std::ostream& out, const DeviceListing& listing) {
     out << "  none" << (listing.cpu_note.empty() ? "" : ": " + listing.cpu_note) << '\n';
   }
   for (const auto& zone : listing.cpu_zones) out << "  " << zone.label << '\n';
+  for (const auto& note : listing.cpu_notes) out << "  note: " << note << '\n';
 }
 
 nlohmann::json devices_json(const DeviceListing& listing) {
@@ -76,13 +89,16 @@ nlohmann::json devices_json(const DeviceListing& listing) {
         {"default_power_limit_w", i.default_power_limit_w},
         {"power_w", gpu.power_w ? nlohmann::json(*gpu.power_w) : nullptr},
         {"energy_counter", i.has_energy_counter},
+        {"power_reading", to_string(i.power_reading)},
     };
     if (!gpu.error.empty()) entry["error"] = gpu.error;
     gpus.push_back(std::move(entry));
   }
   nlohmann::json cpus = nlohmann::json::array();
   for (const auto& zone : listing.cpu_zones) {
-    cpus.push_back({{"package", zone.package}, {"zone", zone.kind}, {"label", zone.label}});
+    nlohmann::json entry = {{"package", zone.package}, {"zone", zone.kind}, {"label", zone.label}};
+    if (!zone.part.empty()) entry["part"] = zone.part;
+    cpus.push_back(std::move(entry));
   }
   nlohmann::json doc = {
       {"gpu_backend",
@@ -91,6 +107,7 @@ nlohmann::json devices_json(const DeviceListing& listing) {
       {"cpus", cpus}};
   if (!listing.gpu_note.empty()) doc["gpu_note"] = listing.gpu_note;
   if (!listing.cpu_note.empty()) doc["cpu_note"] = listing.cpu_note;
+  if (!listing.cpu_notes.empty()) doc["cpu_notes"] = listing.cpu_notes;
   return doc;
 }
 
@@ -109,10 +126,17 @@ void print_measurement(std::ostream& out, const MeasureReport& report) {
       continue;
     }
     out << fmt::format("  {:<34} {:>14.1f} {:>13.1f}  {}\n", device, g.energy_j,
-                       average_power(g.energy_j, m.time_s), to_string(g.method));
+                       average_power(g.energy_j, m.time_s), method_text(g));
   }
   for (const auto& c : m.cpus) {
-    const std::string device = fmt::format("CPU {} {}", c.package, c.kind);
+    const std::string device = c.part.empty()
+                                   ? fmt::format("CPU {} {}", c.package, c.kind)
+                                   : fmt::format("CPU {} {} {}", c.package, c.part, c.kind);
+    if (c.partial) {
+      out << fmt::format("  {:<34} {:>14.1f} {:>13}  rapl, partial: {}\n", device, c.energy_j, "-",
+                         c.error);
+      continue;
+    }
     if (!c.error.empty()) {
       out << fmt::format("  {:<34} {:>14} {:>13}  error: {}\n", device, "-", "-", c.error);
       continue;
@@ -139,7 +163,10 @@ nlohmann::json measurement_json(const MeasureReport& report) {
                             {"name", g.name},
                             {"energy_j", number_or_null(g.energy_j)},
                             {"avg_power_w", number_or_null(average_power(g.energy_j, m.time_s))},
-                            {"method", to_string(g.method)}};
+                            {"method", to_string(g.method)},
+                            {"resolution_s", g.resolution_s},
+                            {"below_resolution", g.below_resolution}};
+    if (g.method != EnergyMethod::kCounter) entry["power_reading"] = to_string(g.power_reading);
     if (!g.error.empty()) entry["error"] = g.error;
     gpus.push_back(std::move(entry));
   }
@@ -149,6 +176,8 @@ nlohmann::json measurement_json(const MeasureReport& report) {
                             {"zone", c.kind},
                             {"energy_j", number_or_null(c.energy_j)},
                             {"avg_power_w", number_or_null(average_power(c.energy_j, m.time_s))}};
+    if (!c.part.empty()) entry["part"] = c.part;
+    if (c.partial) entry["partial"] = true;
     if (!c.error.empty()) entry["error"] = c.error;
     cpus.push_back(std::move(entry));
   }

@@ -27,6 +27,7 @@ struct DeviceListing {
   std::vector<GpuStatus> gpus;
   std::vector<CpuZone> cpu_zones;
   std::string cpu_note;
+  std::vector<std::string> cpu_notes;  // zones skipped and why (CpuBackend::notes())
 };
 
 void print_devices(std::ostream& out, const DeviceListing& listing);
