@@ -338,20 +338,33 @@ class ControllerBinding {
   bool ended() const noexcept { return ended_; }
 
   // Restores the limits now (idempotent); the report stays readable.
+  // A run stopped early (an exception, Ctrl-C, a misused hook) ends its period first, so the
+  // report keeps the steps and energy of the period in progress.
   void close() {
     if (!controller_) return;
+    if (!ended_) {
+      try {
+        without_gil([this] { controller_->on_train_end(); });
+      } catch (const std::exception&) {  // a device that cannot be read: that period is left out
+      }
+    }
     final_report_ = run_report_json(controller_->report());
     final_candidates_ = controller_->optimizer().candidate_limits();
     std::unique_ptr<TrainingController> controller = std::move(controller_);
-    if (PyGILState_Check()) {
-      py::gil_scoped_release release;
-      controller.reset();
-    } else {
-      controller.reset();
-    }
+    without_gil([&controller] { controller.reset(); });  // restoring calls the driver
   }
 
  private:
+  template <typename Work>
+  static void without_gil(Work&& work) {
+    if (PyGILState_Check()) {
+      py::gil_scoped_release release;
+      work();
+    } else {
+      work();
+    }
+  }
+
   // A hook that throws (a GPU lost while profiling, a rank gone) closes the controller first: the
   // limits are restored before the exception reaches the training loop.
   template <typename Hook>

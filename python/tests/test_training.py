@@ -197,3 +197,55 @@ def test_a_python_training_script_restores_the_limits(fake_nvml, tmp_path, mode)
             assert child.returncode == -signal.SIGTERM
         assert fake.limits_in_state_file() == {
             "GPU-fake-0000": 250.0, "GPU-fake-0001": 250.0}, (out, err)
+
+
+# ---- Integrations ------------------------------------------------------------------------------
+
+def test_pytorch_helpers_drive_the_hooks_and_restore_on_an_exception(sim, clock):
+    import chase.pytorch
+    original = lowered(sim)
+    controller = chase.TrainingController(sim, policy="zeus", clock=clock, wait_steps=0,
+                                          warmup_steps=1, profile_steps=2)
+    seen = []
+    with pytest.raises(RuntimeError, match="loss is NaN"):
+        for epoch in chase.pytorch.epochs(controller, 3):
+            for batch in chase.pytorch.steps(controller, range(10)):
+                seen.append((epoch, batch))
+                clock.advance(1)
+                if epoch == 1 and batch == 3:
+                    raise RuntimeError("loss is NaN")
+    assert seen[-1] == (1, 3)
+    assert controller.closed and sim.power_limit_w(0) == original
+    assert controller.report()["steps"] == 13
+
+
+def test_pytorch_helpers_finish_a_run(sim, clock):
+    import chase.pytorch
+    controller = chase.TrainingController(sim, policy="zeus", clock=clock, warmup_steps=1,
+                                          profile_steps=2)
+    for _ in chase.pytorch.epochs(controller, 2):
+        for _ in chase.pytorch.steps(controller, range(5)):
+            clock.advance(1)
+    assert controller.closed and controller.report()["steps"] == 10
+
+
+def test_hugging_face_callback_without_transformers(sim, clock):
+    from types import SimpleNamespace
+    from chase.huggingface import ChaseCallback
+    original = lowered(sim)
+    callback = ChaseCallback(gpus=sim, policy="zeus", clock=clock, wait_steps=0, warmup_steps=1,
+                             profile_steps=2)
+    args, state, control = SimpleNamespace(local_rank=-1), SimpleNamespace(), SimpleNamespace()
+    callback.on_train_begin(args, state, control)
+    callback.on_epoch_begin(args, state, control)
+    for _ in range(4):
+        callback.on_step_begin(args, state, control)
+        clock.advance(1)
+        callback.on_step_end(args, state, control)
+    assert sim.power_limit_w(0) != original, "profiling changed the limit"
+    callback.on_epoch_end(args, state, control)
+    callback.on_train_end(args, state, control)
+    assert sim.power_limit_w(0) == original
+    assert callback.report["steps"] == 4
+    with pytest.raises(TypeError, match="controller"):
+        ChaseCallback(controller="not a controller")
