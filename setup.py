@@ -21,8 +21,24 @@ def cmake_version():
 
 class CMakeBuild(build_ext):
     def build_extension(self, ext):
-        build_dir = os.path.join(ROOT, "build", "python-package")
         module_dir = os.path.dirname(os.path.abspath(self.get_ext_fullpath(ext.name)))
+        # CHASE_CMAKE_BUILD_DIR: an already configured tree (e.g. build/test) whose chase_python is
+        # built and taken as it is, without configuring anything.
+        existing = os.environ.get("CHASE_CMAKE_BUILD_DIR")
+        build_dir = os.path.abspath(existing) if existing else os.path.join(ROOT, "build",
+                                                                            "python-package")
+        if not existing:
+            self.configure(build_dir)
+        jobs = str(os.cpu_count() or 1)
+        subprocess.run(["cmake", "--build", build_dir, "--target", "chase_python", "-j", jobs],
+                       check=True)
+        built = os.path.join(build_dir, "python", "chase")
+        module = next(f for f in os.listdir(built) if f.startswith("_chase.") and f.endswith(".so"))
+        os.makedirs(module_dir, exist_ok=True)
+        self.copy_file(os.path.join(built, module), self.get_ext_fullpath(ext.name))
+
+    @staticmethod
+    def configure(build_dir):
         configure = ["cmake", "-S", ROOT, "-B", build_dir, "-DCMAKE_BUILD_TYPE=Release",
                      f"-DPython_EXECUTABLE={sys.executable}", "-DCHASE_BUILD_TESTS=OFF",
                      "-DCHASE_BUILD_BENCH=OFF", "-DCHASE_BUILD_EXAMPLES=OFF",
@@ -33,13 +49,6 @@ class CMakeBuild(build_ext):
         if launcher:
             configure.append(f"-DCMAKE_CXX_COMPILER_LAUNCHER={launcher}")
         subprocess.run(configure, check=True)
-        jobs = str(os.cpu_count() or 1)
-        subprocess.run(["cmake", "--build", build_dir, "--target", "chase_python", "-j", jobs],
-                       check=True)
-        built = os.path.join(build_dir, "python", "chase")
-        module = next(f for f in os.listdir(built) if f.startswith("_chase.") and f.endswith(".so"))
-        os.makedirs(module_dir, exist_ok=True)
-        self.copy_file(os.path.join(built, module), self.get_ext_fullpath(ext.name))
 
 
 setup(
