@@ -1,0 +1,59 @@
+"""examples/python: the PyTorch example trains a real model, and its run report equals the C++
+TrainingController's on the same simulated job (python/tests/reference_job.cpp)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import EXAMPLES_DIR, python_env
+
+ARGS = ["--epochs", "3", "--steps", "40", "--step-seconds", "120"]
+
+
+def run(args, **kwargs):
+    return subprocess.run(args, capture_output=True, text=True, timeout=240, **kwargs)
+
+
+def numbers_after(text, label):
+    return [float(line.split(label)[1].split()[0]) for line in text.splitlines() if label in line]
+
+
+@pytest.mark.parametrize("policy", ["chase", "zeus", "planner"])
+def test_pytorch_loop_report_equals_the_cpp_controller(policy):
+    pytest.importorskip("torch")
+    reference = os.environ.get("CHASE_REFERENCE_JOB")
+    if not reference:
+        pytest.skip("CHASE_REFERENCE_JOB not set (ctest sets it)")
+    python = run([sys.executable, os.path.join(EXAMPLES_DIR, "pytorch_loop.py"), *ARGS,
+                  "--policy", policy], env=python_env())
+    assert python.returncode == 0, python.stderr
+    cpp = run([reference, *ARGS, "--policy", policy])
+    assert cpp.returncode == 0, cpp.stderr
+    python_report = json.loads(python.stdout.strip().splitlines()[-1])
+    json_start = 0 if cpp.stdout.startswith("{") else cpp.stdout.index("\n{") + 1  # after the log
+    cpp_report = json.loads(cpp.stdout[json_start:])
+    assert python_report == cpp_report
+    assert python_report["steps"] == 120 and python_report["profiled"]
+    if policy == "chase":
+        assert any("chase(eta=0.5" in p["reason"] for p in python_report["periods"])
+        losses = numbers_after(python.stdout, "mean loss ")
+        assert len(losses) == 3 and losses[-1] < losses[0], "the CNN learns"
+        assert numbers_after(python.stdout, "held-out accuracy ")[0] > 0.8
+        assert "SIMULATED GPU" in python.stdout
+
+
+def test_measure_windows_example():
+    result = run([sys.executable, os.path.join(EXAMPLES_DIR, "measure_windows.py")],
+                 env=python_env())
+    assert result.returncode == 0, result.stderr
+    assert "epoch 0" in result.stdout and "total" in result.stdout
+
+
+def test_hf_callback_example():
+    result = run([sys.executable, os.path.join(EXAMPLES_DIR, "hf_callback.py")], env=python_env())
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["steps"] == 60 and report["policy"] == "static"  # zeus(η) is static
