@@ -4,6 +4,9 @@ the ranks agree through torch.distributed, so the job makes one decision.
     torchrun --nproc_per_node 2 examples/python/ddp_torchrun.py            # simulated, gloo, CPU
     torchrun --nproc_per_node 8 examples/python/ddp_torchrun.py --real     # NVML, nccl, CUDA
 
+(Debian's torch 1.13 on Python 3.11: `python3 -m torch.distributed.run --redirects 2 --tee 2 ...`,
+its launcher cannot parse the default "0" there.)
+
 With --simulate (the default) each rank drives one simulated GPU in virtual time (rank r's draws
 (r+1)*5 % more power, so the ranks measure different windows; they run in step, as DDP ranks do) and trains the CNN with DDP on the CPU.
 Rank 0 prints the run report as JSON on its last line; every rank checks that it ran the same

@@ -91,9 +91,12 @@ def test_every_rank_applies_the_same_limit_sequence(tmp_path, world):
     sequences = [o["limits"] for o in outputs]
     assert all(s == sequences[0] for s in sequences), sequences
     assert len(set(sequences[0])) > 2, "profiling walked the limits, chase changed them"
-    # one decision per period, the same on every rank
-    decided = [[(p["limits_w"], p["reason"]) for p in o["report"]["periods"]] for o in outputs]
+    # one decision per period, the same on every rank, from the same (combined) profile: each
+    # rank's own windows differ, so uncombined candidates' energies would differ too
+    decided = [[(p["limits_w"], p["reason"], p["candidates"]) for p in o["report"]["periods"]]
+               for o in outputs]
     assert all(d == decided[0] for d in decided)
+    assert any(p["candidates"] for p in outputs[0]["report"]["periods"]), "chase decided"
 
 
 # Step 4: while profiling (the C++ controller throws from the failed combine()); step 60: after it,

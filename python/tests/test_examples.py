@@ -57,3 +57,14 @@ def test_hf_callback_example():
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["steps"] == 60 and report["policy"] == "static"  # zeus(η) is static
+
+
+def test_ddp_torchrun_example_with_two_ranks():
+    pytest.importorskip("torch.distributed")
+    # --redirects/--tee 2: Debian's torch 1.13 launcher cannot parse its default "0" on Python 3.11
+    result = run([sys.executable, "-m", "torch.distributed.run", "--redirects", "2", "--tee", "2",
+                  "--nproc_per_node", "2", os.path.join(EXAMPLES_DIR, "ddp_torchrun.py")],
+                 env=dict(python_env(), OMP_NUM_THREADS="1"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["steps"] == 60 and report["policy"] == "chase"
