@@ -16,7 +16,10 @@
 //
 // With `csv_log` set, every finished window is appended (and flushed) to a CSV file whose columns
 // extend the Zeus monitor-log format: start_time (UTC, Unix seconds), window_name, elapsed_time,
-// gpu<i>_energy..., cpu<p>_package_energy / cpu<p>_dram_energy... (J).
+// gpu<i>_energy..., cpu<p>_package_energy / cpu<p>_dram_energy... (J). The log is opened, and a
+// new log's header written, by the constructor (which throws kIo when either fails, before anything
+// is measured); a window that cannot be appended later (a full disk) is still returned, with
+// Measurement::log_error saying why, never lost to the log.
 //
 // Thread safety: all methods may be called concurrently from several threads.
 #pragma once
@@ -65,6 +68,8 @@ struct Measurement {
   double time_s = 0;
   std::vector<GpuEnergy> gpus;
   std::vector<CpuEnergy> cpus;
+  // Why this window is missing from EnergyMonitorOptions::csv_log; empty when logged or no log.
+  std::string log_error;
 
   // Sums over the devices that were measured (entries with an error are left out).
   double gpu_energy_j() const;
