@@ -31,6 +31,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,9 @@ struct CarbonSimulationOptions {
   std::chrono::seconds fit_history{std::chrono::hours(28 * 24)};
   double epochs = 40;
   UtcTime start{};
+  // Called with the epochs done at every control event (period boundary, planned switch), e.g.
+  // for a progress line; may be empty. Not called per simulated step.
+  std::function<void(double)> on_progress;
 };
 
 // One stretch of the run at one limit inside one control period.

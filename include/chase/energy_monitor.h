@@ -28,7 +28,10 @@
 // With `csv_log` set, every finished window is appended (and flushed) to a CSV file whose columns
 // extend the Zeus monitor-log format: start_time (UTC, Unix seconds), window_name, elapsed_time,
 // gpu<i>_energy..., cpu<p>_package_energy / cpu<p>_dram_energy... (J); a zone of part of a package
-// is cpu<p>_<part>_package_energy (e.g. cpu0_die1_package_energy).
+// is cpu<p>_<part>_package_energy (e.g. cpu0_die1_package_energy). The log is opened, and a
+// new log's header written, by the constructor (which throws kIo when either fails, before anything
+// is measured); a window that cannot be appended later (a full disk) is still returned, with
+// Measurement::log_error saying why, never lost to the log.
 //
 // Thread safety: all methods may be called concurrently from several threads.
 #pragma once
@@ -82,6 +85,8 @@ struct Measurement {
   double time_s = 0;
   std::vector<GpuEnergy> gpus;
   std::vector<CpuEnergy> cpus;
+  // Why this window is missing from EnergyMonitorOptions::csv_log; empty when logged or no log.
+  std::string log_error;
 
   // Sums over the devices that were measured (entries with an error are left out, except partial
   // CPU zones, which count their energy up to the failure).

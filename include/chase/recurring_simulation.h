@@ -27,6 +27,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,7 +45,13 @@ struct RecurringOptions {
   std::size_t window = 0;
   std::size_t max_tries = 20;  // runs per recurrence before the target counts as unreachable
   std::size_t score_last = 10;
+  // Called after each recurrence with (done, total), e.g. for a progress line; may be empty.
+  std::function<void(std::size_t, std::size_t)> on_recurrence;
 };
+
+// The most recurrences one simulation runs: every recurrence is kept in the result, so the count
+// bounds its memory (and its run time). More throws kInvalidArgument.
+inline constexpr std::size_t kMaxRecurrences = 1'000'000;
 
 struct RecurringRun {
   std::size_t recurrence = 0;  // 0-based

@@ -9,6 +9,7 @@
 
 #include "carbon/providers/provider_base.h"
 #include "chase/error.h"
+#include "common/bounded_input.h"
 
 namespace chase {
 
@@ -166,17 +167,16 @@ CarbonProviderOptions load_carbon_provider_options(std::string_view name,
   check_name(name);
   CarbonProviderOptions options;
   if (!config_file.empty()) {
-    std::ifstream in(config_file, std::ios::binary);
-    if (!in) {
-      throw Error(ErrorCode::kNotFound,
-                  fmt::format("Cannot open the provider config file '{}'. Check the path.",
-                              config_file.string()));
+    std::string content;
+    try {
+      content = detail::read_bounded_file(config_file);
+    } catch (const Error& e) {
+      throw Error(e.code() == ErrorCode::kIo ? ErrorCode::kNotFound : e.code(),
+                  fmt::format("The provider config file: {}", e.what()));
     }
-    std::stringstream content;
-    content << in.rdbuf();
     nlohmann::json json;
     try {
-      json = nlohmann::json::parse(content.str());
+      json = nlohmann::json::parse(content);
     } catch (const nlohmann::json::parse_error& e) {
       // Only the position: the parser's own message quotes the text, which may hold a secret.
       throw Error(ErrorCode::kParse,

@@ -18,14 +18,29 @@ namespace chase::detail {
 
 namespace {
 
+constexpr std::size_t kMaxHeaderBytes = 1 << 20;
+
 void global_init() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// The body collected up to a cap: a response that never ends must not grow without limit.
+struct BodySink {
+  std::string* body;
+  std::size_t max_bytes;
+  bool exceeded = false;
+};
+
 std::size_t write_body(char* data, std::size_t size, std::size_t count, void* user) {
-  static_cast<std::string*>(user)->append(data, size * count);
-  return size * count;
+  auto& sink = *static_cast<BodySink*>(user);
+  const std::size_t bytes = size * count;
+  if (sink.body->size() + bytes > sink.max_bytes) {
+    sink.exceeded = true;
+    return 0;  // a short write makes libcurl abort the transfer (CURLE_WRITE_ERROR)
+  }
+  sink.body->append(data, bytes);
+  return bytes;
 }
 
 std::string trim(std::string_view text) {
@@ -38,8 +53,21 @@ std::string trim(std::string_view text) {
   return std::string(text);
 }
 
+// The headers, with a cap on their total size for the same reason as the body's.
+struct HeaderSink {
+  std::map<std::string, std::string>* headers;
+  std::size_t bytes = 0;
+  bool exceeded = false;
+};
+
 std::size_t write_header(char* data, std::size_t size, std::size_t count, void* user) {
-  auto& headers = *static_cast<std::map<std::string, std::string>*>(user);
+  auto& sink = *static_cast<HeaderSink*>(user);
+  sink.bytes += size * count;
+  if (sink.bytes > kMaxHeaderBytes) {
+    sink.exceeded = true;
+    return 0;
+  }
+  auto& headers = *sink.headers;
   const std::string_view line(data, size * count);
   if (line.starts_with("HTTP/")) {
     headers.clear();  // a new response (after a redirect or a 100 Continue)
@@ -80,7 +108,8 @@ struct Attempt {
   HttpResponse response;
 };
 
-Attempt perform(const HttpRequest& request, const HttpOptions& options) {
+Attempt perform(const HttpRequest& request, const HttpOptions& options,
+                const std::string& provider) {
   global_init();
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) throw Error(ErrorCode::kInternal, "libcurl could not create a handle.");
@@ -111,16 +140,28 @@ Attempt perform(const HttpRequest& request, const HttpOptions& options) {
   curl_easy_setopt(handle, CURLOPT_NOPROXY, no_proxy.c_str());
   curl_easy_setopt(handle, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers.get());
+  BodySink body{&attempt.response.body, options.max_body_bytes};
+  HeaderSink header{&attempt.response.headers};
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, &write_body);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &attempt.response.body);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, &write_header);
-  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &attempt.response.headers);
+  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &header);
   if (request.basic_auth) {
     curl_easy_setopt(handle, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
     curl_easy_setopt(handle, CURLOPT_USERNAME, request.basic_auth->first.c_str());
     curl_easy_setopt(handle, CURLOPT_PASSWORD, request.basic_auth->second.c_str());
   }
   attempt.code = curl_easy_perform(handle);
+  if (body.exceeded || header.exceeded) {
+    // Not a transient failure: the same request would send the same endless answer again.
+    throw Error(
+        ErrorCode::kUnavailable,
+        fmt::format("{}: GET {}: the response's {} exceeded {} MiB, far more than any carbon "
+                    "data; the transfer was stopped. Check the provider's base URL (it "
+                    "may point at a file or a stream rather than the API)",
+                    provider, request.url, body.exceeded ? "body" : "headers",
+                    (body.exceeded ? options.max_body_bytes : kMaxHeaderBytes) >> 20));
+  }
   if (attempt.code != CURLE_OK) {
     attempt.transport_error =
         error_buffer[0] != '\0' ? std::string(error_buffer) : curl_easy_strerror(attempt.code);
@@ -186,7 +227,7 @@ HttpResponse HttpClient::get(const HttpRequest& request) const {
   bool last_was_status = false;
   long last_status = 0;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
-    Attempt result = perform(request, options_);
+    Attempt result = perform(request, options_, provider_);
     std::optional<std::chrono::milliseconds> wait;
     if (result.code != CURLE_OK) {
       if (!transient_transport(result.code)) {

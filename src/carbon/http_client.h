@@ -6,12 +6,15 @@
 // timeouts and connection failures, honouring a Retry-After of seconds (capped at the policy's
 // max_backoff). Any other status is returned to the caller to interpret. When the retries are spent
 // it throws kUnavailable naming the provider, the URL, the last status or transport error and what
-// to do. Header values (which may hold secrets) never appear in messages.
+// to do. Header values (which may hold secrets) never appear in messages. A body larger than
+// max_body_bytes (or headers past 1 MiB) stops the transfer and throws kUnavailable at once, not
+// retried: a response that never ends cannot exhaust memory.
 //
 // Thread safety: an HttpClient may be used from several threads (each get() has its own handle).
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <map>
 #include <optional>
 #include <string>
@@ -21,6 +24,9 @@
 #include "chase/carbon_provider.h"
 
 namespace chase::detail {
+
+// Ample for any provider's answer (a year of 5-minute points is a few MiB).
+inline constexpr std::size_t kDefaultMaxResponseBytes = std::size_t{64} << 20;
 
 struct HttpRequest {
   std::string url;
@@ -38,7 +44,8 @@ struct HttpOptions {
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds timeout{30'000};
   RetryPolicy retry;
-  SleepFunction sleep;  // empty: std::this_thread::sleep_for
+  SleepFunction sleep;
+  std::size_t max_body_bytes = kDefaultMaxResponseBytes;  // empty: std::this_thread::sleep_for
 };
 
 class HttpClient {

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "chase/error.h"
+#include "common/bounded_input.h"
 
 namespace chase::detail {
 
@@ -44,10 +45,13 @@ std::size_t ProviderCache::prune() const {
        !error && it != std::filesystem::directory_iterator(); it.increment(error)) {
     const std::string name = it->path().filename().string();
     if (!name.starts_with(prefix) || !name.ends_with(".json")) continue;
-    std::ifstream in(it->path(), std::ios::binary);
-    std::stringstream content;
-    content << in.rdbuf();
-    const auto entry = nlohmann::json::parse(content.str(), nullptr, false);
+    std::string content;
+    try {
+      content = detail::read_bounded_file(it->path());
+    } catch (const Error&) {
+      continue;  // unreadable or past the input limit: get() warns about it
+    }
+    const auto entry = nlohmann::json::parse(content, nullptr, false);
     if (!entry.is_object() || !entry.contains("expires_at") || !entry["expires_at"].is_string()) {
       continue;  // corrupt or old: get() warns about it, the next put() replaces it
     }
@@ -68,12 +72,11 @@ std::optional<std::string> ProviderCache::get(const std::string& key,
                                               std::chrono::seconds ttl) const {
   if (!enabled()) return std::nullopt;
   const auto path = path_for(key);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::stringstream content;
-  content << in.rdbuf();
+  std::error_code missing;
+  if (!std::filesystem::exists(path, missing)) return std::nullopt;
   try {
-    const auto entry = nlohmann::json::parse(content.str());
+    // Bounded: a cache entry past the input limit is treated as corrupt, not read into memory.
+    const auto entry = nlohmann::json::parse(detail::read_bounded_file(path));
     const auto stored_at = parse_utc_time(entry.at("stored_at").get<std::string>());
     if (!stored_at) throw std::runtime_error("bad stored_at");
     if (entry.at("key").get<std::string>() != key) return std::nullopt;  // a hash collision

@@ -3,7 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "chase/error.h"
@@ -46,10 +45,6 @@ void print_timeline(std::ostream& out, const CarbonSimulationResult& result) {
 // The name a sweep's comparison line gives a way of matching the slowdown.
 const char* match_name(SlowdownMatch match) {
   return match == SlowdownMatch::kPerStart ? "per-start" : "mean";
-}
-
-void write_or_throw(std::ofstream& out, const std::filesystem::path& path) {
-  if (!out.flush()) throw Error(ErrorCode::kIo, fmt::format("cannot write {}", path.string()));
 }
 
 }  // namespace
@@ -174,7 +169,7 @@ void JsonCarbonReporter::report_sweep(const CarbonJob& job, const CarbonSweepRes
 }
 
 void CsvCarbonReporter::report_sweep(const CarbonJob&, const CarbonSweepResult& sweep) {
-  std::ofstream out(path_);
+  auto& out = out_;
   out << "start,label,policy,eta,slack,forecast,carbon_g,energy_j,time_s,carbon_change_percent,"
          "time_change_percent\n";
   const auto& baseline = sweep.baseline();
@@ -189,7 +184,6 @@ void CsvCarbonReporter::report_sweep(const CarbonJob&, const CarbonSweepResult& 
                          change_percent(r.time_s, d.time_s));
     }
   }
-  write_or_throw(out, path_);
 }
 
 }  // namespace chase::cli

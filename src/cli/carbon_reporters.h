@@ -4,11 +4,11 @@
 //   ConsoleCarbonReporter  the summary table (the default), with every segment under --timeline;
 //   JsonCarbonReporter     one JSON document (--json);
 //   CsvCarbonReporter      every run of a sweep, one row each (--csv FILE); a single run has none.
-// The sweep's SVG frontier is a separate writer (write_sweep_plot). Reporters throw
-// chase::Error(kIo) when a file cannot be written. Not thread-safe: one command, one thread.
+// The sweep's SVG frontier is a separate writer (write_sweep_plot). Reporters write to a stream;
+// the command opens and checks the files (cli/output_file.h). Not thread-safe: one command, one
+// thread.
 #pragma once
 
-#include <filesystem>
 #include <ostream>
 
 #include "chase/carbon_simulation.h"
@@ -56,17 +56,16 @@ class JsonCarbonReporter : public CarbonReporter {
 
 class CsvCarbonReporter : public CarbonReporter {
  public:
-  explicit CsvCarbonReporter(std::filesystem::path path) : path_(std::move(path)) {}
+  explicit CsvCarbonReporter(std::ostream& out) : out_(out) {}
   void report_run(const CarbonJob&, const CarbonRunReport&) override {}  // a sweep option
   void report_sweep(const CarbonJob& job, const CarbonSweepResult& sweep) override;
 
  private:
-  std::filesystem::path path_;
+  std::ostream& out_;
 };
 
 // The carbon-vs-time plane of a sweep as SVG: every configuration a point, the planner's and the
 // oracle's slack sweeps as lines.
-void write_sweep_plot(const std::filesystem::path& path, const CarbonJob& job,
-                      const CarbonSweepResult& sweep);
+void write_sweep_plot(std::ostream& out, const CarbonJob& job, const CarbonSweepResult& sweep);
 
 }  // namespace chase::cli

@@ -4,7 +4,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <fstream>
+#include <filesystem>
 #include <map>
 
 #include "chase/error.h"
@@ -12,8 +12,7 @@
 
 namespace chase::cli {
 
-void write_sweep_plot(const std::filesystem::path& path, const CarbonJob& job,
-                      const CarbonSweepResult& sweep) {
+void write_sweep_plot(std::ostream& out, const CarbonJob& job, const CarbonSweepResult& sweep) {
   const auto& configs = sweep.configs;
   const auto starts = sweep.starts.size();
   constexpr double kWidth = 1100, kHeight = 560, kLeft = 80, kRight = 330, kTop = 60, kBottom = 60;
@@ -88,9 +87,7 @@ void write_sweep_plot(const std::filesystem::path& path, const CarbonJob& job,
     legend_y += 15;
   }
   svg += "</svg>\n";
-  std::ofstream out(path);
   out << svg;
-  if (!out.flush()) throw Error(ErrorCode::kIo, fmt::format("cannot write {}", path.string()));
 }
 
 }  // namespace chase::cli

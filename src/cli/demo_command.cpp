@@ -8,9 +8,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
-#include <iostream>
 #include <nlohmann/json.hpp>
 #include <numbers>
+#include <optional>
 
 #include "chase/carbon.h"
 #include "chase/carbon_provider.h"
@@ -20,6 +20,7 @@
 #include "chase/training.h"
 #include "cli/commands.h"
 #include "cli/demo_plot.h"
+#include "cli/output_file.h"
 
 namespace chase::cli {
 namespace {
@@ -175,8 +176,9 @@ std::vector<PolicyRun> run_policies(const DemoOptions& options, const CarbonSeri
   return runs;
 }
 
-void print_policies(const DemoOptions& options, const std::vector<PolicyRun>& runs) {
-  std::cout << fmt::format(
+void print_policies(std::ostream& out, const DemoOptions& options,
+                    const std::vector<PolicyRun>& runs) {
+  out << fmt::format(
       "\nThe whole job ({:.0f} samples, {} steps) under four policies, from {}:\n\n"
       "{:<8} {:>9} {:>13} {:>11} {:>9} {:>9}\n",
       options.job_samples, job_steps(options), format_utc_time(kDemoStart), "policy", "time (h)",
@@ -184,10 +186,10 @@ void print_policies(const DemoOptions& options, const std::vector<PolicyRun>& ru
   const auto& base = runs.front().report;
   for (const auto& run : runs) {
     const auto& r = run.report;
-    std::cout << fmt::format("{:<8} {:>9.2f} {:>13.2f} {:>11.3f} {:>+8.1f}% {:>+8.1f}%  {}\n",
-                             run.name, r.time_s / 3600, r.energy_j / kJoulesPerKwh,
-                             r.carbon_g / 1e3, 100 * (r.time_s / base.time_s - 1),
-                             100 * (r.carbon_g / base.carbon_g - 1), run.description);
+    out << fmt::format("{:<8} {:>9.2f} {:>13.2f} {:>11.3f} {:>+8.1f}% {:>+8.1f}%  {}\n", run.name,
+                       r.time_s / 3600, r.energy_j / kJoulesPerKwh, r.carbon_g / 1e3,
+                       100 * (r.time_s / base.time_s - 1), 100 * (r.carbon_g / base.carbon_g - 1),
+                       run.description);
   }
 }
 
@@ -203,62 +205,62 @@ nlohmann::json policies_json(const std::vector<PolicyRun>& runs) {
   return out;
 }
 
-void write_plot(const DemoOptions& options, const CarbonSeries& carbon,
-                const std::vector<PolicyRun>& runs) {
-  if (options.plot.empty()) return;
+void write_plot(OutputFile& plot, const CarbonSeries& carbon, const std::vector<PolicyRun>& runs) {
   std::vector<PlotPolicy> policies;
   for (const auto& run : runs) policies.push_back({run.name, run.report});
-  write_demo_plot(options.plot, carbon, kDemoStart, policies);
+  write_demo_plot(plot.stream(), carbon, kDemoStart, policies);
+  plot.close();
 }
 
-void print_table(const DemoOptions& options, const std::vector<DemoRow>& rows,
+void print_table(std::ostream& out, const DemoOptions& options, const std::vector<DemoRow>& rows,
                  const CarbonSeries& carbon) {
   const auto profile = synthetic_demo_profile();
-  std::cout << fmt::format(
+  out << fmt::format(
       "chase demo — measuring a simulated training job on {} simulated GPUs\n"
       "  profile:  {} on a {} (SYNTHETIC: made-up numbers, not a measurement)\n"
       "  carbon:   {}\n"
       "  work:     {:.0f} samples at each power limit, data parallel, virtual time from {}\n\n",
       options.gpus, profile.workload(), profile.gpu(), carbon.source(), options.samples_per_limit,
       format_utc_time(kDemoStart));
-  std::cout << fmt::format("{:>9} {:>10} {:>12} {:>13} {:>11} {:>10} {:>13} {:>10}\n", "limit (W)",
-                           "time (s)", "energy (kJ)", "avg power (W)", "samples/s", "J/sample",
-                           "CI (g/kWh)", "CO2 (g)");
+  out << fmt::format("{:>9} {:>10} {:>12} {:>13} {:>11} {:>10} {:>13} {:>10}\n", "limit (W)",
+                     "time (s)", "energy (kJ)", "avg power (W)", "samples/s", "J/sample",
+                     "CI (g/kWh)", "CO2 (g)");
   const DemoRow* best = &rows.front();
   for (const auto& row : rows) {
     const auto& m = row.measurement;
-    std::cout << fmt::format(
+    out << fmt::format(
         "{:>9.0f} {:>10.1f} {:>12.1f} {:>13.1f} {:>11.1f} {:>10.3f} {:>13.0f} {:>10.1f}\n",
         row.limit_w, m.time_s, m.total_energy_j() / 1e3, m.total_energy_j() / m.time_s,
         row.samples / m.time_s, m.total_energy_j() / row.samples, row.intensity, row.carbon_g);
     if (m.total_energy_j() < best->measurement.total_energy_j()) best = &row;
   }
   const auto& fastest = rows.front().measurement;
-  std::cout << fmt::format(
+  out << fmt::format(
       "\nLowest energy: {:.0f} W uses {:.1f} % less energy than {:.0f} W and takes {:.1f} % "
       "longer.\n",
       best->limit_w, 100.0 * (1.0 - best->measurement.total_energy_j() / fastest.total_energy_j()),
       rows.front().limit_w, 100.0 * (best->measurement.time_s / fastest.time_s - 1.0));
 }
 
-void print_json(const std::vector<DemoRow>& rows, const std::vector<PolicyRun>& runs) {
-  nlohmann::json out = nlohmann::json::array();
+void print_json(std::ostream& out, const std::vector<DemoRow>& rows,
+                const std::vector<PolicyRun>& runs) {
+  nlohmann::json windows = nlohmann::json::array();
   for (const auto& row : rows) {
     const auto& m = row.measurement;
-    out.push_back({{"power_limit_w", row.limit_w},
-                   {"time_s", m.time_s},
-                   {"energy_j", m.total_energy_j()},
-                   {"avg_power_w", m.total_energy_j() / m.time_s},
-                   {"throughput", row.samples / m.time_s},
-                   {"intensity_g_per_kwh", row.intensity},
-                   {"carbon_g", row.carbon_g},
-                   {"start_time", format_utc_time(m.start_utc)}});
+    windows.push_back({{"power_limit_w", row.limit_w},
+                       {"time_s", m.time_s},
+                       {"energy_j", m.total_energy_j()},
+                       {"avg_power_w", m.total_energy_j() / m.time_s},
+                       {"throughput", row.samples / m.time_s},
+                       {"intensity_g_per_kwh", row.intensity},
+                       {"carbon_g", row.carbon_g},
+                       {"start_time", format_utc_time(m.start_utc)}});
   }
-  std::cout << nlohmann::json{{"synthetic", true},
-                              {"windows", out},
-                              {"policies", policies_json(runs)}}
-                   .dump(2)
-            << '\n';
+  out << nlohmann::json{{"synthetic", true},
+                        {"windows", windows},
+                        {"policies", policies_json(runs)}}
+             .dump(2)
+      << '\n';
 }
 
 }  // namespace
@@ -275,22 +277,30 @@ void add_demo_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_flag("--json", options->json, "Print JSON instead of tables");
   cmd->callback([options, &exit_code] {
+    // The plot file is opened before the work, and a plot that cannot be written does not stop the
+    // tables (a partial result beats none); the first failure fails the command at the end.
+    RunFiles files;
+    std::optional<OutputFile> plot;
+    if (!options->plot.empty()) plot.emplace(files.open_output("--plot", options->plot));
+    auto out = OutputFile::standard_output();
     const auto carbon = synthetic_carbon_day();
     const auto rows = run_demo(*options, carbon);
     const auto runs = run_policies(*options, carbon);
+    FirstFailure failure;
+    if (plot) failure.attempt([&] { write_plot(*plot, carbon, runs); });
     if (options->json) {
-      print_json(rows, runs);
+      print_json(out.stream(), rows, runs);
     } else {
-      print_table(*options, rows, carbon);
-      print_policies(*options, runs);
-      write_plot(*options, carbon, runs);
-      if (!options->plot.empty()) {
-        std::cout << fmt::format("\nPlot of intensity and chosen limits: {}\n", options->plot);
+      print_table(out.stream(), *options, rows, carbon);
+      print_policies(out.stream(), *options, runs);
+      if (plot && !failure.failed()) {
+        out.stream() << fmt::format("\nPlot of intensity and chosen limits: {}\n", options->plot);
       }
-      std::cout << "\nAll numbers are simulated from made-up inputs. Run `chase measure -- CMD` to "
-                   "measure a real job.\n";
+      out.stream() << "\nAll numbers are simulated from made-up inputs. Run `chase measure -- CMD` "
+                      "to measure a real job.\n";
     }
-    if (options->json) write_plot(*options, carbon, runs);
+    failure.attempt([&] { out.close(); });
+    failure.rethrow();
     exit_code = 0;
   });
 }

@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <array>
-#include <fstream>
 
 #include "chase/error.h"
 
@@ -61,7 +60,7 @@ std::string panel_frame(double top, const Axis& x, const Axis& y, const std::str
 
 }  // namespace
 
-void write_demo_plot(const std::filesystem::path& path, const CarbonSeries& carbon, UtcTime start,
+void write_demo_plot(std::ostream& out, const CarbonSeries& carbon, UtcTime start,
                      const std::vector<PlotPolicy>& policies) {
   double hours = 1;
   double limit_lo = 1e9, limit_hi = 0;
@@ -117,11 +116,7 @@ void write_demo_plot(const std::filesystem::path& path, const CarbonSeries& carb
   }
   svg += "</svg>\n";
 
-  std::ofstream out(path);
   out << svg;
-  if (!out.flush()) {
-    throw Error(ErrorCode::kIo, fmt::format("cannot write the demo plot to {}", path.string()));
-  }
 }
 
 }  // namespace chase::cli

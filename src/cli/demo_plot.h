@@ -2,7 +2,7 @@
 // policy ran at below. Plain SVG text: no plotting library is needed for two panels of lines.
 #pragma once
 
-#include <filesystem>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -16,8 +16,8 @@ struct PlotPolicy {
   RunReport report;
 };
 
-// Throws kIo when the file cannot be written.
-void write_demo_plot(const std::filesystem::path& path, const CarbonSeries& carbon, UtcTime start,
+// Writes the SVG to `out` (the caller's checked OutputFile).
+void write_demo_plot(std::ostream& out, const CarbonSeries& carbon, UtcTime start,
                      const std::vector<PlotPolicy>& policies);
 
 }  // namespace chase::cli

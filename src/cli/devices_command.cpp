@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/output_file.h"
 #include "cli/reporting.h"
 
 namespace chase::cli {
@@ -46,12 +47,14 @@ void add_devices_command(CLI::App& app, int& exit_code) {
   auto json = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "Print JSON instead of a table");
   cmd->callback([json, &exit_code] {
+    auto out = OutputFile::standard_output();
     const auto listing = list_devices();
     if (*json) {
-      std::cout << devices_json(listing).dump(2) << '\n';
+      out.stream() << devices_json(listing).dump(2) << '\n';
     } else {
-      print_devices(std::cout, listing);
+      print_devices(out.stream(), listing);
     }
+    out.close();
     exit_code = 0;
   });
 }

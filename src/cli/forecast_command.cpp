@@ -19,6 +19,8 @@
 #include "chase/time.h"
 #include "cli/commands.h"
 #include "cli/forecast_reporting.h"
+#include "cli/output_file.h"
+#include "cli/progress.h"
 
 namespace chase::cli {
 namespace {
@@ -142,6 +144,7 @@ void add_load_options(CLI::App* cmd, LoadOptions& options, bool allow_exogenous)
 }
 
 int run_backtest(const BacktestOptions& options) {
+  auto out = OutputFile::standard_output();
   const LoadedSeries loaded = load_history(options.load);
   const CarbonSeries& series = loaded.series;
   ForecasterOptions forecaster;
@@ -180,10 +183,11 @@ int run_backtest(const BacktestOptions& options) {
                 fmt::format("--protocol '{}' is not one of chase, rolling.", options.protocol));
   }
   if (options.json) {
-    std::cout << backtest_json(report).dump(2) << '\n';
+    out.stream() << backtest_json(report).dump(2) << '\n';
   } else {
-    print_backtest(std::cout, report);
+    print_backtest(out.stream(), report);
   }
+  out.close();
   return 0;
 }
 
@@ -207,7 +211,22 @@ LoadedSeries load_provider_history(const PredictOptions& options) {
   return loaded;
 }
 
+// predict fits one model per step ahead: a day at 1-second resolution would be 86400 fits, each
+// on 28 days of points. More steps than this is refused with what to do instead.
+constexpr std::size_t kMaxPredictSteps = 10'000;
+
+void check_forecast_steps(std::size_t steps, const std::string& horizon,
+                          std::chrono::seconds resolution) {
+  if (steps <= kMaxPredictSteps) return;
+  throw Error(ErrorCode::kInvalidArgument,
+              fmt::format("--horizon {} is {} steps of the series' {} s: more than the {} models "
+                          "predict fits (one per step); resample the history (--resample, e.g. "
+                          "1h) or give a shorter horizon",
+                          horizon, steps, resolution.count(), kMaxPredictSteps));
+}
+
 int run_predict(const PredictOptions& options) {
+  auto out = OutputFile::standard_output();
   if (options.load.data.empty() && options.provider.empty()) {
     throw Error(ErrorCode::kInvalidArgument,
                 "Give the history to forecast from: --data FILE or --provider NAME.");
@@ -218,6 +237,7 @@ int run_predict(const PredictOptions& options) {
       options.provider.empty() ? options.load.data : "provider " + options.provider;
   const CarbonSeries& series = loaded.series;
   const std::size_t steps = parse_horizon(options.horizon, series.resolution());
+  check_forecast_steps(steps, options.horizon, series.resolution());
   const std::size_t n = series.size();
 
   // The series extended by `steps` future points. Their values are placeholders (the last value):
@@ -238,8 +258,10 @@ int run_predict(const PredictOptions& options) {
   prediction.model = options.model;
   prediction.horizon_steps = steps;
   auto forecaster = make_forecaster(options.model, forecaster_options);
+  ProgressLine progress("forecast predict");
   // Direct forecasts: one fit per step ahead k, on the last max(28 days, history_needed) points.
   for (std::size_t k = 1; k <= steps; ++k) {
+    progress.update(static_cast<double>(k - 1), static_cast<double>(steps), "steps");
     const std::size_t window = std::max<std::size_t>(
         28 * static_cast<std::size_t>(86400 /
                                       std::max<std::int64_t>(1, series.resolution().count())),
@@ -257,10 +279,11 @@ int run_predict(const PredictOptions& options) {
     prediction.values.push_back(forecaster->predict(extended, target, target + 1, k).front());
   }
   if (options.json) {
-    std::cout << prediction_json(prediction).dump(2) << '\n';
+    out.stream() << prediction_json(prediction).dump(2) << '\n';
   } else {
-    print_prediction(std::cout, prediction);
+    print_prediction(out.stream(), prediction);
   }
+  out.close();
   return 0;
 }
 

@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 
 #include "chase/error.h"
@@ -32,6 +35,15 @@ int exit_code_for(chase::ErrorCode code) {
   }
 }
 
+// The commands write their results through checked outputs (cli/output_file.h); this catches what
+// else reached std::cout (help and version text), so `chase ... > /dev/full` never exits 0.
+int checked_standard_output(int code) {
+  std::cout.flush();
+  if (std::cout.good() && std::fflush(stdout) == 0) return code;
+  std::cerr << "chase: error: writing standard output failed: " << std::strerror(errno) << '\n';
+  return code != 0 ? code : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,16 +65,18 @@ int main(int argc, char** argv) {
   chase::cli::add_limits_command(app, exit_code);
   app.parse_complete_callback([&] { configure_logging(log_level); });
 
+  int code = exit_code;
   try {
     app.parse(argc, argv);
+    code = exit_code;
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    code = app.exit(e);
   } catch (const chase::Error& e) {
     std::cerr << "chase: error: " << e.what() << '\n';
-    return exit_code_for(e.code());
+    code = exit_code_for(e.code());
   } catch (const std::exception& e) {
     std::cerr << "chase: internal error: " << e.what() << '\n';
-    return 1;
+    code = 1;
   }
-  return exit_code;
+  return checked_standard_output(code);
 }

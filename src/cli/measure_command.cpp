@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cmath>
-#include <fstream>
 #include <iostream>
 #include <optional>
 
@@ -13,6 +12,7 @@
 #include "chase/error.h"
 #include "cli/child_process.h"
 #include "cli/commands.h"
+#include "cli/output_file.h"
 #include "cli/reporting.h"
 
 namespace chase::cli {
@@ -127,26 +127,53 @@ void add_carbon(const MeasureOptions& options, const std::optional<CarbonSeries>
   }
 }
 
-// `shown_early`: how many of the report's warnings were already printed on stderr before the run.
-void write_report(const MeasureOptions& options, MeasureReport report, std::size_t shown_early) {
-  if (options.output.empty() && !options.json) {
-    // The table goes to the same stderr: do not repeat what the user has already seen there.
-    report.warnings.erase(report.warnings.begin(),
-                          report.warnings.begin() + static_cast<std::ptrdiff_t>(shown_early));
-  }
-  std::ofstream file;
-  if (!options.output.empty()) {
-    file.open(options.output);
-    if (!file) {
-      throw Error(ErrorCode::kIo, fmt::format("cannot write the report to '{}'", options.output));
-    }
-  }
-  std::ostream& out = options.output.empty() ? std::cerr : file;
+// The exit code when the report cannot be written: the command's own when it failed (so a
+// script still sees that), else EX_IOERR (sysexits), so a lost report never looks like success.
+constexpr int kReportFailedExitCode = 74;
+
+void render_report(std::ostream& out, const MeasureOptions& options, const MeasureReport& report) {
   if (options.json) {
     out << measurement_json(report).dump(2) << '\n';
   } else {
     print_measurement(out, report);
   }
+}
+
+// Writes the report to its output. When that fails the measurement is not lost: the report goes
+// to standard error instead, with the error and the command's exit code. Returns chase's exit code.
+// `shown_early`: how many of the report's warnings were already printed on stderr before the run.
+int write_report(const MeasureOptions& options, OutputFile& out, MeasureReport report,
+                 std::size_t shown_early) {
+  auto to_terminal = report;
+  // The table goes to the same stderr: do not repeat what the user has already seen there.
+  to_terminal.warnings.erase(
+      to_terminal.warnings.begin(),
+      to_terminal.warnings.begin() + static_cast<std::ptrdiff_t>(shown_early));
+  const bool on_stderr = out.is_standard_stream() && !options.json;
+  std::string failure;
+  try {
+    render_report(out.stream(), options, on_stderr ? to_terminal : report);
+    out.close();
+  } catch (const Error& e) {
+    failure = e.what();
+  }
+  const int command_code = report.exit_code;
+  if (!failure.empty()) {
+    if (!out.is_standard_stream()) {
+      std::cerr << "chase: the report could not be written; here it is instead:\n";
+      render_report(std::cerr, options, to_terminal);
+    }
+    std::cerr << fmt::format("chase: error: {}; the measured command exited with code {}\n",
+                             failure, command_code);
+    std::cerr.flush();
+    return command_code != 0 ? command_code : kReportFailedExitCode;
+  }
+  if (!report.measurement.log_error.empty()) {
+    std::cerr << fmt::format("chase: error: {}; the measured command exited with code {}\n",
+                             report.measurement.log_error, command_code);
+    return command_code != 0 ? command_code : kReportFailedExitCode;
+  }
+  return command_code;
 }
 
 int run_measure(MeasureOptions& options) {
@@ -157,6 +184,14 @@ int run_measure(MeasureOptions& options) {
   if (options.interval_s < 0 || !std::isfinite(options.interval_s)) {
     throw Error(ErrorCode::kInvalidArgument, "--interval must be a positive number of seconds");
   }
+  // Every output is checked and opened before the command runs: a missing directory must not cost
+  // an hours-long measurement, and no output may overwrite the carbon CSV it reads.
+  RunFiles files;
+  files.input("--carbon-csv", options.carbon_csv);
+  OutputFile out = options.output.empty() ? OutputFile::standard_error()
+                                          : files.open_output("-o", options.output);
+  if (!options.csv_log.empty()) files.claim_output("--log", options.csv_log);
+
   block_forwarded_signals();                 // before the monitor starts its thread
   const auto series = load_series(options);  // a bad file fails before the job runs, not after
 
@@ -175,7 +210,7 @@ int run_measure(MeasureOptions& options) {
   EnergyMonitorOptions monitor_options;
   monitor_options.gpus = parse_gpu_list(options.gpus, gpus.backend.get());
   const bool no_gpus = monitor_options.gpus.empty();
-  monitor_options.csv_log = options.csv_log;
+  monitor_options.csv_log = options.csv_log;  // opened (and its header written) here, before
   monitor_options.force_polling = options.polling;
   EnergyMonitor monitor(no_gpus ? nullptr : gpus.backend, cpus.backend, monitor_options);
 
@@ -200,8 +235,10 @@ int run_measure(MeasureOptions& options) {
   report.exit_code = outcome.exit_code;
   report.signal = outcome.signal;
   add_carbon(options, series, report);
-  write_report(options, std::move(report), shown_early);
-  return outcome.exit_code;
+  if (!report.measurement.log_error.empty()) {
+    report.warnings.push_back(report.measurement.log_error);
+  }
+  return write_report(options, out, std::move(report), shown_early);
 }
 
 }  // namespace

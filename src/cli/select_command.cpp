@@ -9,6 +9,7 @@
 #include "chase/limit_profile.h"
 #include "chase/selector.h"
 #include "cli/commands.h"
+#include "cli/output_file.h"
 
 namespace chase::cli {
 namespace {
@@ -86,14 +87,16 @@ void add_select_command(CLI::App& app, int& exit_code) {
     if (factor->count() > 0 && options->selector != "slowdown") {
       throw Error(ErrorCode::kInvalidArgument, "--factor applies to --selector slowdown only");
     }
+    auto out = OutputFile::standard_output();
     const auto profile = load_limit_profile(options->profile);
     const auto selector = make_selector(*options);
     const auto selection = selector->select(profile);
     if (options->json) {
-      std::cout << selection_json(profile, *selector, selection).dump(2) << '\n';
+      out.stream() << selection_json(profile, *selector, selection).dump(2) << '\n';
     } else {
-      print_selection(std::cout, options->profile, profile, *selector, selection);
+      print_selection(out.stream(), options->profile, profile, *selector, selection);
     }
+    out.close();
     exit_code = 0;
   });
 }

@@ -7,10 +7,11 @@
 //       [--plot FILE]
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <iostream>
 #include <memory>
+#include <optional>
 
 #include "chase/carbon_simulation.h"
 #include "chase/carbon_sweep.h"
@@ -19,6 +20,8 @@
 #include "chase/zeus_trace.h"
 #include "cli/carbon_reporters.h"
 #include "cli/commands.h"
+#include "cli/output_file.h"
+#include "cli/progress.h"
 #include "cli/simulate_carbon.h"
 
 namespace chase::cli {
@@ -107,26 +110,68 @@ CarbonSimulationOptions simulation_options(const CarbonCommandOptions& options,
 }
 
 // --json: the JSON reporter; otherwise the console table (with --timeline, every segment).
-std::unique_ptr<CarbonReporter> display_reporter(const CarbonCommandOptions& options) {
-  if (options.json) return std::make_unique<JsonCarbonReporter>(std::cout);
-  return std::make_unique<ConsoleCarbonReporter>(std::cout, options.timeline);
+std::unique_ptr<CarbonReporter> display_reporter(const CarbonCommandOptions& options,
+                                                 std::ostream& out) {
+  if (options.json) return std::make_unique<JsonCarbonReporter>(out);
+  return std::make_unique<ConsoleCarbonReporter>(out, options.timeline);
+}
+
+// The most control periods a simulated job may span: each is a policy decision (a forecast for
+// chase and the planner), so a tiny --period on a long job would run for hours.
+constexpr double kMaxPeriods = 1e6;
+
+// Refuses a --period that would split the job into more than kMaxPeriods periods, counted at the
+// slowest power limit (the longest the job can take).
+void check_period_count(const CarbonCommandOptions& options, const CarbonJob& job,
+                        const CarbonSimulationOptions& simulation) {
+  double slowest_epoch_s = 0;
+  for (const auto& point : job.epochs.points()) {
+    slowest_epoch_s = std::max(slowest_epoch_s, point.time_s);
+  }
+  const double periods =
+      options.epochs * slowest_epoch_s / static_cast<double>(simulation.period.count());
+  if (periods > kMaxPeriods) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--period {} splits this job into up to {:.0f} control periods, more "
+                            "than the {:.0f} a simulation runs; give a longer --period or fewer "
+                            "--epochs",
+                            options.period, periods, kMaxPeriods));
+  }
 }
 
 void run_single(const CarbonCommandOptions& options) {
+  auto out = OutputFile::standard_output();
   const CarbonJob job = load_job(options);
-  const auto simulation = simulation_options(options, job);
+  auto simulation = simulation_options(options, job);
+  check_period_count(options, job, simulation);
+  ProgressLine progress("simulate carbon");
+  if (progress.enabled()) {
+    simulation.on_progress = [&](double done) { progress.update(done, options.epochs, "epochs"); };
+  }
   const auto result = simulate_carbon(job.epochs, job.carbon, simulation);
+  simulation.on_progress = nullptr;
   auto default_options = simulation;
   default_options.policy = FixedLimitOptions{};
   const auto baseline = simulate_carbon(job.epochs, job.carbon, default_options);
   const auto parameters = policy_parameters(options);
-  display_reporter(options)->report_run(job, {simulation, parameters, result, baseline});
+  display_reporter(options, out.stream())
+      ->report_run(job, {simulation, parameters, result, baseline});
+  out.close();
 }
 
 void run_sweep(const CarbonCommandOptions& options) {
+  // The files are opened before the sweep (which may run for hours) and may not name its inputs.
+  RunFiles files;
+  files.input("--carbon", options.carbon);
+  files.input("--trace-dir", options.trace_dir);
+  std::optional<OutputFile> csv, plot;
+  if (!options.csv.empty()) csv.emplace(files.open_output("--csv", options.csv));
+  if (!options.plot.empty()) plot.emplace(files.open_output("--plot", options.plot));
+  auto out = OutputFile::standard_output();
   const CarbonJob job = load_job(options);
   CarbonSweepOptions sweep;
   sweep.base = simulation_options(options, job);
+  check_period_count(options, job, sweep.base);
   sweep.parameters = policy_parameters(options);
   sweep.etas = options.etas;
   sweep.slacks = options.slacks;
@@ -142,10 +187,25 @@ void run_sweep(const CarbonCommandOptions& options) {
                             format_utc_time(sweep.from), format_utc_time(sweep.to)));
   }
   const auto result = run_carbon_sweep(plan_carbon_sweep(sweep), job.epochs, job.carbon);
-  // The files first, as before: a file that cannot be written fails the command before it prints.
-  if (!options.csv.empty()) CsvCarbonReporter(options.csv).report_sweep(job, result);
-  if (!options.plot.empty()) write_sweep_plot(options.plot, job, result);
-  display_reporter(options)->report_sweep(job, result);
+  // Every output gets its part even when another fails; the first failure fails the command.
+  FirstFailure failure;
+  if (csv) {
+    failure.attempt([&] {
+      CsvCarbonReporter(csv->stream()).report_sweep(job, result);
+      csv->close();
+    });
+  }
+  if (plot) {
+    failure.attempt([&] {
+      write_sweep_plot(plot->stream(), job, result);
+      plot->close();
+    });
+  }
+  failure.attempt([&] {
+    display_reporter(options, out.stream())->report_sweep(job, result);
+    out.close();
+  });
+  failure.rethrow();
 }
 
 }  // namespace

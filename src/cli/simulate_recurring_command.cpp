@@ -12,6 +12,8 @@
 #include "chase/error.h"
 #include "chase/recurring_simulation.h"
 #include "cli/commands.h"
+#include "cli/output_file.h"
+#include "cli/progress.h"
 
 namespace chase::cli {
 namespace {
@@ -170,9 +172,10 @@ class JsonRecurringReporter : public RecurringReporter {
   std::ostream& out_;
 };
 
-std::unique_ptr<RecurringReporter> make_reporter(const RecurringCommandOptions& options) {
-  if (options.json) return std::make_unique<JsonRecurringReporter>(std::cout);
-  return std::make_unique<ConsoleRecurringReporter>(std::cout);
+std::unique_ptr<RecurringReporter> make_reporter(const RecurringCommandOptions& options,
+                                                 std::ostream& out) {
+  if (options.json) return std::make_unique<JsonRecurringReporter>(out);
+  return std::make_unique<ConsoleRecurringReporter>(out);
 }
 
 std::string default_trace_dir() {
@@ -231,9 +234,24 @@ void add_simulate_recurring_command(CLI::App& simulate, int& exit_code) {
       throw Error(ErrorCode::kInvalidArgument,
                   "give --trace-dir (the zeus-trace folder) or set CHASE_DATA_DIR");
     }
+    auto out = OutputFile::standard_output();
     const auto trace = ZeusTrace::load(options->trace_dir, options->gpu, job_spec(*options));
-    const auto result = simulate_recurring(trace, options->simulation);
-    make_reporter(*options)->report(trace, options->simulation, result);
+    if (options->simulation.recurrences > kMaxRecurrences) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("--recurrences {} is more than the {} one simulation runs; give "
+                              "fewer",
+                              options->simulation.recurrences, kMaxRecurrences));
+    }
+    ProgressLine progress("simulate recurring");
+    auto simulation = options->simulation;
+    if (progress.enabled()) {
+      simulation.on_recurrence = [&](std::size_t done, std::size_t total) {
+        progress.update(static_cast<double>(done), static_cast<double>(total), "recurrences");
+      };
+    }
+    const auto result = simulate_recurring(trace, simulation);
+    make_reporter(*options, out.stream())->report(trace, options->simulation, result);
+    out.close();
     exit_code = 0;
   });
 }

@@ -2,11 +2,10 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <charconv>
-#include <cstring>
 
 #include "chase/error.h"
+#include "common/bounded_input.h"
 
 namespace chase::csv {
 
@@ -99,18 +98,13 @@ std::optional<double> parse_double(std::string_view text) {
   return value;
 }
 
-Reader::Reader(std::filesystem::path path) : path_(std::move(path)), in_(path_) {
-  if (!in_) {
-    throw Error(ErrorCode::kIo,
-                fmt::format("Cannot open '{}': {}. Check the path and the file's permissions.",
-                            path_.string(), std::strerror(errno)));
-  }
-  std::error_code ignored;
-  if (std::filesystem::is_directory(path_, ignored)) {
-    throw Error(ErrorCode::kIo,
-                fmt::format("'{}' is a directory, not a CSV file: pass the path of a file.",
-                            path_.string()));
-  }
+Reader::~Reader() = default;
+Reader::Reader(Reader&&) noexcept = default;
+
+Reader::Reader(std::filesystem::path path)
+    : path_(std::move(path)),
+      input_(std::make_unique<detail::BoundedInput>(path_, detail::kMaxLineBytes)),
+      in_(&input_->stream()) {
   if (!read_record(header_)) {
     throw Error(ErrorCode::kParse,
                 fmt::format("'{}' is empty: expected a CSV header line followed by data rows.",
@@ -127,13 +121,8 @@ std::optional<std::size_t> Reader::column(std::string_view name) const {
 }
 
 bool Reader::read_line(std::string& line) {
-  if (!std::getline(in_, line)) {
-    if (in_.bad()) {
-      throw Error(ErrorCode::kIo, fmt::format("Reading '{}' failed after line {}: {}.",
-                                              path_.string(), lines_read_, std::strerror(errno)));
-    }
-    return false;
-  }
+  // Read errors and the input limits throw from inside getline (BoundedInput).
+  if (!std::getline(*in_, line)) return false;
   ++lines_read_;
   if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF line ends
   if (lines_read_ == 1 && line.starts_with(kUtf8Bom)) line.erase(0, kUtf8Bom.size());

@@ -8,11 +8,15 @@
 
 #include <cstddef>
 #include <filesystem>
-#include <fstream>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+namespace chase::detail {
+class BoundedInput;
+}  // namespace chase::detail
 
 namespace chase::csv {
 
@@ -30,8 +34,12 @@ std::string trim(std::string_view text);
 class Reader {
  public:
   // Opens the file and reads the header; throws chase::Error (kIo, kParse for an empty file).
-  // A UTF-8 byte order mark and blank lines before the header are skipped.
+  // A UTF-8 byte order mark and blank lines before the header are skipped. The file is read
+  // through detail::BoundedInput: a file past the input limit, or a line longer than
+  // detail::kMaxLineBytes, throws kIo (common/bounded_input.h).
   explicit Reader(std::filesystem::path path);
+  ~Reader();
+  Reader(Reader&&) noexcept;
 
   const std::filesystem::path& path() const noexcept { return path_; }
   const std::vector<std::string>& header() const noexcept { return header_; }
@@ -53,7 +61,8 @@ class Reader {
   bool read_record(std::vector<std::string>& fields);
 
   std::filesystem::path path_;
-  std::ifstream in_;
+  std::unique_ptr<detail::BoundedInput> input_;
+  std::istream* in_ = nullptr;
   std::vector<std::string> header_;
   std::size_t line_ = 0;        // the line the current record starts on
   std::size_t lines_read_ = 0;  // physical lines consumed so far

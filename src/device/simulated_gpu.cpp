@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chase/error.h"
+#include "common/bounded_input.h"
 #include "common/csv.h"
 
 namespace chase {
@@ -26,11 +27,10 @@ void check_point(const PowerProfilePoint& point, const std::string& where) {
 }
 
 PowerProfile load_json_profile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(ErrorCode::kIo, fmt::format("cannot open profile '{}'", path.string()));
+  detail::BoundedInput in(path);  // throws kIo naming the file when it cannot be read
   nlohmann::json doc;
   try {
-    doc = nlohmann::json::parse(in);
+    doc = nlohmann::json::parse(in.stream());
     std::vector<PowerProfilePoint> points;
     for (const auto& p : doc.at("points")) {
       points.push_back({p.at("power_limit_w").get<double>(), p.at("throughput").get<double>(),

@@ -4,8 +4,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <mutex>
@@ -441,8 +443,9 @@ class EnergyMonitor::Impl {
                        std::filesystem::file_size(options_.csv_log, ec) == 0;
     csv_.open(options_.csv_log, std::ios::app);
     if (!csv_) {
-      throw Error(ErrorCode::kIo, fmt::format("cannot open the measurement log '{}' for writing",
-                                              options_.csv_log.string()));
+      throw Error(ErrorCode::kIo,
+                  fmt::format("cannot open the measurement log '{}' for writing: {}",
+                              options_.csv_log.string(), std::strerror(errno)));
     }
     if (!fresh) return;
     csv_ << "start_time,window_name,elapsed_time";
@@ -452,9 +455,15 @@ class EnergyMonitor::Impl {
       csv_ << fmt::format(",{}_energy", csv_zone_stem(zone));
     }
     csv_ << '\n' << std::flush;
+    if (!csv_) {
+      throw Error(ErrorCode::kIo, fmt::format("cannot write the header of the measurement log '{}' "
+                                              "(disk full?)",
+                                              options_.csv_log.string()));
+    }
   }
 
-  void log_csv(const Measurement& m) {
+  // A failed append is recorded in the measurement, which the caller still gets.
+  void log_csv(Measurement& m) {
     if (!csv_.is_open()) return;
     const double start_s = std::chrono::duration<double>(m.start_utc.time_since_epoch()).count();
     std::string row = fmt::format("{:.6f},{},{}", start_s, m.name, m.time_s);
@@ -463,9 +472,11 @@ class EnergyMonitor::Impl {
     std::lock_guard lock(csv_mutex_);
     csv_ << row << '\n' << std::flush;
     if (!csv_) {
-      throw Error(ErrorCode::kIo, fmt::format("writing window '{}' to the measurement log '{}' "
-                                              "failed (disk full?)",
-                                              m.name, options_.csv_log.string()));
+      m.log_error = fmt::format(
+          "writing window '{}' to the measurement log '{}' failed (disk "
+          "full?)",
+          m.name, options_.csv_log.string());
+      csv_.clear();  // the next window tries again
     }
   }
 

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "chase/error.h"
+#include "common/bounded_input.h"
 #include "common/csv.h"
 
 namespace chase {
@@ -170,11 +171,8 @@ LimitProfile load_zeus_monitor_csv(const std::filesystem::path& path) {
 }
 
 LimitProfile load_limit_profile_json(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) {
-    throw Error(ErrorCode::kIo, fmt::format("cannot open power-limit profile {}", path.string()));
-  }
-  const auto doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  detail::BoundedInput in(path);  // throws kIo naming the file when it cannot be read
+  const auto doc = nlohmann::json::parse(in.stream(), nullptr, /*allow_exceptions=*/false);
   const auto where = path.string();
   if (doc.is_discarded() || !doc.is_object()) {
     throw Error(ErrorCode::kParse, fmt::format("{}: not a JSON object", where));

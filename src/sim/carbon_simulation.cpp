@@ -125,6 +125,7 @@ class Simulation final : public ControlledJob {
       advance(driver.next_event(), options_.epochs);
       if (work_done_ >= options_.epochs) break;
       poll(driver);
+      if (options_.on_progress) options_.on_progress(work_done_);
     }
     driver.end(now_);
     return std::move(result_);

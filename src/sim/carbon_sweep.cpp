@@ -3,11 +3,13 @@
 #include "chase/carbon_sweep.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
 #include <exception>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 #include "chase/error.h"
@@ -89,8 +91,21 @@ void run_all(std::vector<CarbonSweepConfig>& configs, std::size_t first, const L
       }
     }
   };
+  // More threads than simulations would only wait. A system that refuses more threads (a huge
+  // --threads, a process limit) leaves the pool at the threads it got, at worst the caller's alone:
+  // the sweep runs slower, it never aborts with threads left unjoined.
+  const auto wanted = std::min<std::size_t>(static_cast<std::size_t>(std::max(1, threads)), total);
   std::vector<std::thread> pool;
-  for (int t = 1; t < std::max(1, threads); ++t) pool.emplace_back(work);
+  pool.reserve(wanted > 0 ? wanted - 1 : 0);
+  for (std::size_t t = 1; t < wanted; ++t) {
+    try {
+      pool.emplace_back(work);
+    } catch (const std::system_error& e) {
+      spdlog::warn("carbon sweep: only {} of {} threads could be started ({}); running on those",
+                   pool.size() + 1, wanted, e.what());
+      break;
+    }
+  }
   work();
   for (auto& thread : pool) thread.join();
   if (failure) std::rethrow_exception(failure);

@@ -32,6 +32,12 @@ void check_options(const RecurringOptions& options) {
   if (options.max_tries == 0 || options.score_last == 0) {
     throw Error(ErrorCode::kInvalidArgument, "max_tries and score_last must be at least 1");
   }
+  if (options.recurrences > kMaxRecurrences) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{} recurrences is more than the {} one simulation runs (each is kept "
+                            "in the result); simulate fewer",
+                            options.recurrences, kMaxRecurrences));
+  }
 }
 
 // What the job costs per epoch at one configuration, and its profiling epoch.
@@ -194,6 +200,7 @@ RecurringResult simulate_recurring(const ZeusTrace& trace, const RecurringOption
   RecurringJob job(trace, options);
   for (std::size_t i = 0; i < recurrences; ++i) {
     result.recurrences.push_back(job.recur(i, result.history));
+    if (options.on_recurrence) options.on_recurrence(i + 1, recurrences);
   }
   result.summary = summarize(trace, result, options);
   return result;

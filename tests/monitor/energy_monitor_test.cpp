@@ -305,6 +305,25 @@ TEST_F(EnergyMonitorTest, AppendsFinishedWindowsToCsvLog) {
   std::filesystem::remove(path);
 }
 
+TEST_F(EnergyMonitorTest, AWindowTheLogCannotTakeIsStillReturnedWithTheReason) {
+  auto options = options_with_manual_clock();
+  options.csv_log = "/dev/full";  // every write fails with ENOSPC
+  EnergyMonitor monitor(gpus_, cpus_, options);
+  monitor.begin_window("epoch");
+  gpus_->add_energy(0, 12.5);
+  clock_->advance(Seconds(3));
+  const auto m = monitor.end_window("epoch");
+  EXPECT_DOUBLE_EQ(m.time_s, 3);
+  EXPECT_DOUBLE_EQ(m.gpus.at(0).energy_j, 12.5);
+  EXPECT_THAT(m.log_error, ::testing::HasSubstr("'/dev/full'"));
+}
+
+TEST_F(EnergyMonitorTest, ALogInAMissingDirectoryFailsBeforeAnythingIsMeasured) {
+  auto options = options_with_manual_clock();
+  options.csv_log = "/nonexistent-chase-dir/log.csv";
+  EXPECT_THROW(EnergyMonitor(gpus_, cpus_, options), Error);
+}
+
 // A GPU that hides its energy counter, so the monitor must poll its power: used to compare the
 // two paths over the very same simulated power.
 class CounterlessGpus : public GpuBackend {

@@ -3,7 +3,8 @@
 //
 // route(path, responses): requests for `path` (the path only, no query) get the responses in turn;
 // the last one repeats. A response may `hang`: the server accepts the request and never answers
-// (until the server is destroyed), to test client timeouts. Every request is recorded (path, query
+// (until the server is destroyed), to test client timeouts; an `endless` one streams its body
+// forever, to test that clients cap what they read. Every request is recorded (path, query
 // parameters, headers) so tests can assert what the client sent. Unknown paths get 404.
 #pragma once
 
@@ -29,6 +30,8 @@ struct ReplayResponse {
   std::vector<std::pair<std::string, std::string>> headers;
   bool hang = false;
   std::string content_type = "application/json";
+  // Streams `body` over and over, chunked, until the client stops reading (a body that never ends).
+  bool endless = false;
 };
 
 struct RecordedRequest {
@@ -137,6 +140,18 @@ class ReplayServer {
     }
     response.status = reply.status;
     for (const auto& [name, value] : reply.headers) response.set_header(name, value);
+    if (reply.endless) {
+      const std::string chunk = reply.body.empty() ? std::string(64 * 1024, ' ') : reply.body;
+      response.set_chunked_content_provider(reply.content_type,
+                                            [this, chunk](std::size_t, httplib::DataSink& sink) {
+                                              {
+                                                std::lock_guard lock(mutex_);
+                                                if (stopping_) return false;
+                                              }
+                                              return sink.write(chunk.data(), chunk.size());
+                                            });
+      return;
+    }
     if (!reply.body.empty()) response.set_content(reply.body, reply.content_type.c_str());
   }
 
