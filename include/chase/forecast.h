@@ -11,6 +11,9 @@
 // earlier points (lags), never values at or after `end`. predict(series, first, last, horizon)
 // returns one prediction per target in [first, last), each built only from what the contract above
 // allows, so one call can score a whole test range without leaking the future.
+// Predictions lie in the physical range: a carbon intensity is never negative, so every model
+// make_forecaster returns clamps its predictions at 0 (a linear, SVR or boosted model extrapolating
+// a declining series would otherwise forecast below it).
 // Misuse — an irregular series, a range outside the series, too little history for the model's
 // lags, predict before fit — throws chase::Error (kInvalidArgument) with a message saying which.
 //

@@ -33,12 +33,13 @@
 // due) and decide() uses it. Work is counted in the profile's work units (one profiling window, or
 // one epoch in simulation); JobProgress says how many the job has and has done. Periods are
 // aligned to UTC multiples of `period` (as CarbonSignal::forecast aligns them).
-// CI_max is ChaseOptions::max_carbon_intensity when positive; otherwise begin(now) takes the
-// highest intensity the signal's series holds for the day before `now` (docs/ALGORITHMS.md §3), or
-// the series' highest value when it holds no past (a provider's forecast), or the published
-// 750 gCO2eq/kWh when the signal has no data.
-// Bad options throw kInvalidArgument when the policy is made; signal failures are logged and turn
-// into "limit kept" decisions, never exceptions.
+// CI_max is ChaseOptions::max_carbon_intensity when positive; when 0 (not given), begin(now) takes
+// the highest intensity the signal's series holds for the day before `now` (docs/ALGORITHMS.md §3),
+// or the series' highest value when it holds no past (a provider's forecast), or the published 750
+// gCO2eq/kWh when the signal has no data. Bad options throw kInvalidArgument when the policy is
+// made (η outside [0, 1], a CI_max that is negative, NaN or infinite, a negative or non-finite
+// slowdown budget or fixed limit); signal failures are logged and turn into "limit kept" decisions,
+// never exceptions.
 //
 // Thread safety: PolicyOptions are values. A LimitPolicy is not thread-safe (one caller at a
 // time); the CarbonSignal it reads may be shared.

@@ -13,9 +13,12 @@
 // configuration of least ETA (ties: larger batch, then higher limit). epoch_profile() turns one
 // batch size's epochs into the LimitProfile the selectors and the planner read (one work unit = one
 // epoch), which is how both simulators drive the live optimiser code.
-// Errors: a missing file or directory (kIo), an unknown GPU or workload (kNotFound, naming the
-// known ones), a malformed or non-finite number or a duplicate row (kParse, naming file, line and
-// column), a workload with no data for that GPU (kNotFound) — each says what to do.
+// Errors: workload parameters out of range — a default batch size or max_epochs of 0, a target
+// metric that is not a finite number > 0 — throw kInvalidArgument before any file is read (they are
+// the caller's, not the trace's); a missing file or directory (kIo), an unknown GPU or workload
+// (kNotFound, naming the known ones), a malformed or non-finite number or a duplicate row (kParse,
+// naming file, line and column), a workload with no data for that GPU (kNotFound) — each says what
+// to do.
 //
 // Thread safety: ZeusTrace is immutable after load; the functions are reentrant.
 #pragma once

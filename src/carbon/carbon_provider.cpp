@@ -10,6 +10,7 @@
 #include "carbon/providers/provider_base.h"
 #include "chase/error.h"
 #include "common/bounded_input.h"
+#include "common/text.h"
 
 namespace chase {
 
@@ -128,7 +129,7 @@ void apply(CarbonProviderOptions& options, const std::string& setting, const nlo
                             "username, password, cache_dir, file, time_column, value_column, "
                             "emission_factor_type, signal_type, disable_estimations, timeout_ms, "
                             "connect_timeout_ms, max_attempts.",
-                            origin, setting));
+                            origin, escape_untrusted(setting, 80)));
   }
 }
 

@@ -12,6 +12,7 @@
 #include "chase/carbon.h"
 #include "chase/error.h"
 #include "common/csv.h"
+#include "common/text.h"
 
 namespace chase {
 
@@ -207,12 +208,15 @@ bool equals_ignoring_case(std::string_view a, std::string_view b) {
   });
 }
 
+// A field or header name from the file, quoted in a message: escaped (common/text.h), cut short.
+constexpr std::size_t kMaxQuotedField = 80;
+
 std::string quoted_list(std::span<const std::string> names) {
   std::string list;
   for (std::size_t i = 0; i < names.size(); ++i) {
     if (i > 0) list += ", ";
     list += names[i].empty() ? fmt::format("(unnamed column {})", i + 1)
-                             : fmt::format("'{}'", names[i]);
+                             : fmt::format("'{}'", escape_untrusted(names[i], kMaxQuotedField));
   }
   return list;
 }
@@ -235,11 +239,12 @@ std::optional<std::size_t> find_ignoring_case(const std::vector<std::string>& he
 std::size_t named_column(const csv::Reader& reader, const std::string& name, ColumnRole role) {
   if (const auto index = reader.column(name)) return *index;
   const auto near = find_ignoring_case(reader.header(), name);
+  const auto header = [&](std::size_t i) { return escape_untrusted(reader.header()[i]); };
   throw Error(ErrorCode::kNotFound,
               fmt::format("'{}' has no column named '{}' (asked for as the {} column){}. Its "
                           "columns are: {}.",
                           reader.path().string(), name, role.name,
-                          near ? fmt::format("; did you mean '{}'?", reader.header()[*near]) : "",
+                          near ? fmt::format("; did you mean '{}'?", header(*near)) : "",
                           quoted_list(reader.header())));
 }
 
@@ -283,7 +288,7 @@ UtcTime parse_time_field(const csv::Reader& reader, const std::vector<std::strin
     throw Error(ErrorCode::kParse,
                 fmt::format("{}: cannot parse '{}' as a UTC time (expected ISO 8601 or "
                             "YYYY-MM-DD HH:MM:SS).",
-                            reader.where(column), text));
+                            reader.where(column), escape_untrusted(text, kMaxQuotedField)));
   }
   return *time;
 }
@@ -297,13 +302,13 @@ double parse_value_field(const csv::Reader& reader, const std::vector<std::strin
                 fmt::format("{}: cannot parse '{}' as a number (expected a carbon intensity in "
                             "gCO2eq/kWh). Fix the value or remove the row; missing rows are "
                             "allowed and stay uncovered.",
-                            reader.where(column), text));
+                            reader.where(column), escape_untrusted(text, kMaxQuotedField)));
   }
   if (!std::isfinite(*value) || *value < 0) {
     throw Error(ErrorCode::kParse,
                 fmt::format("{}: '{}' is not a valid carbon intensity: it must be a finite, "
                             "non-negative number of gCO2eq/kWh. Fix the value or remove the row.",
-                            reader.where(column), text));
+                            reader.where(column), escape_untrusted(text, kMaxQuotedField)));
   }
   return *value;
 }
@@ -317,7 +322,7 @@ double parse_exogenous_field(const csv::Reader& reader, const std::vector<std::s
                 fmt::format("{}: cannot parse '{}' as a finite number (this exogenous column must "
                             "be numeric). Fix the value, or leave the column out of the "
                             "exogenous inputs.",
-                            reader.where(column), text));
+                            reader.where(column), escape_untrusted(text, kMaxQuotedField)));
   }
   return *value;
 }

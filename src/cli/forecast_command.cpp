@@ -10,6 +10,7 @@
 
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "chase/backtest.h"
 #include "chase/carbon.h"
@@ -21,6 +22,7 @@
 #include "cli/forecast_reporting.h"
 #include "cli/output_file.h"
 #include "cli/progress.h"
+#include "cli/option_checks.h"
 
 namespace chase::cli {
 namespace {
@@ -82,6 +84,44 @@ std::size_t parse_horizon(const std::string& text, std::chrono::seconds resoluti
   return static_cast<std::size_t>(*duration / resolution);
 }
 
+// The horizon asked for must leave history to forecast from: k steps ahead of the last point reads
+// the value k steps before it. Said up front, with the number asked for (the loop over the steps
+// would otherwise fail at the first step too far, naming that step instead).
+void check_horizon(std::size_t steps, const std::string& text, const CarbonSeries& series,
+                   const std::string& source) {
+  if (steps < series.size()) return;
+  throw Error(ErrorCode::kInvalidArgument,
+              fmt::format("--horizon {} is {} step(s) of {} s, but '{}' has {} points: it can be "
+                          "forecast at most {} step(s) ahead. Give a shorter --horizon or a "
+                          "longer history.",
+                          text, steps, series.resolution().count(), source, series.size(),
+                          series.size() - 1));
+}
+
+// A duration as the options spell it: "30m", "1h", "90s".
+std::string duration_text(UtcTime::duration duration) {
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(duration).count();
+  if (seconds % 86400 == 0) return fmt::format("{}d", seconds / 86400);
+  if (seconds % 3600 == 0) return fmt::format("{}h", seconds / 3600);
+  if (seconds % 60 == 0) return fmt::format("{}m", seconds / 60);
+  return fmt::format("{}s", seconds);
+}
+
+struct Step {
+  UtcTime from;
+  UtcTime to;
+};
+
+// The first two points closer together than the series' resolution: the file changed its spacing
+// (e.g. 30-min rows, then 15-min rows). Filling cannot fix that, only resampling can.
+std::optional<Step> first_finer_step(const CarbonSeries& series) {
+  const auto& times = series.times();
+  for (std::size_t i = 1; i < times.size(); ++i) {
+    if (times[i] - times[i - 1] < series.resolution()) return Step{times[i - 1], times[i]};
+  }
+  return std::nullopt;
+}
+
 // The history a command works on. Today a CSV file (--data); a live provider (--provider NAME)
 // will be one more branch here, returning the same LoadedSeries.
 LoadedSeries load_history(const LoadOptions& options) {
@@ -108,6 +148,16 @@ LoadedSeries load_history(const LoadOptions& options) {
   if (loaded.series.empty()) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("'{}' gave an empty series.", options.data));
+  }
+  if (const auto step = first_finer_step(loaded.series)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("'{}' changes its spacing: its rows are mostly {} apart, but {} and "
+                            "{} are {} apart. Forecasting needs one spacing: pass --resample {} "
+                            "(a finer part is averaged into it; add --fill previous for gaps).",
+                            options.data, duration_text(loaded.series.resolution()),
+                            format_utc_time(step->from), format_utc_time(step->to),
+                            duration_text(step->to - step->from),
+                            duration_text(loaded.series.resolution())));
   }
   if (!loaded.series.regular()) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -173,6 +223,7 @@ int run_backtest(const BacktestOptions& options) {
     RollingProtocolOptions protocol;
     protocol.history_days = options.history_days;
     protocol.horizon_steps = parse_horizon(options.horizon, series.resolution());
+    check_horizon(protocol.horizon_steps, options.horizon, series, options.load.data);
     if (!options.start.empty()) protocol.start = parse_time_option(options.start, "--start");
     if (!options.end.empty()) protocol.end = parse_time_option(options.end, "--end");
     report.history_days = options.history_days;
@@ -238,6 +289,7 @@ int run_predict(const PredictOptions& options) {
   const CarbonSeries& series = loaded.series;
   const std::size_t steps = parse_horizon(options.horizon, series.resolution());
   check_forecast_steps(steps, options.horizon, series.resolution());
+  check_horizon(steps, options.horizon, series, source);
   const std::size_t n = series.size();
 
   // The series extended by `steps` future points. Their values are placeholders (the last value):
@@ -306,11 +358,11 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
                              fmt::join(forecaster_names(), ", ")))
       ->delimiter(',');
   bt->add_option("--windows", backtest->windows, "chase protocol: number of windows")
-      ->check(CLI::Range(1, 100000))
+      ->check(whole_number(1, 100000))
       ->capture_default_str();
   bt->add_option("--history-days", backtest->history_days,
                  "rolling protocol: refit on the last D days (or more when a model asks for it)")
-      ->check(CLI::Range(1, 10000))
+      ->check(whole_number(1, 10000))
       ->capture_default_str();
   bt->add_option("--horizon", backtest->horizon,
                  fmt::format("rolling protocol: steps ahead (1), or a duration (24h = day-ahead), "
@@ -322,9 +374,11 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
   bt->add_option("--end", backtest->end,
                  fmt::format("rolling protocol: end of the scored range (excluded), a UTC time: {}",
                              kTimeGrammar));
-  bt->add_option("--seed", backtest->seed, "Seed of the randomised models")->capture_default_str();
+  bt->add_option("--seed", backtest->seed, "Seed of the randomised models")
+      ->check(whole_number(0, kMaxSeed))
+      ->capture_default_str();
   bt->add_option("--threads", backtest->threads, "Threads a model may use while fitting")
-      ->check(CLI::Range(1, 256))
+      ->check(whole_number(1, 256))
       ->capture_default_str();
   bt->add_flag("--json", backtest->json, "Print JSON instead of a table");
   add_load_options(bt, backtest->load, true);
@@ -343,13 +397,15 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
       ->check(CLI::ExistingFile);
   pr->add_option("--history-days", predict->history_days,
                  "With --provider: days of history to fetch and fit on")
-      ->check(CLI::Range(1, 3650))
+      ->check(whole_number(1, 3650))
       ->capture_default_str();
   pr->add_option("--horizon", predict->horizon,
                  fmt::format("How far ahead: steps, or a duration, {}", kDurationGrammar))
       ->capture_default_str();
   pr->add_option("--model", predict->model, "Forecasting model")->capture_default_str();
-  pr->add_option("--seed", predict->seed, "Seed of the randomised models")->capture_default_str();
+  pr->add_option("--seed", predict->seed, "Seed of the randomised models")
+      ->check(whole_number(0, kMaxSeed))
+      ->capture_default_str();
   pr->add_flag("--json", predict->json, "Print JSON instead of a table");
   add_load_options(pr, predict->load, false);
   pr->footer(

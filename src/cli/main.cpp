@@ -1,4 +1,5 @@
 // chase — command-line entry point.
+#include <spdlog/pattern_formatter.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -10,13 +11,31 @@
 
 #include "chase/error.h"
 #include "cli/commands.h"
+#include "common/text.h"
 
 namespace {
+
+// %E: the message with its control bytes escaped. Log messages quote files and services (a CSV
+// cell, a provider's answer); none of that may drive the terminal.
+class EscapedMessage final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const auto escaped =
+        chase::escape_untrusted(std::string_view(msg.payload.data(), msg.payload.size()));
+    dest.append(escaped.data(), escaped.data() + escaped.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<EscapedMessage>();
+  }
+};
 
 void configure_logging(const std::string& level) {
   // Diagnostics go to stderr so stdout stays clean for reports and JSON.
   auto logger = spdlog::stderr_color_mt("chase");
-  logger->set_pattern("chase: %l: %v");
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<EscapedMessage>('E').set_pattern("chase: %l: %E");
+  logger->set_formatter(std::move(formatter));
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
 }
@@ -70,12 +89,15 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
     code = exit_code;
   } catch (const CLI::ParseError& e) {
-    code = app.exit(e);
+    // --help and --version exit 0; a bad command line is bad input, exit 2 like kInvalidArgument
+    // (CLI11's own codes, 101-115, would make the same mistake exit differently per option).
+    code = app.exit(e) == 0 ? 0 : 2;
   } catch (const chase::Error& e) {
-    std::cerr << "chase: error: " << e.what() << '\n';
+    // Escaped here too, whatever built the message: it may quote a file or a service.
+    std::cerr << "chase: error: " << chase::escape_untrusted(e.what()) << '\n';
     code = exit_code_for(e.code());
   } catch (const std::exception& e) {
-    std::cerr << "chase: internal error: " << e.what() << '\n';
+    std::cerr << "chase: internal error: " << chase::escape_untrusted(e.what()) << '\n';
     code = 1;
   }
   return checked_standard_output(code);

@@ -13,7 +13,9 @@
 #include "cli/child_process.h"
 #include "cli/commands.h"
 #include "cli/output_file.h"
+#include "cli/option_checks.h"
 #include "cli/reporting.h"
+#include "common/text.h"
 
 namespace chase::cli {
 namespace {
@@ -23,7 +25,7 @@ struct MeasureOptions {
   std::optional<double> intensity;
   std::string carbon_csv;
   std::string time_column, value_column;
-  double interval_s = 0;
+  std::optional<double> interval_s;  // left out: no live line
   bool json = false;
   bool no_cpu = false;
   bool polling = false;
@@ -31,6 +33,14 @@ struct MeasureOptions {
   std::string csv_log;
   std::vector<std::string> command;
 };
+
+// Above this, an intensity is in another unit: the dirtiest plants emit about 1200 gCO2eq/kWh (the
+// providers refuse the same values).
+constexpr double kMaxIntensityGPerKwh = 3000;
+// Live lines faster than the power readings refresh (NVML every ~100 ms, the polling integrator
+// at ≤ 100 ms) would show noise as power and flood the terminal.
+constexpr double kMinIntervalS = 0.1;
+constexpr double kMaxIntervalS = 86400;
 
 constexpr std::string_view kCommandWindow = "command";
 constexpr std::string_view kIntervalWindow = "interval";
@@ -47,18 +57,15 @@ std::vector<std::size_t> parse_gpu_list(const std::string& text, const GpuBacken
   while (start <= text.size()) {
     const auto comma = std::min(text.find(',', start), text.size());
     const std::string item = text.substr(start, comma - start);
-    std::size_t index = 0;
-    std::size_t used = 0;
-    try {
-      index = std::stoul(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
+    // Digits only: std::stoul would take "-1" and wrap it to the largest index.
+    const bool digits = !item.empty() && item.size() <= 9 &&
+                        item.find_first_not_of("0123456789") == std::string::npos;
+    if (!digits) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("--gpus: '{}' is not a GPU index (use e.g. --gpus 0,2, all or none)",
+                              escape_untrusted(item, 40)));
     }
-    if (used == 0 || used != item.size()) {
-      throw Error(
-          ErrorCode::kInvalidArgument,
-          fmt::format("--gpus: '{}' is not a GPU index (use e.g. --gpus 0,2, all or none)", item));
-    }
+    const std::size_t index = std::stoul(item);
     if (!backend) {
       throw Error(ErrorCode::kUnavailable,
                   fmt::format("--gpus {}: no GPUs can be measured on this machine", text));
@@ -181,9 +188,6 @@ int run_measure(MeasureOptions& options) {
     throw Error(ErrorCode::kInvalidArgument,
                 "no command to measure: chase measure -- CMD [ARGS...]");
   }
-  if (options.interval_s < 0 || !std::isfinite(options.interval_s)) {
-    throw Error(ErrorCode::kInvalidArgument, "--interval must be a positive number of seconds");
-  }
   // Every output is checked and opened before the command runs: a missing directory must not cost
   // an hours-long measurement, and no output may overwrite the carbon CSV it reads.
   RunFiles files;
@@ -214,18 +218,20 @@ int run_measure(MeasureOptions& options) {
   monitor_options.force_polling = options.polling;
   EnergyMonitor monitor(no_gpus ? nullptr : gpus.backend, cpus.backend, monitor_options);
 
-  for (const auto& warning : report.warnings) std::cerr << "chase: warning: " << warning << '\n';
+  for (const auto& warning : report.warnings) {
+    std::cerr << "chase: warning: " << escape_untrusted(warning) << '\n';
+  }
   const std::size_t shown_early = report.warnings.size();
   LiveReporter live(monitor, std::cerr, isatty(STDERR_FILENO) == 1);
   const auto tick = std::chrono::duration_cast<std::chrono::nanoseconds>(
-      std::chrono::duration<double>(options.interval_s));
+      std::chrono::duration<double>(options.interval_s.value_or(0)));
   monitor.begin_window(kCommandWindow);
   if (tick.count() > 0) monitor.begin_window(kIntervalWindow);
   CommandOutcome outcome;
   try {
     outcome = run_command(options.command, tick, [&] { live.tick(); });
   } catch (const Error& e) {
-    std::cerr << "chase: error: " << e.what() << '\n';
+    std::cerr << "chase: error: " << escape_untrusted(e.what()) << '\n';
     return e.code() == ErrorCode::kNotFound ? 127 : 126;  // the shell's codes
   }
   report.measurement = monitor.end_window(kCommandWindow);
@@ -251,7 +257,7 @@ void add_measure_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   auto* intensity =
       cmd->add_option("--intensity", options->intensity, "Constant carbon intensity in gCO2eq/kWh")
-          ->check(CLI::NonNegativeNumber);
+          ->check(non_negative_number(kMaxIntensityGPerKwh));
   auto* csv = cmd->add_option("--carbon-csv", options->carbon_csv,
                               "Carbon-intensity CSV (UTC time + gCO2eq/kWh columns)")
                   ->check(CLI::ExistingFile);
@@ -260,7 +266,10 @@ void add_measure_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--value-col", options->value_column, "Intensity column of --carbon-csv")
       ->needs(csv);
   cmd->add_option("--interval", options->interval_s,
-                  "Print a live power/energy line every S seconds (a progress line on a terminal)");
+                  fmt::format("Print a live power/energy line every S seconds, at least {:g} (a "
+                              "progress line on a terminal; left out: none)",
+                              kMinIntervalS))
+      ->check(finite_number(kMinIntervalS, kMaxIntervalS));
   cmd->add_flag("--json", options->json, "Report as JSON");
   cmd->add_flag("--no-cpu", options->no_cpu, "Do not measure CPU energy (RAPL)");
   cmd->add_flag("--polling", options->polling,

@@ -4,6 +4,8 @@
 
 #include <cmath>
 
+#include "common/text.h"
+
 namespace chase::cli {
 namespace {
 
@@ -152,7 +154,8 @@ void print_measurement(std::ostream& out, const MeasureReport& report) {
                                   : fmt::format("intensity from {}", report.carbon_source);
     out << fmt::format("  emissions {:.4f} gCO2eq ({})\n", *report.carbon_g, basis);
   }
-  for (const auto& warning : report.warnings) out << "  warning: " << warning << '\n';
+  for (const auto& warning : report.warnings)
+    out << "  warning: " << escape_untrusted(warning) << '\n';
 }
 
 nlohmann::json measurement_json(const MeasureReport& report) {

@@ -10,9 +10,13 @@
 #include "chase/selector.h"
 #include "cli/commands.h"
 #include "cli/output_file.h"
+#include "cli/option_checks.h"
 
 namespace chase::cli {
 namespace {
+
+// A job allowed to run more than this many times slower is not being slowed down, it is stopped.
+constexpr double kMaxSlowdownFactor = 100;
 
 struct SelectOptions {
   std::string profile;
@@ -74,9 +78,11 @@ void add_select_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   auto* eta =
       cmd->add_option("--eta", options->eta, "zeus: weight of energy against time, in [0, 1]")
+          ->check(fraction())
           ->capture_default_str();
   auto* factor =
       cmd->add_option("--factor", options->factor, "slowdown: largest allowed T(p) / T(max limit)")
+          ->check(finite_number(1, kMaxSlowdownFactor))
           ->capture_default_str();
   cmd->add_flag("--json", options->json, "Print JSON instead of a table");
   cmd->callback([options, eta, factor, &exit_code] {

@@ -22,6 +22,7 @@
 #include "cli/commands.h"
 #include "cli/output_file.h"
 #include "cli/progress.h"
+#include "cli/option_checks.h"
 #include "cli/simulate_carbon.h"
 
 namespace chase::cli {
@@ -40,7 +41,7 @@ struct CarbonCommandOptions {
   double eta = 0.5;
   double slack = 0.1;
   std::string forecast = "auto";
-  double ci_max = 0;
+  std::optional<double> ci_max;  // left out: the trace's maximum in the day before the start
   bool timeline = false;
   bool json = false;
   bool sweep = false;
@@ -57,6 +58,13 @@ struct CarbonCommandOptions {
 // Enough history before the default start for `auto`: 112 days of features, a week of lags and
 // the 28 days it learns from.
 constexpr auto kDefaultStartAfter = std::chrono::hours(150 * 24);
+
+// Ranges of the numeric options (beyond them a value is a typo, not an experiment): a job of at
+// most a million epochs, a slack of at most 100 (101 × the default time), and CI_max at most the
+// intensity above which a value is surely in another unit (the providers refuse the same).
+constexpr double kMaxEpochs = 1e6;
+constexpr double kMaxSlack = 100;
+constexpr double kMaxIntensityGPerKwh = 3000;
 
 std::string default_trace_dir() {
   const char* data = std::getenv("CHASE_DATA_DIR");
@@ -91,7 +99,7 @@ PolicyParameters policy_parameters(const CarbonCommandOptions& options) {
   PolicyParameters parameters;
   parameters.eta = options.eta;
   parameters.slowdown_budget = options.slack;
-  parameters.max_carbon_intensity = options.ci_max;
+  parameters.max_carbon_intensity = options.ci_max.value_or(0);  // 0: chosen by the simulator
   return parameters;
 }
 
@@ -221,13 +229,17 @@ void add_simulate_carbon_command(CLI::App& simulate, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--workload", options->workload, "Dataset of the trace, e.g. imagenet")
       ->capture_default_str();
-  cmd->add_option("--batch-size", options->batch_size, "Batch size")->capture_default_str();
+  cmd->add_option("--batch-size", options->batch_size, "Batch size")
+      ->check(whole_number(1))
+      ->capture_default_str();
   cmd->add_option("--carbon", options->carbon, "Carbon-intensity CSV (e.g. a DACF file)");
   cmd->add_option("--start", options->start,
                   fmt::format("Job start, a UTC time: {} (default: the first midnight 150 days "
                               "into the trace)",
                               kTimeGrammar));
-  cmd->add_option("--epochs", options->epochs, "Epochs of the job")->capture_default_str();
+  cmd->add_option("--epochs", options->epochs, "Epochs of the job")
+      ->check(positive_number(kMaxEpochs))
+      ->capture_default_str();
   cmd->add_option("--period", options->period,
                   fmt::format("Control period: a duration, {}", kDurationGrammar))
       ->capture_default_str();
@@ -235,32 +247,40 @@ void add_simulate_carbon_command(CLI::App& simulate, int& exit_code) {
       ->check(CLI::IsMember(carbon_simulation_policies()))
       ->capture_default_str();
   cmd->add_option("--eta", options->eta, "zeus, chase: weight of energy/carbon against time")
+      ->check(fraction())
       ->capture_default_str();
   cmd->add_option("--slack", options->slack,
                   "planner, oracle: finish within (1 + slack) × the default time")
+      ->check(non_negative_number(kMaxSlack))
       ->capture_default_str();
   cmd->add_option("--forecast", options->forecast, "Forecaster for chase and planner")
       ->capture_default_str();
   cmd->add_option("--ci-max", options->ci_max,
-                  "chase: CI_max (default: the trace's maximum in the day before the start)");
+                  "chase: CI_max in gCO2eq/kWh (left out: the trace's maximum in the day before "
+                  "the start)")
+      ->check(positive_number(kMaxIntensityGPerKwh));
   cmd->add_flag("--timeline", options->timeline, "Print every segment of the run");
   cmd->add_flag("--json", options->json, "Print JSON instead of a summary");
   cmd->add_flag("--sweep", options->sweep,
                 "Run every policy over --etas / --slacks and --starts start times");
   cmd->add_option("--starts", options->starts, "sweep: start times, spread from --from to --to")
+      ->check(whole_number(1, 100000))
       ->capture_default_str();
   cmd->add_option("--from", options->from, "sweep: first start, a UTC time (default: as --start)");
   cmd->add_option("--to", options->to,
                   "sweep: last start, a UTC time (default: a week before the trace ends)");
   cmd->add_option("--etas", options->etas, "sweep: η values of zeus and chase")
       ->delimiter(',')
+      ->check(fraction())
       ->capture_default_str();
   cmd->add_option("--slacks", options->slacks, "sweep: slack values of planner and oracle")
       ->delimiter(',')
+      ->check(non_negative_number(kMaxSlack))
       ->capture_default_str();
   cmd->add_option("--csv", options->csv, "sweep: write every run to this CSV");
   cmd->add_option("--plot", options->plot, "sweep: write the carbon-vs-time frontier (SVG)");
   cmd->add_option("--threads", options->threads, "sweep: simulations run in parallel")
+      ->check(whole_number(1, 256))
       ->capture_default_str();
   cmd->callback([options, &exit_code] {
     if (options->sweep) {

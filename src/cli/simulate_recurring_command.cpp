@@ -8,12 +8,14 @@
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "chase/error.h"
 #include "chase/recurring_simulation.h"
 #include "cli/commands.h"
 #include "cli/output_file.h"
 #include "cli/progress.h"
+#include "cli/option_checks.h"
 
 namespace chase::cli {
 namespace {
@@ -22,10 +24,12 @@ struct RecurringCommandOptions {
   std::string trace_dir;
   std::string gpu;
   std::string workload;
-  // Overrides of the workload's artifact defaults (0: keep the default).
-  std::size_t default_batch_size = 0;
-  double target_metric = 0;
-  std::size_t max_epochs = 0;
+  // Overrides of the workload's artifact defaults (left out: keep the default).
+  std::optional<std::size_t> default_batch_size;
+  std::optional<double> target_metric;
+  std::optional<std::size_t> max_epochs;
+  std::optional<std::size_t> recurrences;  // left out: 2·|B|·|P|
+  std::optional<std::size_t> window;       // left out: every reward
   RecurringOptions simulation;
   bool json = false;
 };
@@ -178,6 +182,13 @@ std::unique_ptr<RecurringReporter> make_reporter(const RecurringCommandOptions& 
   return std::make_unique<ConsoleRecurringReporter>(out);
 }
 
+// Ranges of the numeric options: beyond them a value is a typo, not an experiment.
+// --recurrences is bounded by the library's kMaxRecurrences (chase/recurring_simulation.h).
+constexpr std::uint64_t kMaxEpochs = 100000;
+constexpr std::uint64_t kMaxRounds = 1000;
+// Target metrics are accuracies, F1 scores or perplexities: none is above this.
+constexpr double kMaxTargetMetric = 1e6;
+
 std::string default_trace_dir() {
   const char* data = std::getenv("CHASE_DATA_DIR");
   return data != nullptr && *data != '\0' ? std::string(data) + "/zeus-trace" : "";
@@ -186,9 +197,9 @@ std::string default_trace_dir() {
 // The workload's artifact parameters with the command's overrides.
 WorkloadSpec job_spec(const RecurringCommandOptions& options) {
   auto spec = zeus_workload(options.workload);
-  if (options.default_batch_size > 0) spec.default_batch_size = options.default_batch_size;
-  if (options.target_metric > 0) spec.target_metric = options.target_metric;
-  if (options.max_epochs > 0) spec.max_epochs = options.max_epochs;
+  if (options.default_batch_size) spec.default_batch_size = *options.default_batch_size;
+  if (options.target_metric) spec.target_metric = *options.target_metric;
+  if (options.max_epochs) spec.max_epochs = *options.max_epochs;
   return spec;
 }
 
@@ -209,25 +220,37 @@ void add_simulate_recurring_command(CLI::App& simulate, int& exit_code) {
                   "cifar100, imagenet, squad, librispeech, movielens-1m or sentiment140")
       ->required();
   cmd->add_option("--default-batch-size", options->default_batch_size,
-                  "The job's default batch size b0 (default: the artifact's for the workload)");
+                  "The job's default batch size b0 (left out: the artifact's for the workload)")
+      ->check(whole_number(1));
   cmd->add_option("--target", options->target_metric,
-                  "The target metric (default: the artifact's; it must be one the trace records)");
+                  "The target metric (left out: the artifact's; it must be one the trace records)")
+      ->check(positive_number(kMaxTargetMetric));
   cmd->add_option("--max-epochs", options->max_epochs,
-                  "Epochs after which a run counts as failed (default: the artifact's)");
+                  "Epochs after which a run counts as failed (left out: the artifact's)")
+      ->check(whole_number(1, kMaxEpochs));
   auto& sim = options->simulation;
   cmd->add_option("--eta", sim.eta, "Weight of energy against time in the cost, in [0, 1]")
+      ->check(fraction())
       ->capture_default_str();
-  cmd->add_option("--beta", sim.beta, "Early stopping: stop a run past beta × the cheapest one")
+  cmd->add_option("--beta", sim.beta,
+                  "Early stopping: stop a run past beta × the cheapest one (inf: never)")
+      ->check(number_or_infinity(1))
       ->capture_default_str();
   cmd->add_option("--seed", sim.seed, "Random seed (training paths and decisions)")
+      ->check(whole_number(0, kMaxSeed))
       ->capture_default_str();
-  cmd->add_option("--recurrences", sim.recurrences, "How often the job recurs (default 2·|B|·|P|)");
+  cmd->add_option("--recurrences", options->recurrences,
+                  "How often the job recurs (left out: 2·|B|·|P|)")
+      ->check(whole_number(1, kMaxRecurrences));
   cmd->add_option("--pruning-rounds", sim.pruning_rounds, "Pruning rounds before sampling")
+      ->check(whole_number(0, kMaxRounds))
       ->capture_default_str();
   cmd->add_option("--explorations", sim.explorations, "Runs of each arm before sampling")
+      ->check(whole_number(1, kMaxRounds))
       ->capture_default_str();
-  cmd->add_option("--window", sim.window, "Latest rewards per arm to learn from (0: all)")
-      ->capture_default_str();
+  cmd->add_option("--window", options->window,
+                  "Latest rewards per arm to learn from (left out: all)")
+      ->check(whole_number(1, kMaxRecurrences));
   cmd->add_flag("--json", options->json, "Print JSON instead of a table");
   cmd->callback([options, &exit_code] {
     if (options->trace_dir.empty()) {
@@ -236,12 +259,9 @@ void add_simulate_recurring_command(CLI::App& simulate, int& exit_code) {
     }
     auto out = OutputFile::standard_output();
     const auto trace = ZeusTrace::load(options->trace_dir, options->gpu, job_spec(*options));
-    if (options->simulation.recurrences > kMaxRecurrences) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("--recurrences {} is more than the {} one simulation runs; give "
-                              "fewer",
-                              options->simulation.recurrences, kMaxRecurrences));
-    }
+    // The library spells "the default" 0; the command spells it by leaving the option out.
+    options->simulation.recurrences = options->recurrences.value_or(0);
+    options->simulation.window = options->window.value_or(0);
     ProgressLine progress("simulate recurring");
     auto simulation = options->simulation;
     if (progress.enabled()) {

@@ -6,6 +6,7 @@
 
 #include "chase/error.h"
 #include "common/bounded_input.h"
+#include "common/text.h"
 
 namespace chase::csv {
 
@@ -158,7 +159,7 @@ std::string Reader::where() const { return fmt::format("{}:{}", path_.string(), 
 std::string Reader::where(std::size_t column_index) const {
   const std::string name =
       column_index < header_.size() ? header_[column_index] : fmt::format("#{}", column_index + 1);
-  return fmt::format("{}:{}, column '{}'", path_.string(), line_, name);
+  return fmt::format("{}:{}, column '{}'", path_.string(), line_, escape_untrusted(name, 80));
 }
 
 }  // namespace chase::csv

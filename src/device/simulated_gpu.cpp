@@ -10,6 +10,7 @@
 #include "chase/error.h"
 #include "common/bounded_input.h"
 #include "common/csv.h"
+#include "common/json_fields.h"
 
 namespace chase {
 namespace {
@@ -28,22 +29,30 @@ void check_point(const PowerProfilePoint& point, const std::string& where) {
 
 PowerProfile load_json_profile(const std::filesystem::path& path) {
   detail::BoundedInput in(path);  // throws kIo naming the file when it cannot be read
-  nlohmann::json doc;
-  try {
-    doc = nlohmann::json::parse(in.stream());
-    std::vector<PowerProfilePoint> points;
-    for (const auto& p : doc.at("points")) {
-      points.push_back({p.at("power_limit_w").get<double>(), p.at("throughput").get<double>(),
-                        p.at("avg_power_w").get<double>()});
-    }
-    return PowerProfile(std::move(points), doc.value("gpu", ""), doc.value("workload", ""),
-                        doc.value("throughput_unit", "samples/s"));
-  } catch (const nlohmann::json::exception& e) {
+  const auto doc = nlohmann::json::parse(in.stream(), nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded()) {
     throw Error(ErrorCode::kParse,
-                fmt::format("'{}' is not a valid power profile: {}. Expected {{\"points\": "
-                            "[{{\"power_limit_w\", \"throughput\", \"avg_power_w\"}}, ...]}}",
-                            path.string(), e.what()));
+                fmt::format("'{}' is not valid JSON. Expected {{\"points\": [{{\"power_limit_w\", "
+                            "\"throughput\", \"avg_power_w\"}}, ...]}}",
+                            path.string()));
   }
+  const JsonFields fields(doc, path.string());
+  const auto points_json = doc.find("points");
+  if (points_json == doc.end() || !points_json->is_array()) {
+    throw Error(ErrorCode::kParse,
+                fmt::format("{}: \"points\" is missing or not a list. Expected {{\"points\": "
+                            "[{{\"power_limit_w\", \"throughput\", \"avg_power_w\"}}, ...]}}",
+                            path.string()));
+  }
+  std::vector<PowerProfilePoint> points;
+  for (std::size_t i = 0; i < points_json->size(); ++i) {
+    const JsonFields point((*points_json)[i], fmt::format("{}: points[{}]", path.string(), i));
+    points.push_back({point.required_number("power_limit_w"), point.required_number("throughput"),
+                      point.required_number("avg_power_w")});
+  }
+  return PowerProfile(std::move(points), fields.text("gpu").value_or(""),
+                      fields.text("workload").value_or(""),
+                      fields.text("throughput_unit").value_or("samples/s"));
 }
 
 PowerProfile load_csv_profile(const std::filesystem::path& path) {

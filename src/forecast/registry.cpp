@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 
@@ -32,6 +33,31 @@ constexpr ModelEntry kModels[] = {
     {"auto", forecast_detail::make_auto},
 };
 
+// Every model, seen through the physical range: a carbon intensity is never negative, but a
+// linear fit, an SVR or a boosted sum extrapolating a declining series can be (forecast.h). The
+// clamp sits here, around every model make_forecaster returns, so no model can forget it.
+class NonNegativeForecaster final : public Forecaster {
+ public:
+  explicit NonNegativeForecaster(std::unique_ptr<Forecaster> model) : model_(std::move(model)) {}
+  std::string_view name() const noexcept override { return model_->name(); }
+  std::size_t history_needed(std::size_t horizon) const override {
+    return model_->history_needed(horizon);
+  }
+  void fit(const CarbonSeries& series, std::size_t begin, std::size_t end,
+           std::size_t horizon) override {
+    model_->fit(series, begin, end, horizon);
+  }
+  std::vector<double> predict(const CarbonSeries& series, std::size_t first, std::size_t last,
+                              std::size_t horizon) const override {
+    auto predictions = model_->predict(series, first, last, horizon);
+    for (auto& value : predictions) value = std::max(value, 0.0);  // NaN stays NaN: a model bug
+    return predictions;
+  }
+
+ private:
+  std::unique_ptr<Forecaster> model_;
+};
+
 }  // namespace
 
 std::vector<std::string> forecaster_names() {
@@ -48,7 +74,7 @@ std::unique_ptr<Forecaster> make_forecaster(std::string_view name,
         fmt::format("ForecasterOptions::threads is {}; it must be at least 1.", options.threads));
   }
   for (const auto& model : kModels) {
-    if (model.name == name) return model.make(options);
+    if (model.name == name) return std::make_unique<NonNegativeForecaster>(model.make(options));
   }
   throw Error(ErrorCode::kInvalidArgument,
               fmt::format("Unknown forecasting model '{}'; the known models are: {}.", name,

@@ -89,6 +89,17 @@ void check_eta(double eta) {
   }
 }
 
+// CI_max is a positive intensity, or 0 for "chosen by begin()": NaN, a negative or an infinite
+// value is a caller's mistake, not a request for the default.
+void check_max_carbon_intensity(double ci_max) {
+  if (!std::isfinite(ci_max) || ci_max < 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("CI_max (max_carbon_intensity) must be a finite intensity > 0 in "
+                            "gCO2eq/kWh, or 0 to take the day before's maximum; not {}",
+                            ci_max));
+  }
+}
+
 // The limit kept when a decision cannot be made.
 LimitDecision keep(std::string reason) {
   LimitDecision decision;
@@ -177,11 +188,12 @@ class ChasePolicy final : public LimitPolicy {
       : LimitPolicy(period, required_signal(std::move(carbon), to_string(PolicyKind::kChase))),
         options_(options) {
     check_eta(options_.eta);
+    check_max_carbon_intensity(options_.max_carbon_intensity);
   }
   PolicyKind kind() const noexcept override { return PolicyKind::kChase; }
 
   void begin(UtcTime now) override {
-    if (options_.max_carbon_intensity > 0) return;
+    if (options_.max_carbon_intensity != 0) return;  // given (the constructor checked it)
     try {
       options_.max_carbon_intensity = day_before_maximum(carbon()->forecast_series(), now);
     } catch (const Error& e) {

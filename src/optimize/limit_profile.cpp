@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -15,6 +16,8 @@
 #include "chase/error.h"
 #include "common/bounded_input.h"
 #include "common/csv.h"
+#include "common/json_fields.h"
+#include "common/text.h"
 
 namespace chase {
 namespace {
@@ -47,7 +50,7 @@ double parse_positive(const csv::Reader& reader, std::size_t column, const std::
   const auto value = csv::parse_double(text);
   if (!value || !std::isfinite(*value) || *value < 0) {
     throw Error(ErrorCode::kParse, fmt::format("{}: '{}' is not a finite non-negative number",
-                                               reader.where(column), text));
+                                               reader.where(column), escape_untrusted(text, 80)));
   }
   return *value;
 }
@@ -80,14 +83,6 @@ ZeusColumns find_zeus_columns(const csv::Reader& reader) {
   }
   if (columns.energy.empty()) require("gpu0_energy");
   return columns;
-}
-
-double json_number(const nlohmann::json& object, std::string_view key, const std::string& where) {
-  const auto it = object.find(key);
-  if (it == object.end() || !it->is_number()) {
-    throw Error(ErrorCode::kParse, fmt::format("{}: '{}' is missing or not a number", where, key));
-  }
-  return it->get<double>();
 }
 
 }  // namespace
@@ -141,7 +136,8 @@ LimitProfile load_zeus_monitor_csv(const std::filesystem::path& path) {
       throw Error(ErrorCode::kParse,
                   fmt::format("{}: window name '{}' does not end with a power limit in W (like "
                               "'__GlobalPowerLimitOptimizer_250')",
-                              reader.where(columns.window_name), fields[columns.window_name]));
+                              reader.where(columns.window_name),
+                              escape_untrusted(fields[columns.window_name], 80)));
     }
     const auto [it, fresh] = line_of_limit.emplace(*limit, reader.line());
     if (!fresh) {
@@ -170,6 +166,9 @@ LimitProfile load_zeus_monitor_csv(const std::filesystem::path& path) {
   return LimitProfile(std::move(points), std::move(info));
 }
 
+// A profile's GPU count: 1 to this many (a count beyond it is a corrupt file, not a cluster).
+constexpr std::uint64_t kMaxProfileGpus = 1 << 20;
+
 LimitProfile load_limit_profile_json(const std::filesystem::path& path) {
   detail::BoundedInput in(path);  // throws kIo naming the file when it cannot be read
   const auto doc = nlohmann::json::parse(in.stream(), nullptr, /*allow_exceptions=*/false);
@@ -177,10 +176,11 @@ LimitProfile load_limit_profile_json(const std::filesystem::path& path) {
   if (doc.is_discarded() || !doc.is_object()) {
     throw Error(ErrorCode::kParse, fmt::format("{}: not a JSON object", where));
   }
-  if (doc.value("format", "") != kJsonFormat) {
+  const JsonFields fields(doc, where);
+  if (fields.text("format") != kJsonFormat) {
     throw Error(ErrorCode::kParse, fmt::format("{}: 'format' is not \"{}\"", where, kJsonFormat));
   }
-  if (doc.value("version", 0) != kJsonVersion) {
+  if (fields.count("version") != static_cast<std::uint64_t>(kJsonVersion)) {
     throw Error(ErrorCode::kParse, fmt::format("{}: unsupported version (this chase reads "
                                                "version {})",
                                                where, kJsonVersion));
@@ -191,19 +191,19 @@ LimitProfile load_limit_profile_json(const std::filesystem::path& path) {
   }
   std::vector<LimitMeasurement> points;
   for (std::size_t i = 0; i < points_json->size(); ++i) {
-    const auto at = fmt::format("{}: points[{}]", where, i);
-    const auto& p = (*points_json)[i];
-    points.push_back({json_number(p, "power_limit_w", at), json_number(p, "time_s", at),
-                      json_number(p, "energy_j", at)});
+    const JsonFields point((*points_json)[i], fmt::format("{}: points[{}]", where, i));
+    points.push_back({point.required_number("power_limit_w"), point.required_number("time_s"),
+                      point.required_number("energy_j")});
   }
   LimitProfileInfo info;
-  info.gpu_model = doc.value("gpu_model", "");
-  info.gpu_count = doc.value("gpu_count", std::size_t{1});
-  info.job_id = doc.value("job_id", "");
-  info.batch_size = doc.value("batch_size", std::size_t{0});
-  info.steps_per_window = doc.value("steps_per_window", std::size_t{0});
+  info.gpu_model = fields.text("gpu_model").value_or("");
+  info.gpu_count = fields.count("gpu_count", 1, kMaxProfileGpus).value_or(1);
+  info.job_id = fields.text("job_id").value_or("");
+  info.batch_size = fields.count("batch_size").value_or(0);
+  info.steps_per_window = fields.count("steps_per_window").value_or(0);
+  const double max_power_limit_w = fields.number("max_power_limit_w", 0).value_or(0.0);
   try {
-    return LimitProfile(std::move(points), std::move(info), doc.value("max_power_limit_w", 0.0));
+    return LimitProfile(std::move(points), std::move(info), max_power_limit_w);
   } catch (const Error& e) {
     throw Error(ErrorCode::kParse, fmt::format("{}: {}", where, e.what()));
   }

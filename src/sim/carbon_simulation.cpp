@@ -163,7 +163,7 @@ class Simulation final : public ControlledJob {
   PolicyOptions policy_options() {
     auto policy = options_.policy;
     if (auto* chase = std::get_if<ChaseOptions>(&policy)) {
-      if (!(chase->max_carbon_intensity > 0)) {
+      if (chase->max_carbon_intensity == 0) {  // 0: not given (other values: checked by the policy)
         chase->max_carbon_intensity = max_intensity_before(carbon_, options_.start);
       }
       result_.max_carbon_intensity = chase->max_carbon_intensity;

@@ -10,6 +10,7 @@
 
 #include "chase/error.h"
 #include "common/csv.h"
+#include "common/text.h"
 
 namespace chase {
 namespace {
@@ -39,8 +40,9 @@ double number(const csv::Reader& reader, const std::vector<std::string>& fields,
               std::size_t column) {
   const auto value = csv::parse_double(fields[column]);
   if (!value || !std::isfinite(*value)) {
-    throw Error(ErrorCode::kParse, fmt::format("{}: '{}' is not a finite number",
-                                               reader.where(column), fields[column]));
+    throw Error(ErrorCode::kParse,
+                fmt::format("{}: '{}' is not a finite number", reader.where(column),
+                            escape_untrusted(fields[column], 80)));
   }
   return *value;
 }
@@ -49,8 +51,9 @@ std::size_t batch_size(const csv::Reader& reader, const std::vector<std::string>
                        std::size_t column) {
   const double value = number(reader, fields, column);
   if (value <= 0 || value != std::floor(value)) {
-    throw Error(ErrorCode::kParse, fmt::format("{}: batch size '{}' is not a positive whole number",
-                                               reader.where(column), fields[column]));
+    throw Error(ErrorCode::kParse,
+                fmt::format("{}: batch size '{}' is not a positive whole number",
+                            reader.where(column), escape_untrusted(fields[column], 80)));
   }
   return static_cast<std::size_t>(value);
 }
@@ -68,6 +71,25 @@ void require_file(const std::filesystem::path& path, std::string_view what) {
     throw Error(ErrorCode::kIo, fmt::format("{} not found at {}; point --trace-dir (or "
                                             "CHASE_DATA_DIR) at the zeus-trace folder",
                                             what, path.string()));
+  }
+}
+
+// The job's parameters are the caller's (a front end's overrides), not the trace's: a bad one is
+// said before any file is read, so that it is not blamed on the trace.
+void check_workload(const WorkloadSpec& workload) {
+  if (workload.default_batch_size == 0) {
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("workload {}: the default batch size must be at least 1", workload.dataset));
+  }
+  if (!std::isfinite(workload.target_metric) || workload.target_metric <= 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("workload {}: the target metric must be a finite number > 0, not {}",
+                            workload.dataset, workload.target_metric));
+  }
+  if (workload.max_epochs == 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("workload {}: max_epochs must be at least 1", workload.dataset));
   }
 }
 
@@ -107,6 +129,7 @@ ZeusTrace ZeusTrace::load(const std::filesystem::path& dir, std::string_view gpu
     throw Error(ErrorCode::kNotFound, fmt::format("no Zeus trace for GPU '{}'; there are {}", gpu,
                                                   fmt::join(gpus, ", ")));
   }
+  check_workload(workload);
   ZeusTrace trace;
   trace.workload_ = workload;
   trace.gpu_ = std::string(gpu);

@@ -188,6 +188,53 @@ TEST_F(CliTest, MeasureRejectsBadCarbonCsvBeforeRunningTheCommand) {
   EXPECT_FALSE(fs::exists(marker)) << "the command must not run when its carbon file is bad";
 }
 
+// Every numeric option is checked where it enters, with the option, the value and the range in the
+// message; a bad value never runs the command (--intensity nan used to drop the emissions, a tiny
+// --interval flooded the terminal, --gpus -1 wrapped to the largest index).
+TEST_F(CliTest, MeasureRefusesNumbersOutsideTheirRangeBeforeRunningTheCommand) {
+  const auto marker = dir_ / "ran";
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--intensity", "nan"}, "--intensity: 'nan' is not a finite number in [0, 3000]"},
+      {{"--intensity", "inf"}, "--intensity: 'inf' is not a finite number in [0, 3000]"},
+      {{"--intensity", "-1"}, "--intensity: '-1' is not a finite number in [0, 3000]"},
+      {{"--intensity", "4e5"}, "--intensity: '4e5' is not a finite number in [0, 3000]"},
+      {{"--interval", "0.001"}, "--interval: '0.001' is not a finite number in [0.1, 86400]"},
+      {{"--interval", "0"}, "--interval: '0' is not a finite number in [0.1, 86400]"},
+      {{"--interval", "nan"}, "--interval: 'nan' is not a finite number in [0.1, 86400]"},
+      {{"--gpus", "-1"}, "--gpus: '-1' is not a GPU index"},
+      {{"--gpus", "0,1x"}, "--gpus: '1x' is not a GPU index"},
+  };
+  for (const auto& [options, message] : cases) {
+    std::vector<std::string> args{"measure"};
+    args.insert(args.end(), options.begin(), options.end());
+    args.insert(args.end(), {"--", "touch", marker.string()});
+    const auto r = chase(args);
+    EXPECT_EQ(r.exit_code, 2) << options[1];
+    EXPECT_THAT(r.err, HasSubstr(message));
+    EXPECT_FALSE(fs::exists(marker)) << options[1] << ": the command must not run";
+  }
+  // Zero and the range's ends are values, not "the default".
+  const auto report = dir_ / "zero.json";
+  const auto r =
+      chase({"measure", "--json", "--intensity", "0", "-o", report.string(), "--", "true"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(read_file(report))["carbon_g"], 0.0);
+}
+
+// Text from a file never reaches the terminal raw: a CSV value holding ESC sequences and a NUL is
+// quoted escaped in the error.
+TEST_F(CliTest, ControlBytesFromAFileAreEscapedInMessages) {
+  const auto csv = dir_ / "evil.csv";
+  std::ofstream(csv, std::ios::binary)
+      << "timestamp,carbon_intensity\n2021-01-01T00:00:00Z,100\n2021-01-01T01:00:00Z,"
+      << std::string("\x1b]0;owned\x07\x1b[2J\0x", 16) << "\n";
+  const auto r = chase({"measure", "--carbon-csv", csv.string(), "--", "true"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("'\\x1b]0;owned\\x07\\x1b[2J\\x00x'"));
+  EXPECT_EQ(r.err.find('\x1b'), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\0'), std::string::npos);
+}
+
 TEST_F(CliTest, MeasureIntervalPrintsLiveLines) {
   const auto r = chase({"measure", "--interval", "0.2", "--", "sleep", "0.9"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

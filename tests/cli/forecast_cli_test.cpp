@@ -188,6 +188,44 @@ TEST_F(ForecastCliTest, GapsNeedAFillAndAreReported) {
               AllOf(HasSubstr("1 gap(s), 2 missing point(s)"), HasSubstr("2 point(s) filled")));
 }
 
+// 30-min rows, then 15-min rows: not a gap (nothing is missing), so "0 gap(s), pass --fill" could
+// not help; the message says what changed, where, and that --resample is the fix.
+TEST_F(ForecastCliTest, AChangeOfSpacingMidSeriesAsksForResample) {
+  std::string text = "UTC time,carbon_intensity\n";
+  const UtcTime start = *parse_utc_time("2021-03-01T00:00:00Z");
+  UtcTime t = start;
+  for (int i = 0; i < 48 * 4; ++i, t += std::chrono::minutes(30)) {
+    text += format_utc_time(t) + "," + std::to_string(300 + i % 48) + "\n";
+  }
+  for (int i = 0; i < 40; ++i, t += std::chrono::minutes(15)) {
+    text += format_utc_time(t) + "," + std::to_string(300 + i % 7) + "\n";
+  }
+  const auto csv = write("spacing.csv", text);
+  auto r = chase({"forecast", "predict", "--data", csv.string(), "--model", "persistence"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("changes its spacing"), HasSubstr("mostly 30m apart"),
+                           HasSubstr("15m apart"), HasSubstr("pass --resample 30m")));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("0 gap(s)")));
+  r = chase({"forecast", "predict", "--data", csv.string(), "--model", "persistence", "--resample",
+             "30m", "--horizon", "2"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+// --horizon 1000000 used to fail at the first step too far ("too few to forecast 288 step(s)"),
+// naming a number the user never gave.
+TEST_F(ForecastCliTest, AHorizonBeyondTheHistoryIsNamedAsGiven) {
+  const auto csv = write("synthetic.csv", synthetic_csv());
+  auto r = chase({"forecast", "predict", "--data", csv.string(), "--model", "persistence",
+                  "--horizon", "1000000"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, AllOf(HasSubstr("--horizon 1000000 is 1000000 step(s) of 3600 s"),
+                           HasSubstr("288 points"), HasSubstr("at most 287 step(s)")));
+  r = chase({"forecast", "backtest", "--data", csv.string(), "--models", "persistence", "--horizon",
+             "1000000h"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--horizon 1000000h is 1000000 step(s)"));
+}
+
 TEST_F(ForecastCliTest, BadOptionsSayWhatIsAccepted) {
   const auto csv = write("synthetic.csv", synthetic_csv());
   auto r = chase({"forecast", "backtest", "--data", csv.string(), "--models", "prophet"});

@@ -145,5 +145,43 @@ TEST_F(SimulateCarbonCliTest, BadInputExitsNonZeroSayingWhat) {
   EXPECT_NE(r.exit_code, 0);
 }
 
+// --ci-max ≤ 0 or NaN used to be replaced by the trace's maximum while the header printed that
+// default as if asked; "the default" is now spelled by leaving the option out.
+TEST_F(SimulateCarbonCliTest, CiMaxIsAPositiveIntensityOrLeftOut) {
+  for (const std::string bad : {"0", "-5", "nan", "inf", "1e9"}) {
+    const auto r = chase({"--policy", "chase", "--ci-max", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad;
+    EXPECT_THAT(r.err, HasSubstr("--ci-max: '" + bad + "' is not a finite number in (0, 3000]"));
+  }
+  auto r = chase({"--policy", "chase", "--ci-max", "640"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("CI_max 640.0 gCO2eq/kWh"));
+  r = chase({"--policy", "chase"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("CI_max 500.0 gCO2eq/kWh"));  // the day before's maximum
+}
+
+TEST_F(SimulateCarbonCliTest, NumericOptionsNameTheirRange) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--eta", "1.5"}, "--eta: '1.5' is not a finite number in [0, 1]"},
+      {{"--eta", "nan"}, "--eta: 'nan' is not a finite number in [0, 1]"},
+      {{"--slack", "-0.1"}, "--slack: '-0.1' is not a finite number in [0, 100]"},
+      {{"--epochs", "0"}, "--epochs: '0' is not a finite number in (0, 1e+06]"},
+      {{"--epochs", "nan"}, "--epochs: 'nan' is not a finite number in (0, 1e+06]"},
+      {{"--batch-size", "0"}, "--batch-size: '0' is not a whole number from 1 to 4294967295"},
+      {{"--batch-size", "-256"}, "--batch-size: '-256' is not a whole number"},
+      {{"--batch-size", "2.5"}, "--batch-size: '2.5' is not a whole number"},
+      {{"--sweep", "--starts", "0"}, "--starts: '0' is not a whole number from 1 to 100000"},
+      {{"--sweep", "--etas", "0.5,2"}, "--etas: '2' is not a finite number in [0, 1]"},
+      {{"--sweep", "--slacks", "0.1,nan"}, "--slacks: 'nan' is not a finite number in [0, 100]"},
+      {{"--sweep", "--threads", "0"}, "--threads: '0' is not a whole number from 1 to 256"},
+  };
+  for (const auto& [options, message] : cases) {
+    const auto r = chase(options);
+    EXPECT_EQ(r.exit_code, 2) << options.back();
+    EXPECT_THAT(r.err, HasSubstr(message));
+  }
+}
+
 }  // namespace
 }  // namespace chase

@@ -101,7 +101,7 @@ TEST_F(SimulateRecurringCli, BadInputIsAClearErrorNotACrash) {
   bad_eta.insert(bad_eta.end(), {"--eta", "2"});
   r = chase(bad_eta);
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("eta"));
+  EXPECT_THAT(r.err, HasSubstr("--eta: '2' is not a finite number in [0, 1]"));
 
   // Neither --trace-dir nor CHASE_DATA_DIR: say which to give.
   r = testing::run_process({"/usr/bin/env", "-u", "CHASE_DATA_DIR", CHASE_CLI_PATH, "simulate",
@@ -112,6 +112,42 @@ TEST_F(SimulateRecurringCli, BadInputIsAClearErrorNotACrash) {
   r = chase({"--trace-dir", dir_.string(), "--gpu", "h100", "--workload", "imagenet"});
   EXPECT_NE(r.exit_code, 0);
   EXPECT_THAT(r.err, HasSubstr("h100"));
+}
+
+// Zero used to mean "the default" for --recurrences, --max-epochs and --default-batch-size, and
+// --target ≤ 0 or NaN silently took the artifact's target while inf was blamed on the trace file.
+// Each is now checked where it enters, and the default is spelled by leaving the option out.
+TEST_F(SimulateRecurringCli, NumericOptionsAreCheckedWhereTheyEnter) {
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--target", "0"}, "--target: '0' is not a finite number in (0, 1e+06]"},
+      {{"--target", "-0.65"}, "--target: '-0.65' is not a finite number in (0, 1e+06]"},
+      {{"--target", "nan"}, "--target: 'nan' is not a finite number"},
+      {{"--target", "inf"}, "--target: 'inf' is not a finite number"},
+      {{"--recurrences", "0"}, "--recurrences: '0' is not a whole number from 1 to 1000000"},
+      {{"--recurrences", "-1"}, "--recurrences: '-1' is not a whole number"},
+      {{"--recurrences", "1e3"}, "--recurrences: '1e3' is not a whole number"},
+      {{"--max-epochs", "0"}, "--max-epochs: '0' is not a whole number from 1 to 100000"},
+      {{"--default-batch-size", "0"}, "--default-batch-size: '0' is not a whole number from 1"},
+      {{"--default-batch-size", "-1"}, "--default-batch-size: '-1' is not a whole number"},
+      {{"--window", "0"}, "--window: '0' is not a whole number from 1"},
+      {{"--explorations", "0"}, "--explorations: '0' is not a whole number from 1 to 1000"},
+      {{"--beta", "0.5"}, "--beta: '0.5' is not a number ≥ 1, or inf"},
+      {{"--beta", "nan"}, "--beta: 'nan' is not a number ≥ 1, or inf"},
+      {{"--seed", "-1"}, "--seed: '-1' is not a whole number"},
+  };
+  for (const auto& [options, message] : cases) {
+    auto args = small_trace();
+    args.insert(args.end(), options.begin(), options.end());
+    const auto r = chase(args);
+    EXPECT_EQ(r.exit_code, 2) << options[1];
+    EXPECT_THAT(r.err, HasSubstr(message));
+  }
+  // inf switches early stopping off; "010" is ten (decimal), not octal eight.
+  auto args = small_trace();
+  args.insert(args.end(), {"--json", "--beta", "inf", "--recurrences", "010"});
+  const auto r = chase(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["summary"]["recurrences"], 10);
 }
 
 }  // namespace

@@ -89,6 +89,33 @@ TEST(SimulatedGpuProfile, CsvErrorsNameFileLineAndColumn) {
   EXPECT_THROW(PowerProfile::load("/nonexistent/profile.json"), Error);
 }
 
+// JSON fields of the wrong type name the file, the point and the field (common/json_fields.h), not
+// nlohmann's "[json.exception.type_error.302]".
+TEST(SimulatedGpuProfile, JsonFieldsOfTheWrongTypeNameThePointAndField) {
+  const auto error_of = [](const TempFile& file) -> std::string {
+    try {
+      PowerProfile::load(file.path());
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), ErrorCode::kParse);
+      return e.what();
+    }
+    ADD_FAILURE() << "no error for " << file.path();
+    return "";
+  };
+  TempFile text("typed.json", R"({"points": [{"power_limit_w": 300, "throughput": 150,
+      "avg_power_w": 240}, {"power_limit_w": 100, "throughput": "fast", "avg_power_w": 95}]})");
+  auto message = error_of(text);
+  EXPECT_THAT(message, HasSubstr("typed.json: points[1]: 'throughput' is \"fast\""));
+  EXPECT_THAT(message, ::testing::Not(HasSubstr("json.exception")));
+  TempFile missing("missing.json", R"({"points": [{"power_limit_w": 100}]})");
+  EXPECT_THAT(error_of(missing), HasSubstr("points[0]: 'throughput' is missing"));
+  TempFile gpu("gpu.json", R"({"gpu": 40, "points": [{"power_limit_w": 300, "throughput": 150,
+      "avg_power_w": 240}]})");
+  EXPECT_THAT(error_of(gpu), HasSubstr("gpu.json: 'gpu' is 40; it must be a string"));
+  TempFile list("list.json", R"({"points": {"power_limit_w": 300}})");
+  EXPECT_THAT(error_of(list), HasSubstr("\"points\" is missing or not a list"));
+}
+
 TEST(SimulatedGpuProfile, SyntheticDemoProfileSaysItIsSynthetic) {
   const auto profile = synthetic_demo_profile();
   EXPECT_THAT(profile.workload(), HasSubstr("synthetic"));

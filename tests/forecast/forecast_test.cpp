@@ -247,6 +247,36 @@ TEST(Svr, TracksASmoothSeries) {
   EXPECT_LT(mape_percent(predicted, actual), mape_percent(flat, actual) / 3);
 }
 
+// A carbon intensity is never negative. A series that declines steadily and then stays at 0 (a
+// grid going fully renewable) makes a linear model extrapolate the decline below 0; every model
+// make_forecaster returns is clamped to the physical range (forecast.h).
+TEST(Forecasters, NeverForecastANegativeIntensityOnADecliningSeries) {
+  constexpr std::size_t kPoints = 24 * 8;
+  const CarbonSeries series =
+      make_series(kPoints, hours(1), [](std::size_t i, double, const std::vector<double>&) {
+        return std::max(0.0, 400.0 - 4.0 * static_cast<double>(i));
+      });
+  constexpr std::size_t kFitEnd = 100;  // the decline only: the last value fitted is 4
+  for (const std::string name :
+       {"persistence", "seasonal", "linear", "svr", "gboost", "adaboost", "forest"}) {
+    SCOPED_TRACE(name);
+    auto model = make_forecaster(name);
+    const std::size_t begin = std::max<std::size_t>(1, model->history_needed(1));
+    ASSERT_LT(begin + 24, kFitEnd);
+    model->fit(series, begin, kFitEnd, 1);
+    const auto predicted = model->predict(series, kFitEnd, kPoints, 1);
+    ASSERT_EQ(predicted.size(), kPoints - kFitEnd);
+    for (std::size_t i = 0; i < predicted.size(); ++i) {
+      EXPECT_GE(predicted[i], 0.0) << "target " << kFitEnd + i;
+      EXPECT_TRUE(std::isfinite(predicted[i])) << "target " << kFitEnd + i;
+    }
+  }
+  // The clamp only touches what is below 0: on the decline itself linear is exact.
+  auto linear = make_forecaster("linear");
+  linear->fit(series, 1, kFitEnd, 1);
+  EXPECT_NEAR(linear->predict(series, 50, 51, 1).front(), series.values()[50], 1e-6);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Determinism, no look-ahead, misuse.
 

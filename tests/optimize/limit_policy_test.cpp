@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "chase/carbon_provider.h"
 #include "chase/error.h"
 #include "support/errors.h"
@@ -152,6 +155,24 @@ TEST(LimitPolicy, BadOptionsAreRefused) {
   EXPECT_THAT(error_message([&] { make_limit_policy(OracleOptions{}, 30min, nullptr); },
                             ErrorCode::kInvalidArgument),
               HasSubstr("oracle policy needs a carbon signal"));
+}
+
+// CI_max 0 means "chosen by begin()"; anything else that is not a positive intensity is a mistake
+// to refuse, not a request for the default (it used to be replaced silently).
+TEST(LimitPolicy, ACiMaxThatIsNotAPositiveIntensityIsRefused) {
+  auto clock = std::make_shared<ManualClock>(kStart);
+  for (const double bad : {-5.0, std::nan(""), std::numeric_limits<double>::infinity()}) {
+    SCOPED_TRACE(bad);
+    EXPECT_THAT(error_message(
+                    [&] {
+                      make_limit_policy(ChaseOptions{.eta = 0.5, .max_carbon_intensity = bad},
+                                        30min, signal(clock, 1, 1, 1));
+                    },
+                    ErrorCode::kInvalidArgument),
+                HasSubstr("CI_max"));
+  }
+  EXPECT_NO_THROW(make_limit_policy(ChaseOptions{.eta = 0.5, .max_carbon_intensity = 0}, 30min,
+                                    signal(clock, 1, 1, 1)));
 }
 
 TEST(LimitPolicy, NamesAreParsedOnceAndPrintedBack) {

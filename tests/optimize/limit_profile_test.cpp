@@ -139,6 +139,41 @@ TEST_F(LimitProfileFiles, JsonErrorsSayWhatIsWrong) {
               HasSubstr("unsupported version"));
 }
 
+// Fields of the wrong type or out of range name the file and the field; before the one JSON field
+// reader (common/json_fields.h) they were nlohmann's "type_error.302" or a count wrapped to 2^64
+// − 1.
+TEST_F(LimitProfileFiles, JsonFieldsOfTheWrongTypeOrRangeNameFileAndField) {
+  const std::string head = R"({"format": "chase-limit-profile", "version": 1,
+                               "points": [{"power_limit_w": 300, "time_s": 8, "energy_j": 4000}])";
+  auto message = load_error("count.json", head + R"(, "gpu_count": -1})");
+  EXPECT_THAT(message, HasSubstr("count.json: 'gpu_count' is -1"));
+  EXPECT_THAT(message, HasSubstr("whole number from 1"));
+  EXPECT_THAT(message, ::testing::Not(HasSubstr("18446744073709551615")));
+  EXPECT_THAT(load_error("zero.json", head + R"(, "gpu_count": 0})"),
+              HasSubstr("'gpu_count' is 0"));
+  EXPECT_THAT(load_error("text.json", head + R"(, "gpu_count": "4"})"),
+              HasSubstr("text.json: 'gpu_count' is \"4\""));
+  EXPECT_THAT(load_error("model.json", head + R"(, "gpu_model": 7})"),
+              HasSubstr("'gpu_model' is 7; it must be a string"));
+  EXPECT_THAT(load_error("batch.json", head + R"(, "batch_size": 2.5})"),
+              HasSubstr("'batch_size' is 2.5"));
+  EXPECT_THAT(load_error("max.json", head + R"(, "max_power_limit_w": "300"})"),
+              HasSubstr("'max_power_limit_w' is \"300\""));
+  EXPECT_THAT(load_error("format.json", R"({"format": 1, "version": 1, "points": []})"),
+              HasSubstr("format.json: 'format' is 1"));
+  EXPECT_THAT(load_error("version.json", R"({"format": "chase-limit-profile", "version": "1"})"),
+              HasSubstr("'version' is \"1\""));
+}
+
+TEST_F(LimitProfileFiles, SelectSaysWhichFieldIsWrongNotInternalError) {
+  const auto profile = write("typed.json", R"({"format": "chase-limit-profile", "version": 1,
+      "gpu_count": "two", "points": [{"power_limit_w": 300, "time_s": 8, "energy_j": 4000}]})");
+  const auto r = testing::run_process({CHASE_CLI_PATH, "select", "--profile", profile.string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr(profile.string() + ": 'gpu_count' is \"two\""));
+  EXPECT_THAT(r.err, ::testing::Not(HasSubstr("internal error")));
+}
+
 TEST_F(LimitProfileFiles, UnknownExtensionOrMissingFile) {
   EXPECT_THROW(load_limit_profile(write("p.txt", "x")), Error);
   try {
@@ -185,7 +220,14 @@ TEST_F(LimitProfileFiles, SelectRejectsParametersOfAnotherSelectorAndBadFiles) {
   EXPECT_THAT(r.err, HasSubstr("--eta applies to --selector zeus only"));
   r = testing::run_process({CHASE_CLI_PATH, "select", "--profile", log.string(), "--eta", "2"});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_THAT(r.err, HasSubstr("eta must be between 0"));
+  EXPECT_THAT(r.err, HasSubstr("--eta: '2' is not a finite number in [0, 1]"));
+  r = testing::run_process({CHASE_CLI_PATH, "select", "--profile", log.string(), "--eta", "nan"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--eta: 'nan' is not a finite number in [0, 1]"));
+  r = testing::run_process({CHASE_CLI_PATH, "select", "--profile", log.string(), "--selector",
+                            "slowdown", "--factor", "0.5"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--factor: '0.5' is not a finite number in [1, 100]"));
   const auto bad = write("bad.csv", "start_time,window_name,elapsed_time,gpu0_energy\n1,w_9,x,1\n");
   r = testing::run_process({CHASE_CLI_PATH, "select", "--profile", bad.string()});
   EXPECT_EQ(r.exit_code, 2);

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include "chase/error.h"
 #include "support/errors.h"
@@ -68,6 +69,26 @@ TEST_F(SmallTrace, EpochsPastMaxEpochsDoNotCount) {
   EXPECT_FALSE(trace.config(256, 250));
   EXPECT_THAT(error_message([&] { trace.default_config(); }, ErrorCode::kNotFound),
               HasSubstr("default batch size 256"));
+}
+
+// The job's parameters are the caller's: a bad one is said as such, not blamed on the trace (a
+// target of inf used to read as "no data for imagenet at target inf in <dir>").
+TEST_F(SmallTrace, BadWorkloadParametersAreTheCallersNotTheTraces) {
+  const auto refused = [&](auto change, const char* what) {
+    auto workload = zeus_workload("imagenet");
+    change(workload);
+    EXPECT_THAT(error_message([&] { ZeusTrace::load(dir_, "v100", workload); },
+                              ErrorCode::kInvalidArgument),
+                HasSubstr(what));
+  };
+  refused([](WorkloadSpec& w) { w.target_metric = std::numeric_limits<double>::infinity(); },
+          "target metric must be a finite number > 0, not inf");
+  refused([](WorkloadSpec& w) { w.target_metric = std::nan(""); }, "target metric");
+  refused([](WorkloadSpec& w) { w.target_metric = 0; }, "target metric");
+  refused([](WorkloadSpec& w) { w.target_metric = -0.65; }, "target metric");
+  refused([](WorkloadSpec& w) { w.max_epochs = 0; }, "max_epochs must be at least 1");
+  refused([](WorkloadSpec& w) { w.default_batch_size = 0; },
+          "default batch size must be at least 1");
 }
 
 TEST_F(SmallTrace, ErrorsNameTheFileLineColumnOrWhatIsKnown) {

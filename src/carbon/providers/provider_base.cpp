@@ -7,6 +7,8 @@
 #include <cctype>
 #include <cmath>
 
+#include "common/text.h"
+
 namespace chase::detail {
 
 namespace {
@@ -31,8 +33,8 @@ std::string snippet(const std::string& body) {
     if (space && (compact.empty() || compact.back() == ' ')) continue;
     compact += space ? ' ' : c;
   }
-  if (compact.size() > kMax) compact = compact.substr(0, kMax) + "...";
-  return compact;
+  // A service's text must not drive the terminal (control bytes, ESC sequences).
+  return escape_untrusted(compact, kMax);
 }
 
 // 2xx with a body: 204 (No Content) has none.
@@ -152,7 +154,11 @@ void HttpProvider::keep(const std::string& cache_key, const Fetched& fetched,
 
 void HttpProvider::fail_status(const Fetched& fetched, const std::string& url) const {
   const long status = fetched.status;
-  const std::string body = fetched.body.empty() ? "" : fmt::format(" ({})", snippet(fetched.body));
+  // Services echo what they were sent ("invalid token abc123"): the caller's secrets are masked
+  // before the body goes into a message, and so into logs (the masking sees the whole body, not
+  // the shortened snippet, so a secret cut by the shortening cannot leak half of itself).
+  const std::string redacted = redact_secrets(fetched.body, secrets());
+  const std::string body = redacted.empty() ? "" : fmt::format(" ({})", snippet(redacted));
   switch (status) {
     case 204:
       throw Error(ErrorCode::kUnavailable,
@@ -185,6 +191,10 @@ void HttpProvider::fail_status(const Fetched& fetched, const std::string& url) c
           ErrorCode::kUnavailable,
           fmt::format("{}: GET {} answered HTTP {}{}. Try again later.", name_, url, status, body));
   }
+}
+
+std::vector<std::string> HttpProvider::secrets() const {
+  return {options_.credentials.api_key, options_.credentials.password};
 }
 
 nlohmann::json HttpProvider::parse_json(const Fetched& fetched, const std::string& url) const {

@@ -104,6 +104,9 @@ class HttpProvider : public CarbonProvider {
   static void require_setting(bool given, const char* message) {
     if (!given) throw Error(ErrorCode::kInvalidArgument, message);
   }
+  // What must never appear in a message: the credentials, and what a subclass derives from them
+  // (WattTime's bearer token). fail_status masks them in the service's error body.
+  virtual std::vector<std::string> secrets() const;
   // Throws the chase::Error that the status of `fetched` (from `url`) deserves.
   [[noreturn]] void fail_status(const Fetched& fetched, const std::string& url) const;
   nlohmann::json parse_json(const Fetched& fetched, const std::string& url) const;

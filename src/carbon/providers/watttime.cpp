@@ -115,6 +115,12 @@ class WattTimeProvider final : public HttpProvider {
     token_expires_ = started + kTokenLifetime - kTokenMargin;
   }
 
+  std::vector<std::string> secrets() const override {
+    auto secrets = HttpProvider::secrets();
+    secrets.push_back(token_);
+    return secrets;
+  }
+
   // Every data request carries the bearer token.
   HttpResponse send(const HttpRequest& request) override {
     HttpRequest authorised = request;

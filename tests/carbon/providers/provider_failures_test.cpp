@@ -201,6 +201,21 @@ TEST_P(ProviderFailureTest, UnauthorizedIsAPermissionError) {
   EXPECT_TRUE(sleeps_.waits().empty());  // a 401 is not retried with backoff
 }
 
+// Services echo what they were sent. The body goes into the message (it says what was wrong), but
+// the caller's secrets are masked and its control bytes cannot reach a terminal.
+TEST_P(ProviderFailureTest, AnErrorBodyEchoingTheCredentialsIsRedactedAndEscaped) {
+  const std::string echo = std::string(R"({"message":"bad request from key )") + kApiKey +
+                           " password " + kPassword + R"( token token-one \u001b[2J done"})";
+  server_.route(param().path, status(400, {}, echo));
+  auto p = provider();
+  const std::string message = error_message([&] { param().call(*p); }, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, HasSubstr("bad request from key *** password *** token"));
+  EXPECT_THAT(message, HasSubstr("done"));
+  EXPECT_THAT(message, Not(HasSubstr("\x1b")));  // ESC from the JSON string, escaped
+  EXPECT_THAT(message, HasSubstr("\\x1b[2J"));
+  if (param().provider == "watttime") EXPECT_THAT(message, Not(HasSubstr("token-one")));
+}
+
 TEST_P(ProviderFailureTest, ASecondInstanceReadsTheCacheInsteadOfTheNetwork) {
   TempDir cache;
   server_.route(param().path, good());

@@ -122,6 +122,11 @@ TEST(CarbonProviderOptionsTest, BadConfigFilesAreClearErrorsWithoutSecrets) {
   EXPECT_THAT(error_message([&] { load_carbon_provider_options("watttime", path, fake_env({})); },
                             ErrorCode::kParse),
               AllOf(HasSubstr("pasword"), HasSubstr("providers.json")));
+  // An unknown key is quoted in the message, escaped: it comes from the file.
+  path = write_file(dir, R"({"watttime": {"pass\u001b[2Jword": "x"}})");
+  EXPECT_THAT(error_message([&] { load_carbon_provider_options("watttime", path, fake_env({})); },
+                            ErrorCode::kParse),
+              AllOf(HasSubstr("\"pass\\x1b[2Jword\""), Not(HasSubstr("\x1b"))));
   path = write_file(dir, R"({"watttime": {"timeout_ms": -5}})");
   EXPECT_THAT(error_message([&] { load_carbon_provider_options("watttime", path, fake_env({})); },
                             ErrorCode::kParse),
