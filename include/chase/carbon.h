@@ -3,10 +3,17 @@
 // Contract: a CarbonSeries maps UTC interval starts to gCO2eq/kWh. Point i holds for one
 // `resolution` from times[i]; a series with gaps leaves the gaps uncovered (no value is invented
 // for them). Times are strictly increasing; values are finite and non-negative (the constructor
-// checks).
+// checks). A series may also say, per point, whether the value is estimated (a forecast or
+// model value standing in for a measurement): estimated() is empty when no point is, else one flag
+// per point.
 // load_carbon_csv() finds the time and value columns by header (or by name when given), accepts
 // ISO 8601 and "YYYY-MM-DD HH:MM:SS" (UTC), sorts unsorted rows, and reports malformed input as
-// kParse naming the file, line and column.
+// kParse naming the file, line and column. It recognises, from the header (or the JSON shape),
+// never the file name, the public exports: Electricity Maps' CSV (life-cycle when it has both the
+// direct and the LCA column and none was named, with a note), WattTime's CSV and JSON (lbs/MWh
+// converted), the UK Carbon Intensity API's JSON and the Carbon Aware SDK's JSON; columns named by
+// the caller override the detection. Times without a UTC offset under a header that does not say
+// UTC are read as UTC and flagged in the report (they may be local time).
 //
 // Exogenous columns: a series may carry extra numeric columns (e.g. weather and generation
 // forecasts published a day ahead), each with one finite value per point, aligned with times().
@@ -56,6 +63,10 @@ class CarbonSeries {
   CarbonSeries(std::vector<UtcTime> times, std::vector<double> values,
                std::chrono::seconds resolution, std::string source = "",
                std::vector<ExogenousColumn> exogenous = {});
+  // The same, with one `estimated` flag per point (or none: an empty vector, nothing estimated).
+  CarbonSeries(std::vector<UtcTime> times, std::vector<double> values,
+               std::chrono::seconds resolution, std::string source,
+               std::vector<ExogenousColumn> exogenous, std::vector<bool> estimated);
 
   const std::vector<UtcTime>& times() const noexcept { return times_; }
   const std::vector<double>& values() const noexcept { return values_; }
@@ -74,6 +85,11 @@ class CarbonSeries {
   // the chase cost is this over the day before a job starts.)
   std::optional<double> max_between(UtcTime from, UtcTime to) const;
   const std::vector<ExogenousColumn>& exogenous() const noexcept { return exogenous_; }
+  // One flag per point, true where the value is estimated; empty when no point is.
+  const std::vector<bool>& estimated() const noexcept { return estimated_; }
+  bool is_estimated(std::size_t index) const noexcept {
+    return index < estimated_.size() && estimated_[index];
+  }
 
  private:
   std::vector<UtcTime> times_;
@@ -81,6 +97,7 @@ class CarbonSeries {
   std::chrono::seconds resolution_{0};
   std::string source_;
   std::vector<ExogenousColumn> exogenous_;
+  std::vector<bool> estimated_;
 };
 
 enum class GapFill { kNone, kPrevious, kLinear };
@@ -119,6 +136,16 @@ struct CarbonLoadReport {
   std::chrono::seconds source_resolution{0};
   std::size_t filled_points = 0;               // points invented by `fill` (after any resampling)
   std::vector<std::string> exogenous_columns;  // kept, in file order
+  // The public export recognised ("electricitymaps", "watttime", "ukgrid", "carbon-aware-sdk");
+  // empty for a generic CSV.
+  std::string format;
+  // What the loader chose for the caller, one sentence each (also logged): the column used when an
+  // export has several (Electricity Maps: direct vs life-cycle), a unit conversion, left-out nulls,
+  // times that may be local.
+  std::vector<std::string> notes;
+  std::size_t times_without_offset = 0;  // rows whose time text carries no UTC offset
+  bool local_times_suspected = false;    // ... and the time column's header does not say UTC
+  std::size_t estimated_points = 0;      // points of the series flagged estimated
 };
 
 CarbonSeries load_carbon_csv(const std::filesystem::path& path,

@@ -8,7 +8,11 @@
 // Series are sorted, de-duplicated (a repeated time keeps its last value) and carry the service's
 // resolution. A null value is dropped, never turned into 0; what was dropped or reordered in the
 // last call is in last_notes() and logged as a warning. An empty answer is an empty series, except
-// for latest(), which throws kUnavailable.
+// for latest(), which throws kUnavailable. Each point says whether it is estimated (forecasts, UK
+// periods without an actual value). A horizon longer than the service forecasts is clamped and a
+// forecast shorter than asked is kept, both with a note in last_notes().messages. An answer for
+// another zone than asked is kInvalidArgument; a refusal that is the account's plan, not its
+// credentials, says so ("your key's plan does not include ...").
 //
 // Providers ("electricitymaps", "watttime", "ukgrid", "carbon-aware-sdk", "file") talk HTTP through
 // libcurl with connect and total timeouts, retry 429/5xx/timeouts/connection failures with
@@ -54,6 +58,9 @@ struct CarbonFetchNotes {
   std::size_t duplicates_dropped = 0;  // points repeating an earlier time
   bool reordered = false;              // the points were not in time order
   bool from_cache = false;             // every response came from the on-disk cache
+  // What else the caller should know, one sentence each: a horizon clamped to what the service
+  // offers, a forecast that ends before the horizon, a zone the service chose. Also logged.
+  std::vector<std::string> messages;
 };
 
 struct RetryPolicy {

@@ -1,4 +1,5 @@
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <array>
@@ -9,6 +10,7 @@
 #include <span>
 #include <string_view>
 
+#include "carbon/carbon_formats.h"
 #include "chase/carbon.h"
 #include "chase/error.h"
 #include "common/csv.h"
@@ -112,6 +114,23 @@ CarbonSeries::CarbonSeries(std::vector<UtcTime> times, std::vector<double> value
   }
 }
 
+CarbonSeries::CarbonSeries(std::vector<UtcTime> times, std::vector<double> values,
+                           std::chrono::seconds resolution, std::string source,
+                           std::vector<ExogenousColumn> exogenous, std::vector<bool> estimated)
+    : CarbonSeries(std::move(times), std::move(values), resolution, std::move(source),
+                   std::move(exogenous)) {
+  if (!estimated.empty() && estimated.size() != times_.size()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{} has {} 'estimated' flags for {} times; it needs one per time (or "
+                            "none).",
+                            describe_series(source_), estimated.size(), times_.size()));
+  }
+  // All false says no more than none at all; keep the cheaper form.
+  if (std::find(estimated.begin(), estimated.end(), true) != estimated.end()) {
+    estimated_ = std::move(estimated);
+  }
+}
+
 bool CarbonSeries::regular() const noexcept {
   for (std::size_t i = 1; i < times_.size(); ++i) {
     if (times_[i] - times_[i - 1] != resolution_) return false;
@@ -199,6 +218,7 @@ struct Row {
   double value;
   std::size_t line;
   std::vector<double> exogenous;  // one per kept exogenous column
+  bool estimated = false;         // the file says the value is estimated (or it was filled)
 };
 
 bool equals_ignoring_case(std::string_view a, std::string_view b) {
@@ -327,19 +347,54 @@ double parse_exogenous_field(const csv::Reader& reader, const std::vector<std::s
   return *value;
 }
 
-std::vector<Row> read_rows(csv::Reader& reader, std::size_t time_column, std::size_t value_column,
-                           const std::vector<std::size_t>& exogenous_columns) {
+// "true"/"false" (any case), "1"/"0", "yes"/"no"; empty is false.
+bool parse_flag_field(const csv::Reader& reader, const std::vector<std::string>& fields,
+                      std::size_t column) {
+  std::string text = field_text(reader, fields, column);
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (text == "true" || text == "1" || text == "yes") return true;
+  if (text.empty() || text == "false" || text == "0" || text == "no") return false;
+  throw Error(ErrorCode::kParse,
+              fmt::format("{}: cannot read '{}' as true or false.", reader.where(column), text));
+}
+
+// Where the columns are, and what to do with them, for read_rows.
+struct ColumnPlan {
+  std::size_t time = 0;
+  std::size_t value = 0;
+  std::vector<std::size_t> exogenous;
+  detail::CsvLayout layout;
+};
+
+std::vector<Row> read_rows(csv::Reader& reader, const ColumnPlan& plan, CarbonLoadReport& report) {
   std::vector<Row> rows;
   std::vector<std::string> fields;
   while (reader.next(fields)) {
-    const UtcTime time = parse_time_field(reader, fields, time_column);
-    const double value = parse_value_field(reader, fields, value_column);
+    const UtcTime time = parse_time_field(reader, fields, plan.time);
+    if (!detail::has_utc_offset(field_text(reader, fields, plan.time))) {
+      ++report.times_without_offset;
+    }
+    double value = parse_value_field(reader, fields, plan.value) * plan.layout.factor;
+    if (plan.layout.units_column) {
+      const std::string unit = field_text(reader, fields, *plan.layout.units_column);
+      const auto factor = detail::watttime_unit_factor(unit);
+      if (!factor) {
+        throw Error(ErrorCode::kParse,
+                    fmt::format("{}: the unit '{}' cannot be converted to gCO2eq/kWh (e.g. a "
+                                "percentile signal). Export the co2_moer signal.",
+                                reader.where(*plan.layout.units_column), unit));
+      }
+      value *= *factor;
+    }
     std::vector<double> exogenous;
-    exogenous.reserve(exogenous_columns.size());
-    for (const std::size_t column : exogenous_columns) {
+    exogenous.reserve(plan.exogenous.size());
+    for (const std::size_t column : plan.exogenous) {
       exogenous.push_back(parse_exogenous_field(reader, fields, column));
     }
-    rows.push_back({time, value, reader.line(), std::move(exogenous)});
+    const bool estimated = plan.layout.estimated_column &&
+                           parse_flag_field(reader, fields, *plan.layout.estimated_column);
+    rows.push_back({time, value, reader.line(), std::move(exogenous), estimated});
   }
   return rows;
 }
@@ -452,6 +507,7 @@ struct GridPoint {
   bool present = false;
   double value = 0;
   std::vector<double> exogenous;
+  bool estimated = false;  // from an estimated row, or invented by a fill
 };
 
 // Puts the rows on a grid of `period` starting at `origin`: each grid point takes the mean of the
@@ -469,6 +525,7 @@ std::vector<GridPoint> to_grid(const std::vector<Row>& rows, std::chrono::second
     std::size_t count = 0;
     for (std::size_t i = next; i < rows.size() && rows[i].time < t + period; ++i) {
       point.value += rows[i].value;
+      point.estimated = point.estimated || rows[i].estimated;
       for (std::size_t c = 0; c < exogenous_count; ++c) point.exogenous[c] += rows[i].exogenous[c];
       ++count;
     }
@@ -480,6 +537,7 @@ std::vector<GridPoint> to_grid(const std::vector<Row>& rows, std::chrono::second
       point.present = true;  // an upsampled point: the row in force at t
       point.value = rows[next - 1].value;
       point.exogenous = rows[next - 1].exogenous;
+      point.estimated = rows[next - 1].estimated;
     }
     grid.push_back(std::move(point));
   }
@@ -501,6 +559,7 @@ std::size_t fill_grid(std::vector<GridPoint>& grid, GapFill fill) {
             grid[j].exogenous[c] = (1 - w) * grid[previous].exogenous[c] + w * grid[i].exogenous[c];
           }
           grid[j].present = true;
+          grid[j].estimated = true;
         }
       }
       previous = i;
@@ -508,6 +567,7 @@ std::size_t fill_grid(std::vector<GridPoint>& grid, GapFill fill) {
       grid[i].value = grid[i - 1].value;
       grid[i].exogenous = grid[i - 1].exogenous;
       grid[i].present = true;
+      grid[i].estimated = true;
       ++filled;
     } else {
       ++filled;  // counted now, filled when the next present point is reached
@@ -539,20 +599,99 @@ std::optional<DuplicateTimes> parse_duplicate_times(std::string_view text) {
   return std::nullopt;
 }
 
-CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvOptions& options,
-                             CarbonLoadReport* report_out) {
+namespace {
+
+// The rows of a JSON export (detail::read_carbon_json); `line` is the point's index in the file.
+std::vector<Row> json_rows(const std::filesystem::path& path, const CarbonCsvOptions& options,
+                           CarbonLoadReport& report) {
+  if (!options.time_column.empty() || !options.value_column.empty() ||
+      !options.exogenous_columns.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("'{}' is a JSON export: it has no columns to choose. Leave the time, "
+                            "value and exogenous columns unset.",
+                            path.string()));
+  }
+  detail::JsonSeries json = detail::read_carbon_json(path);
+  report.format = json.format;
+  report.notes = std::move(json.notes);
+  for (const std::string& note : report.notes) spdlog::warn("{}", note);
+  std::vector<Row> rows;
+  rows.reserve(json.records.size());
+  for (const auto& record : json.records) {
+    rows.push_back({record.time, record.value, record.index, {}, record.estimated});
+  }
+  return rows;
+}
+
+// The rows of a CSV: columns from the caller's names, else the recognised export's, else the
+// generic header names.
+std::vector<Row> csv_rows(const std::filesystem::path& path, const CarbonCsvOptions& options,
+                          CarbonLoadReport& report) {
   csv::Reader reader(path);
   const std::string file = path.string();
-  const std::size_t time_column = find_column(reader, options.time_column, kTimeColumns, kTimeRole);
-  const std::size_t value_column =
-      find_column(reader, options.value_column, kValueColumns, kValueRole);
-  if (time_column == value_column) {
+  ColumnPlan plan;
+  plan.layout = detail::detect_csv_layout(reader.header(), !options.value_column.empty());
+  const auto& layout = plan.layout;
+  plan.time = !options.time_column.empty() || !layout.time_column
+                  ? find_column(reader, options.time_column, kTimeColumns, kTimeRole)
+                  : *layout.time_column;
+  plan.value = !options.value_column.empty() || !layout.value_column
+                   ? find_column(reader, options.value_column, kValueColumns, kValueRole)
+                   : *layout.value_column;
+  if (plan.time == plan.value) {
     throw Error(
         ErrorCode::kInvalidArgument,
         fmt::format("'{}': column '{}' was chosen as both the time and the value column. "
                     "Pass different columns ({} and {}).",
-                    file, reader.header()[time_column], kTimeRole.cli_flag, kValueRole.cli_flag));
+                    file, reader.header()[plan.time], kTimeRole.cli_flag, kValueRole.cli_flag));
   }
+  report.format = layout.format;
+  report.notes = layout.notes;
+  for (const std::string& note : report.notes) spdlog::warn("{}", note);
+  if (!options.exogenous_columns.empty()) {
+    for (const std::string& name : options.exogenous_columns) {
+      const std::size_t column =
+          named_column(reader, name, {"exogenous", "--exogenous-cols", "exogenous_columns"});
+      if (column == plan.time || column == plan.value) {
+        throw Error(ErrorCode::kInvalidArgument,
+                    fmt::format("'{}': column '{}' is the time or value column; it cannot also be "
+                                "an exogenous input.",
+                                file, name));
+      }
+      plan.exogenous.push_back(column);
+    }
+  } else if (options.exogenous) {
+    for (std::size_t c = 0; c < reader.header().size(); ++c) {
+      if (c != plan.time && c != plan.value && is_forecast_column(reader.header()[c])) {
+        plan.exogenous.push_back(c);
+      }
+    }
+  }
+  for (const std::size_t c : plan.exogenous) report.exogenous_columns.push_back(reader.header()[c]);
+
+  std::vector<Row> rows = read_rows(reader, plan, report);
+  // A time without an offset is read as UTC; unless the header says so, it may be local time.
+  const std::string time_header = reader.header()[plan.time];
+  std::string time_header_lower = time_header;
+  std::transform(time_header_lower.begin(), time_header_lower.end(), time_header_lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (report.times_without_offset > 0 && time_header_lower.find("utc") == std::string::npos) {
+    report.local_times_suspected = true;
+    report.notes.push_back(fmt::format(
+        "'{}': {} of {} times in column '{}' have no UTC offset and the header does not say UTC; "
+        "they were read as UTC. If the file is in local time, convert it to UTC (or add the "
+        "offset, e.g. \"2026-03-01T12:00:00+01:00\") first.",
+        file, report.times_without_offset, rows.size(), time_header));
+    spdlog::warn("{}", report.notes.back());
+  }
+  return rows;
+}
+
+}  // namespace
+
+CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvOptions& options,
+                             CarbonLoadReport* report_out) {
+  const std::string file = path.string();
   if (options.resample < std::chrono::seconds(0)) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("Loading '{}': the resample period is {} s; it must be positive (or 0 "
@@ -561,47 +700,27 @@ CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvO
   }
 
   CarbonLoadReport report;
-  std::vector<std::size_t> exogenous_columns;
-  if (!options.exogenous_columns.empty()) {
-    for (const std::string& name : options.exogenous_columns) {
-      const std::size_t column =
-          named_column(reader, name, {"exogenous", "--exogenous-cols", "exogenous_columns"});
-      if (column == time_column || column == value_column) {
-        throw Error(ErrorCode::kInvalidArgument,
-                    fmt::format("'{}': column '{}' is the time or value column; it cannot also be "
-                                "an exogenous input.",
-                                file, name));
-      }
-      exogenous_columns.push_back(column);
-    }
-  } else if (options.exogenous) {
-    for (std::size_t c = 0; c < reader.header().size(); ++c) {
-      if (c != time_column && c != value_column && is_forecast_column(reader.header()[c])) {
-        exogenous_columns.push_back(c);
-      }
-    }
-  }
-  for (const std::size_t c : exogenous_columns)
-    report.exogenous_columns.push_back(reader.header()[c]);
-
-  std::vector<Row> rows = read_rows(reader, time_column, value_column, exogenous_columns);
+  std::vector<Row> rows = detail::looks_like_json(path) ? json_rows(path, options, report)
+                                                        : csv_rows(path, options, report);
   report.rows = rows.size();
   sort_rows(rows, file, options.duplicates, report);
   const std::chrono::seconds resolution = infer_resolution(rows, file);
   report.source_resolution = resolution;
   report_gaps(rows, resolution, report);
 
-  std::vector<ExogenousColumn> exogenous(exogenous_columns.size());
+  std::vector<ExogenousColumn> exogenous(report.exogenous_columns.size());
   for (std::size_t c = 0; c < exogenous.size(); ++c)
     exogenous[c].name = report.exogenous_columns[c];
   std::vector<UtcTime> times;
   std::vector<double> values;
+  std::vector<bool> estimated;
   std::chrono::seconds out_resolution = resolution;
   const bool regrid = options.resample > std::chrono::seconds(0) || options.fill != GapFill::kNone;
   if (!regrid) {
     for (Row& row : rows) {
       times.push_back(row.time);
       values.push_back(row.value);
+      estimated.push_back(row.estimated);
       for (std::size_t c = 0; c < exogenous.size(); ++c) {
         exogenous[c].values.push_back(row.exogenous[c]);
       }
@@ -618,14 +737,17 @@ CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvO
       if (!point.present) continue;
       times.push_back(point.time);
       values.push_back(point.value);
+      estimated.push_back(point.estimated);
       for (std::size_t c = 0; c < exogenous.size(); ++c) {
         exogenous[c].values.push_back(point.exogenous[c]);
       }
     }
   }
+  report.estimated_points =
+      static_cast<std::size_t>(std::count(estimated.begin(), estimated.end(), true));
   if (report_out != nullptr) *report_out = std::move(report);
   return CarbonSeries(std::move(times), std::move(values), out_resolution, file,
-                      std::move(exogenous));
+                      std::move(exogenous), std::move(estimated));
 }
 
 CarbonSeries fill_gaps(const CarbonSeries& series, GapFill fill, std::size_t* filled) {
@@ -633,7 +755,7 @@ CarbonSeries fill_gaps(const CarbonSeries& series, GapFill fill, std::size_t* fi
   if (series.regular() || fill == GapFill::kNone) return series;
   std::vector<Row> rows;
   for (std::size_t i = 0; i < series.size(); ++i) {
-    Row row{series.times()[i], series.values()[i], 0, {}};
+    Row row{series.times()[i], series.values()[i], 0, {}, series.is_estimated(i)};
     for (const auto& column : series.exogenous()) row.exogenous.push_back(column.values[i]);
     rows.push_back(std::move(row));
   }
@@ -643,16 +765,18 @@ CarbonSeries fill_gaps(const CarbonSeries& series, GapFill fill, std::size_t* fi
   if (filled != nullptr) *filled = count;
   std::vector<UtcTime> times;
   std::vector<double> values;
+  std::vector<bool> estimated;
   auto exogenous = series.exogenous();
   for (auto& column : exogenous) column.values.clear();
   for (const auto& point : grid) {
     times.push_back(point.time);
     values.push_back(point.value);
+    estimated.push_back(point.estimated);
     for (std::size_t c = 0; c < exogenous.size(); ++c)
       exogenous[c].values.push_back(point.exogenous[c]);
   }
   return CarbonSeries(std::move(times), std::move(values), series.resolution(), series.source(),
-                      std::move(exogenous));
+                      std::move(exogenous), std::move(estimated));
 }
 
 }  // namespace chase

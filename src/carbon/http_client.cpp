@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <charconv>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <mutex>
@@ -246,7 +248,9 @@ HttpResponse HttpClient::get(const HttpRequest& request) const {
       last_problem = fmt::format("HTTP {}", last_status);
       if (const auto it = result.response.headers.find("retry-after");
           it != result.response.headers.end()) {
-        if (const auto seconds = parse_retry_after(it->second)) {
+        const UtcTime now =
+            options_.clock ? options_.clock->utc_now() : UtcTime(std::chrono::system_clock::now());
+        if (const auto seconds = parse_retry_after(it->second, now)) {
           wait = std::min<std::chrono::milliseconds>(*seconds, options_.retry.max_backoff);
           last_problem += fmt::format(" (Retry-After: {} s)", seconds->count());
         }
@@ -300,14 +304,56 @@ std::string make_url(std::string_view base, std::string_view path,
   return url;
 }
 
-std::optional<std::chrono::seconds> parse_retry_after(const std::string& value) {
+namespace {
+
+// An IMF-fixdate ("Wed, 21 Oct 2015 07:28:00 GMT", RFC 9110 section 5.6.7), the only date form a
+// sender may generate; nullopt for anything else.
+std::optional<UtcTime> parse_http_date(const std::string& text) {
+  static constexpr std::array<std::string_view, 12> kMonths = {
+      "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  char weekday[4] = {};
+  char month_name[4] = {};
+  char zone[4] = {};
+  int day = 0;
+  int year = 0;
+  int hour = 0;
+  int minute = 0;
+  int second = 0;
+  int consumed = 0;
+  if (std::sscanf(text.c_str(), "%3[A-Za-z], %2d %3s %4d %2d:%2d:%2d %3s%n", weekday, &day,
+                  month_name, &year, &hour, &minute, &second, zone, &consumed) != 8 ||
+      static_cast<std::size_t>(consumed) != text.size() || std::string_view(zone) != "GMT" ||
+      std::string_view(weekday).size() != 3 || text[3] != ',') {
+    return std::nullopt;
+  }
+  const auto month = std::find(kMonths.begin(), kMonths.end(), std::string_view(month_name));
+  if (month == kMonths.end() || hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  const std::chrono::year_month_day date{
+      std::chrono::year(year),
+      std::chrono::month(static_cast<unsigned>(month - kMonths.begin() + 1)),
+      std::chrono::day(static_cast<unsigned>(day))};
+  if (!date.ok()) return std::nullopt;
+  return UtcTime(std::chrono::sys_days(date)) + std::chrono::hours(hour) +
+         std::chrono::minutes(minute) + std::chrono::seconds(second);
+}
+
+}  // namespace
+
+std::optional<std::chrono::seconds> parse_retry_after(const std::string& value, UtcTime now) {
   const std::string text = trim(value);
   long long seconds = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seconds);
-  if (text.empty() || error != std::errc{} || end != text.data() + text.size() || seconds < 0) {
-    return std::nullopt;
+  if (!text.empty() && error == std::errc{} && end == text.data() + text.size() && seconds >= 0) {
+    return std::chrono::seconds(seconds);
   }
-  return std::chrono::seconds(seconds);
+  const auto date = parse_http_date(text);
+  if (!date) return std::nullopt;
+  // Whole seconds, rounded up so that the wait never ends before the date.
+  return std::max(std::chrono::seconds(0), std::chrono::ceil<std::chrono::seconds>(*date - now));
+}
+
+std::optional<std::chrono::seconds> parse_retry_after(const std::string& value) {
+  return parse_retry_after(value, UtcTime(std::chrono::system_clock::now()));
 }
 
 }  // namespace chase::detail

@@ -3,12 +3,12 @@
 // get() sends a GET with the given headers (and HTTP Basic credentials when set), with a connect
 // timeout and a total timeout, and retries with exponential backoff and jitter on 429, 5xx (not
 // 501),
-// timeouts and connection failures, honouring a Retry-After of seconds (capped at the policy's
-// max_backoff). Any other status is returned to the caller to interpret. When the retries are spent
-// it throws kUnavailable naming the provider, the URL, the last status or transport error and what
-// to do. Header values (which may hold secrets) never appear in messages. A body larger than
-// max_body_bytes (or headers past 1 MiB) stops the transfer and throws kUnavailable at once, not
-// retried: a response that never ends cannot exhaust memory.
+// timeouts and connection failures, honouring a Retry-After of seconds or an HTTP date (capped at
+// the policy's max_backoff). Any other status is returned to the caller to interpret. When the
+// retries are spent it throws kUnavailable naming the provider, the URL, the last status or
+// transport error and what to do. Header values (which may hold secrets) never appear in messages.
+// A body larger than max_body_bytes (or headers past 1 MiB) stops the transfer and throws
+// kUnavailable at once, not retried: a response that never ends cannot exhaust memory.
 //
 // Thread safety: an HttpClient may be used from several threads (each get() has its own handle).
 #pragma once
@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstddef>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -44,8 +45,10 @@ struct HttpOptions {
   std::chrono::milliseconds connect_timeout{5'000};
   std::chrono::milliseconds timeout{30'000};
   RetryPolicy retry;
-  SleepFunction sleep;
-  std::size_t max_body_bytes = kDefaultMaxResponseBytes;  // empty: std::this_thread::sleep_for
+  SleepFunction sleep;  // empty: std::this_thread::sleep_for
+  // 'now', to turn a Retry-After date into a wait; null: the system clock.
+  std::shared_ptr<Clock> clock;
+  std::size_t max_body_bytes = kDefaultMaxResponseBytes;
 };
 
 class HttpClient {
@@ -64,7 +67,10 @@ std::string url_encode(std::string_view text);
 // base + path + "?k=v&..." (values encoded; empty values left out).
 std::string make_url(std::string_view base, std::string_view path,
                      const std::vector<std::pair<std::string, std::string>>& query = {});
-// Retry-After as a wait: delta-seconds only; nullopt when absent or not a number.
+// Retry-After as a wait: delta-seconds, or an HTTP date (IMF-fixdate, "Wed, 21 Oct 2015 07:28:00
+// GMT") less `now` (a date already past is no wait); nullopt when absent or neither.
+std::optional<std::chrono::seconds> parse_retry_after(const std::string& value, UtcTime now);
+// The same with the system clock's now.
 std::optional<std::chrono::seconds> parse_retry_after(const std::string& value);
 
 }  // namespace chase::detail

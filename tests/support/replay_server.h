@@ -6,6 +6,8 @@
 // (until the server is destroyed), to test client timeouts; an `endless` one streams its body
 // forever, to test that clients cap what they read. Every request is recorded (path, query
 // parameters, headers) so tests can assert what the client sent. Unknown paths get 404.
+// route(path, responder): each request for `path` gets responder(request), so a test can reproduce
+// how a service answers depending on what was asked (e.g. 400 for a time past its forecast).
 #pragma once
 
 #include <httplib.h>
@@ -14,6 +16,7 @@
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -85,10 +88,15 @@ class ReplayServer {
 
   void route(const std::string& path, std::vector<ReplayResponse> responses) {
     std::lock_guard lock(mutex_);
-    routes_[path] = Route{std::move(responses), 0};
+    routes_[path] = Route{std::move(responses), 0, nullptr};
   }
   void route(const std::string& path, ReplayResponse response) {
     route(path, std::vector<ReplayResponse>{std::move(response)});
+  }
+  using Responder = std::function<ReplayResponse(const RecordedRequest&)>;
+  void route(const std::string& path, Responder responder) {
+    std::lock_guard lock(mutex_);
+    routes_[path] = Route{{}, 0, std::move(responder)};
   }
 
   std::vector<RecordedRequest> requests() const {
@@ -105,6 +113,7 @@ class ReplayServer {
   struct Route {
     std::vector<ReplayResponse> responses;
     std::size_t next = 0;
+    Responder responder;  // when set, answers instead of `responses`
   };
 
   void handle(const httplib::Request& request, httplib::Response& response) {
@@ -120,17 +129,20 @@ class ReplayServer {
                        [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         recorded.headers[lower] = value;
       }
-      requests_.push_back(std::move(recorded));
+      requests_.push_back(recorded);
       const auto it = routes_.find(request.path);
-      if (it == routes_.end() || it->second.responses.empty()) {
+      if (it != routes_.end() && it->second.responder) {
+        reply = it->second.responder(recorded);
+      } else if (it == routes_.end() || it->second.responses.empty()) {
         response.status = 404;
         response.set_content(R"({"error":"no such route in the replay server"})",
                              "application/json");
         return;
+      } else {
+        Route& route = it->second;
+        reply = route.responses[std::min(route.next, route.responses.size() - 1)];
+        ++route.next;
       }
-      Route& route = it->second;
-      reply = route.responses[std::min(route.next, route.responses.size() - 1)];
-      ++route.next;
       if (reply.hang) {
         // Accept and never answer, until the server goes away.
         released_.wait_for(lock, std::chrono::seconds(10), [this] { return stopping_; });

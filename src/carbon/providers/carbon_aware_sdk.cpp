@@ -21,9 +21,10 @@ constexpr std::chrono::seconds kNoRecordsResolution{300};
 struct RecordFields {
   const char* time;
   const char* value;
+  bool estimated;  // the records are a forecast
 };
-constexpr RecordFields kByLocationFields{"time", "rating"};
-constexpr RecordFields kForecastFields{"timestamp", "value"};
+constexpr RecordFields kByLocationFields{"time", "rating", false};
+constexpr RecordFields kForecastFields{"timestamp", "value", true};
 
 // A series being built from emissions records; the first record's duration is its resolution.
 struct EmissionsRecords {
@@ -73,12 +74,12 @@ class CarbonAwareSdkProvider final : public HttpProvider {
   CarbonSeries forecast(std::chrono::seconds horizon) override {
     return serve([&](CarbonFetchNotes& notes) {
       const UtcTime now = clock_->utc_now();
+      // No dataStartAt/dataEndAt: the SDK answers 400 when either lies outside its forecast
+      // (a 24 h horizon often reaches past its end, and now may precede its first point), so ask
+      // for the whole forecast and cut [now, now + horizon) here.
       const auto request =
-          request_to("/emissions/forecasts/current", {{"location", options_.location},
-                                                      {"dataStartAt", iso_seconds(now)},
-                                                      {"dataEndAt", iso_seconds(now + horizon)}});
-      const std::string key =
-          fmt::format("carbon-aware-sdk forecast {} {}", options_.location, horizon.count());
+          request_to("/emissions/forecasts/current", {{"location", options_.location}});
+      const std::string key = fmt::format("carbon-aware-sdk forecast {}", options_.location);
       return fetch_parsed(request, key, kForecastTtl, notes, [&](const nlohmann::json& json) {
         if (!json.is_array()) {
           throw Error(ErrorCode::kParse, shape_message(request.url, "expected a list"));
@@ -97,7 +98,9 @@ class CarbonAwareSdkProvider final : public HttpProvider {
                         return time + duration > now && time < now + horizon;
                       });
         }
-        return records.build(source(), notes);
+        auto series = records.build(source(), notes);
+        note_short_forecast(series, now + horizon, notes);
+        return series;
       });
     });
   }
@@ -135,7 +138,7 @@ class CarbonAwareSdkProvider final : public HttpProvider {
       const auto duration = parse_duration(record.at("duration"), url);
       if (!records.resolution) records.resolution = duration;
       if (!keep(time, duration)) continue;
-      records.builder.add(time, parse_value(record.at(fields.value), url));
+      records.builder.add(time, parse_value(record.at(fields.value), url), fields.estimated);
     }
   }
 

@@ -1,7 +1,11 @@
 // Electricity Maps v3: `auth-token` header; latest, history (last 24 h), past-range, forecast.
+// Every answer's `zone` is checked: against the zone asked for, or, for coordinates (sent with the
+// caller-IP fallback off), against the zone the first answer named. Free keys have latest and
+// history only: a refusal of past-range or forecast says so.
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <optional>
 
@@ -15,6 +19,8 @@ constexpr std::chrono::seconds kHour{3600};
 // The longest window one past-range call is asked for.
 constexpr std::chrono::seconds kPastRangeChunk{10 * 24 * 3600};
 constexpr std::string_view kCredentials = "the API key (ELECTRICITYMAPS_API_KEY)";
+constexpr std::string_view kPastRangePlan = "history older than 24 h (/past-range)";
+constexpr std::string_view kForecastPlan = "forecasts (/forecast)";
 
 class ElectricityMapsProvider final : public HttpProvider {
  public:
@@ -35,6 +41,7 @@ class ElectricityMapsProvider final : public HttpProvider {
     const auto request = make_request("/v3/carbon-intensity/latest", {});
     return serve([&](CarbonFetchNotes& notes) {
       return fetch_parsed(request, request.url, kLatestTtl, notes, [&](const nlohmann::json& json) {
+        check_zone(json, request.url, notes);
         check_unit(json, request.url);
         const auto value = parse_value(json.at("carbonIntensity"), request.url);
         CarbonPoint result;
@@ -63,6 +70,7 @@ class ElectricityMapsProvider final : public HttpProvider {
         const auto request = make_request("/v3/carbon-intensity/history", {});
         fetch_parsed(request, request.url, kRecentHistoryTtl, notes,
                      [&](const nlohmann::json& json) {
+                       check_zone(json, request.url, notes);
                        add_points(json.at("history"), request.url, builder, start, end);
                      });
       } else {
@@ -71,10 +79,14 @@ class ElectricityMapsProvider final : public HttpProvider {
           const auto request =
               make_request("/v3/carbon-intensity/past-range",
                            {{"start", iso_seconds(from)}, {"end", iso_seconds(to)}});
-          fetch_parsed(request, request.url, history_ttl(to), notes,
-                       [&](const nlohmann::json& json) {
-                         add_points(json.at("data"), request.url, builder, start, end);
-                       });
+          fetch_or_explain_plan(request, request.url, history_ttl(to), notes, kPastRangePlan,
+                                [&](const nlohmann::json& json) {
+                                  // (past-range names the zone per point)
+                                  const auto& data = json.at("data");
+                                  for (const auto& item : data)
+                                    check_zone(item, request.url, notes);
+                                  add_points(data, request.url, builder, start, end);
+                                });
         }
       }
       return builder.build(kHour, source(), notes);
@@ -86,11 +98,16 @@ class ElectricityMapsProvider final : public HttpProvider {
     return serve([&](CarbonFetchNotes& notes) {
       SeriesBuilder builder(name_, request.url);
       const UtcTime now = clock_->utc_now();
-      fetch_parsed(request, request.url, kForecastTtl, notes, [&](const nlohmann::json& json) {
-        add_points(json.at("forecast"), request.url, builder, now - kHour + std::chrono::seconds(1),
-                   now + horizon);
-      });
-      return builder.build(kHour, source(), notes);
+      fetch_or_explain_plan(request, request.url, kForecastTtl, notes, kForecastPlan,
+                            [&](const nlohmann::json& json) {
+                              check_zone(json, request.url, notes);
+                              add_points(json.at("forecast"), request.url, builder,
+                                         now - kHour + std::chrono::seconds(1), now + horizon,
+                                         true);
+                            });
+      auto series = builder.build(kHour, source(), notes);
+      note_short_forecast(series, now + horizon, notes);
+      return series;
     });
   }
 
@@ -98,7 +115,11 @@ class ElectricityMapsProvider final : public HttpProvider {
   HttpRequest make_request(std::string_view path,
                            std::vector<std::pair<std::string, std::string>> query) const {
     if (coordinates_) {
-      query.insert(query.begin(), {{"lat", coordinates_->first}, {"lon", coordinates_->second}});
+      // Without this the service answers for the caller's IP location when the coordinates fall
+      // in no zone: data for the wrong grid, silently.
+      query.insert(query.begin(), {{"lat", coordinates_->first},
+                                   {"lon", coordinates_->second},
+                                   {"shouldUseFallbackCallerLookup", "false"}});
     } else {
       query.insert(query.begin(), {"zone", options_.location});
     }
@@ -133,17 +154,70 @@ class ElectricityMapsProvider final : public HttpProvider {
     return std::make_pair(lat, lon);
   }
 
-  // Adds the points of `list` whose time is in [from, to).
+  // Adds the points of `list` whose time is in [from, to); a forecast's are all estimated.
   void add_points(const nlohmann::json& list, const std::string& url, SeriesBuilder& builder,
-                  UtcTime from, UtcTime to) const {
+                  UtcTime from, UtcTime to, bool forecast = false) const {
     if (!list.is_array()) throw Error(ErrorCode::kParse, shape_message(url, "expected a list"));
     for (const auto& item : list) {
       check_unit(item, url);
       const UtcTime time = parse_time(item.at("datetime"), url);
       if (time < from || time >= to) continue;
-      builder.add(time, parse_value(item.at("carbonIntensity"), url));
+      const bool estimated = forecast || item.value("isEstimated", false);
+      builder.add(time, parse_value(item.at("carbonIntensity"), url), estimated);
     }
   }
+
+  // The zone an answer is for must be the zone asked for; for coordinates, the zone the first
+  // answer named (a later answer for another zone is the caller-IP fallback or a moved boundary).
+  void check_zone(const nlohmann::json& json, const std::string& url, CarbonFetchNotes& notes) {
+    if (!json.is_object()) return;
+    const auto it = json.find("zone");
+    if (it == json.end() || it->is_null()) return;
+    if (!it->is_string()) {
+      throw Error(ErrorCode::kParse, shape_message(url, "the zone is not a string"));
+    }
+    const std::string zone = it->get<std::string>();
+    const std::string expected = coordinates_ ? resolved_zone_ : options_.location;
+    if (expected.empty()) {
+      resolved_zone_ = zone;
+      note(notes, fmt::format("electricitymaps: the coordinates {} are in zone {}.",
+                              options_.location, zone));
+      return;
+    }
+    const auto same_letters = [](char a, char b) {
+      return std::toupper(static_cast<unsigned char>(a)) ==
+             std::toupper(static_cast<unsigned char>(b));
+    };
+    if (!std::equal(zone.begin(), zone.end(), expected.begin(), expected.end(), same_letters)) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("electricitymaps: GET {} answered for zone '{}', not '{}'{}. The "
+                              "data is for another grid, so it was not used. Check the {}.",
+                              url, zone, expected,
+                              coordinates_ ? fmt::format(" (the zone of {})", options_.location)
+                                           : std::string(),
+                              coordinates_ ? "coordinates" : "zone"));
+    }
+  }
+
+  // fetch_parsed, with a refusal (401/403) of an endpoint that free keys lack explained as such.
+  template <typename Parse>
+  void fetch_or_explain_plan(const HttpRequest& request, const std::string& key,
+                             std::chrono::seconds ttl, CarbonFetchNotes& notes,
+                             std::string_view feature, Parse&& parse) {
+    try {
+      fetch_parsed(request, key, ttl, notes, std::forward<Parse>(parse));
+    } catch (const Error& error) {
+      if (error.code() != ErrorCode::kPermissionDenied) throw;
+      throw Error(ErrorCode::kPermissionDenied,
+                  fmt::format("{} Your key's plan does not include {}: free keys have the latest "
+                              "value and the last 24 h of history only (see docs/PROVIDERS.md). "
+                              "If latest() works with this key, upgrade the plan; otherwise the "
+                              "key itself is wrong.",
+                              error.what(), feature));
+    }
+  }
+
+  std::string resolved_zone_;  // the zone the coordinates are in, once an answer named it
 
   std::optional<std::pair<std::string, std::string>> coordinates_;
 };

@@ -44,7 +44,8 @@ class ReplayProvider final : public CarbonProvider {
                               format_utc_time(series_.end()), format_utc_time(now)));
     }
     const auto index = static_cast<std::size_t>(it - times.begin() - 1);
-    return CarbonPoint{times[index], series_.values()[index], series_.resolution(), false};
+    return CarbonPoint{times[index], series_.values()[index], series_.resolution(),
+                       series_.is_estimated(index)};
   }
 
   CarbonSeries history(UtcTime start, UtcTime end) override {
@@ -67,10 +68,15 @@ class ReplayProvider final : public CarbonProvider {
     const auto last = std::lower_bound(first, times.end(), std::max(from, to));
     const auto begin_index = first - times.begin();
     const auto end_index = last - times.begin();
+    std::vector<bool> estimated;
+    if (!series_.estimated().empty()) {
+      estimated.assign(series_.estimated().begin() + begin_index,
+                       series_.estimated().begin() + end_index);
+    }
     return CarbonSeries(std::vector<UtcTime>(first, last),
                         std::vector<double>(series_.values().begin() + begin_index,
                                             series_.values().begin() + end_index),
-                        series_.resolution(), source_);
+                        series_.resolution(), source_, {}, std::move(estimated));
   }
 
   CarbonSeries series_;

@@ -42,7 +42,7 @@ bool has_body(long status) { return status >= 200 && status < 300 && status != 2
 
 }  // namespace
 
-void SeriesBuilder::add(UtcTime time, std::optional<double> value) {
+void SeriesBuilder::add(UtcTime time, std::optional<double> value, bool estimated) {
   if (value) {
     if (!std::isfinite(*value) || *value < 0) {
       throw Error(ErrorCode::kParse,
@@ -60,37 +60,39 @@ void SeriesBuilder::add(UtcTime time, std::optional<double> value) {
                       provider_, url_, *value, format_utc_time(time), kMaxPlausibleGPerKwh));
     }
   }
-  points_.emplace_back(time, value);
+  points_.push_back({time, value, estimated});
 }
 
 CarbonSeries SeriesBuilder::build(std::chrono::seconds resolution, std::string source,
                                   CarbonFetchNotes& notes) const {
-  std::vector<std::pair<UtcTime, double>> kept;
+  std::vector<Point> kept;
   kept.reserve(points_.size());
   std::size_t nulls = 0;
-  for (const auto& [time, value] : points_) {
-    if (value) {
-      kept.emplace_back(time, *value);
+  for (const Point& point : points_) {
+    if (point.value) {
+      kept.push_back(point);
     } else {
       ++nulls;
     }
   }
-  const bool sorted = std::is_sorted(
-      kept.begin(), kept.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  const auto by_time = [](const Point& a, const Point& b) { return a.time < b.time; };
+  const bool sorted = std::is_sorted(kept.begin(), kept.end(), by_time);
   // Stable: among equal times the one the service listed last wins.
-  std::stable_sort(kept.begin(), kept.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(kept.begin(), kept.end(), by_time);
   std::vector<UtcTime> times;
   std::vector<double> values;
+  std::vector<bool> estimated;
   std::size_t duplicates = 0;
-  for (const auto& [time, value] : kept) {
-    if (!times.empty() && times.back() == time) {
-      values.back() = value;
+  for (const Point& point : kept) {
+    if (!times.empty() && times.back() == point.time) {
+      values.back() = *point.value;
+      estimated.back() = point.estimated;
       ++duplicates;
       continue;
     }
-    times.push_back(time);
-    values.push_back(value);
+    times.push_back(point.time);
+    values.push_back(*point.value);
+    estimated.push_back(point.estimated);
   }
   notes.nulls_dropped += nulls;
   notes.duplicates_dropped += duplicates;
@@ -107,7 +109,8 @@ CarbonSeries SeriesBuilder::build(std::chrono::seconds resolution, std::string s
   }
   if (!sorted)
     spdlog::warn("{}: GET {}: the points were out of order; sorted them", provider_, url_);
-  return CarbonSeries(std::move(times), std::move(values), resolution, std::move(source));
+  return CarbonSeries(std::move(times), std::move(values), resolution, std::move(source), {},
+                      std::move(estimated));
 }
 
 HttpProvider::HttpProvider(std::string name, std::string default_url,
@@ -118,7 +121,7 @@ HttpProvider::HttpProvider(std::string name, std::string default_url,
       options_(std::move(options)),
       clock_(options_.clock ? options_.clock : system_clock()),
       http_(name_, HttpOptions{options_.connect_timeout, options_.timeout, options_.retry,
-                               options_.sleep}),
+                               options_.sleep, clock_}),
       cache_(options_.cache_dir, name_, clock_) {
   // Credentials in the URL would end up in messages and cache keys; they have their own settings.
   const auto scheme = base_url_.find("://");
@@ -257,7 +260,37 @@ std::chrono::seconds HttpProvider::history_ttl(UtcTime end) const {
 CarbonPoint HttpProvider::last_point(const CarbonSeries& series,
                                      const std::string& no_value_message) {
   if (series.empty()) throw Error(ErrorCode::kUnavailable, no_value_message);
-  return CarbonPoint{series.times().back(), series.values().back(), series.resolution(), false};
+  return CarbonPoint{series.times().back(), series.values().back(), series.resolution(),
+                     series.is_estimated(series.size() - 1)};
+}
+
+void HttpProvider::note(CarbonFetchNotes& notes, std::string message) const {
+  spdlog::warn("{}", message);
+  notes.messages.push_back(std::move(message));
+}
+
+void HttpProvider::note_short_forecast(const CarbonSeries& series, UtcTime wanted_end,
+                                       CarbonFetchNotes& notes) const {
+  if (series.empty()) {
+    note(notes, fmt::format("{}: the forecast for '{}' has no points from now on.", name_,
+                            options_.location));
+  } else if (series.end() < wanted_end) {
+    note(notes, fmt::format("{}: the forecast for '{}' ends at {}, before the horizon asked for "
+                            "({}); the service has no further forecast.",
+                            name_, options_.location, format_utc_time(series.end()),
+                            format_utc_time(wanted_end)));
+  }
+}
+
+std::chrono::seconds HttpProvider::clamp_horizon(std::chrono::seconds horizon,
+                                                 std::chrono::seconds longest,
+                                                 CarbonFetchNotes& notes) const {
+  if (horizon <= longest) return horizon;
+  note(notes, fmt::format("{}: the service forecasts at most {} h ahead; the horizon of {} h was "
+                          "clamped to {} h.",
+                          name_, longest.count() / 3600,
+                          static_cast<double>(horizon.count()) / 3600.0, longest.count() / 3600));
+  return longest;
 }
 
 std::string iso_seconds(UtcTime time) {

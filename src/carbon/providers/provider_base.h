@@ -46,7 +46,8 @@ class SeriesBuilder {
  public:
   SeriesBuilder(std::string provider, std::string url)
       : provider_(std::move(provider)), url_(std::move(url)) {}
-  void add(UtcTime time, std::optional<double> value);
+  // `estimated`: the service says the value is estimated or forecast (kept per point).
+  void add(UtcTime time, std::optional<double> value, bool estimated = false);
   // Sorted, de-duplicated (last wins), nulls dropped; warns about what it repaired.
   CarbonSeries build(std::chrono::seconds resolution, std::string source,
                      CarbonFetchNotes& notes) const;
@@ -54,7 +55,12 @@ class SeriesBuilder {
  private:
   std::string provider_;
   std::string url_;
-  std::vector<std::pair<UtcTime, std::optional<double>>> points_;
+  struct Point {
+    UtcTime time;
+    std::optional<double> value;
+    bool estimated = false;
+  };
+  std::vector<Point> points_;
 };
 
 class HttpProvider : public CarbonProvider {
@@ -130,6 +136,14 @@ class HttpProvider : public CarbonProvider {
   // `no_value_message` when the series is empty.
   static CarbonPoint last_point(const CarbonSeries& series, const std::string& no_value_message);
   std::string source() const { return name_ + ":" + options_.location; }
+  // Adds `message` to `notes` and logs it as a warning.
+  void note(CarbonFetchNotes& notes, std::string message) const;
+  // Notes a forecast that ends before `wanted_end` (the service has no more).
+  void note_short_forecast(const CarbonSeries& series, UtcTime wanted_end,
+                           CarbonFetchNotes& notes) const;
+  // Clamps a forecast horizon to the `longest` the service offers, with a note when it had to.
+  std::chrono::seconds clamp_horizon(std::chrono::seconds horizon, std::chrono::seconds longest,
+                                     CarbonFetchNotes& notes) const;
 
   std::string name_;
   std::string base_url_;

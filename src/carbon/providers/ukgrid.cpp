@@ -1,5 +1,6 @@
 // UK National Grid Carbon Intensity API: no auth; half-hour periods; national and regional
-// (region id 1-17 or outward postcode); `actual` when present, else `forecast`.
+// (region id 1-18 or outward postcode); `actual` when present, else `forecast` (then estimated);
+// forecasts reach 48 h at most.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -12,6 +13,10 @@ namespace {
 
 constexpr std::chrono::seconds kHalfHour{1800};
 constexpr std::chrono::seconds kRangeChunk{14 * 24 * 3600};  // the API allows up to 30 days
+// Region ids: 1-14 the distribution network areas, 15 England, 16 Scotland, 17 Wales, 18 GB.
+constexpr int kLastRegionId = 18;
+// fw48h is the longest forecast the API has.
+constexpr std::chrono::seconds kLongestForecast{48 * 3600};
 constexpr std::string_view kCredentials = "the base URL (the API needs no key)";
 
 class UkGridProvider final : public HttpProvider {
@@ -30,20 +35,20 @@ class UkGridProvider final : public HttpProvider {
       } catch (const std::exception&) {
         number = 0;
       }
-      if (number < 1 || number > 17 || std::to_string(number) != id) {
+      if (number < 1 || number > kLastRegionId || std::to_string(number) != id) {
         throw Error(ErrorCode::kInvalidArgument,
-                    fmt::format("ukgrid: region '{}' is not a region id from 1 to 17 (e.g. "
-                                "\"regionid:13\" for London).",
-                                location));
+                    fmt::format("ukgrid: region '{}' is not a region id from 1 to {} (e.g. "
+                                "\"regionid:13\" for London, \"regionid:18\" for GB).",
+                                location, kLastRegionId));
       }
       region_suffix_ = "/regionid/" + id;
     } else if (location.starts_with("postcode:") && location.size() > 9) {
       region_suffix_ = "/postcode/" + url_encode(location.substr(9));
     } else {
       throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("ukgrid: location '{}' is not \"national\", \"regionid:N\" (1-17) "
+                  fmt::format("ukgrid: location '{}' is not \"national\", \"regionid:N\" (1-{}) "
                               "or \"postcode:OUTWARD\" (e.g. \"postcode:RG10\").",
-                              location));
+                              location, kLastRegionId));
     }
   }
 
@@ -87,8 +92,9 @@ class UkGridProvider final : public HttpProvider {
     });
   }
 
-  CarbonSeries forecast(std::chrono::seconds horizon) override {
+  CarbonSeries forecast(std::chrono::seconds asked) override {
     return serve([&](CarbonFetchNotes& notes) {
+      const auto horizon = clamp_horizon(asked, kLongestForecast, notes);
       const UtcTime now = clock_->utc_now();
       const UtcTime from = std::chrono::floor<std::chrono::minutes>(now);
       const char* window = horizon <= std::chrono::hours(24) ? "fw24h" : "fw48h";
@@ -100,7 +106,9 @@ class UkGridProvider final : public HttpProvider {
         add_periods(json, request.url, builder, now - kHalfHour + std::chrono::seconds(1),
                     now + horizon);
       });
-      return builder.build(kHalfHour, source(), notes);
+      auto series = builder.build(kHalfHour, source(), notes);
+      note_short_forecast(series, now + horizon, notes);
+      return series;
     });
   }
 
@@ -157,7 +165,8 @@ class UkGridProvider final : public HttpProvider {
     for_each_period(json, url, [&](const nlohmann::json& item) {
       const UtcTime time = parse_time(item.at("from"), url);
       if (time < from || time >= to) return;
-      builder.add(time, period_value(item, url).first);
+      const auto [value, estimated] = period_value(item, url);
+      builder.add(time, value, estimated);
     });
   }
 

@@ -1,5 +1,7 @@
 // WattTime v3: HTTP Basic login for a 30-minute bearer token, re-login once on 401/403;
-// lbs_co2_per_mwh converted to g/kWh; 5-minute points.
+// lbs_co2_per_mwh converted to g/kWh; the period from `meta`. A data endpoint refused with a fresh
+// token is the plan: historical and forecast data need a subscription, except for CAISO_NORTH.
+// Forecasts reach 72 h at most. co2_moer is a marginal rate (see docs/PROVIDERS.md).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -16,6 +18,9 @@ constexpr double kGPerKwhPerLbsPerMwh = 0.45359237;
 constexpr std::chrono::minutes kTokenLifetime{30};
 constexpr std::chrono::minutes kTokenMargin{1};  // renew this long before it expires
 constexpr std::chrono::seconds kHistoricalChunk{30 * 24 * 3600};
+constexpr std::chrono::seconds kLongestForecast{72 * 3600};  // horizon_hours accepts up to 72
+// The one region whose historical and forecast data a free account may read.
+constexpr std::string_view kFreeRegion = "CAISO_NORTH";
 constexpr std::string_view kCredentials =
     "the WattTime username and password (WATTTIME_USERNAME, WATTTIME_PASSWORD)";
 
@@ -66,8 +71,9 @@ class WattTimeProvider final : public HttpProvider {
     });
   }
 
-  CarbonSeries forecast(std::chrono::seconds horizon) override {
+  CarbonSeries forecast(std::chrono::seconds asked) override {
     return serve([&](CarbonFetchNotes& notes) {
+      const auto horizon = clamp_horizon(asked, kLongestForecast, notes);
       const UtcTime now = clock_->utc_now();
       const auto hours = std::max<std::int64_t>(
           1, static_cast<std::int64_t>(std::ceil(static_cast<double>(horizon.count()) / 3600.0)));
@@ -75,8 +81,11 @@ class WattTimeProvider final : public HttpProvider {
                                                        {"signal_type", options_.signal_type},
                                                        {"horizon_hours", std::to_string(hours)}});
       // Points whose interval has not ended yet and which start before now + horizon.
-      return get_series(request, request.url, kForecastTtl, notes,
-                        now - std::chrono::minutes(5) + std::chrono::seconds(1), now + horizon);
+      auto series =
+          get_series(request, request.url, kForecastTtl, notes,
+                     now - std::chrono::minutes(5) + std::chrono::seconds(1), now + horizon, true);
+      note_short_forecast(series, now + horizon, notes);
+      return series;
     });
   }
 
@@ -126,25 +135,41 @@ class WattTimeProvider final : public HttpProvider {
     HttpRequest authorised = request;
     authorised.headers.emplace_back("Authorization", "Bearer " + token());
     HttpResponse response = http_.get(authorised);
+    refused_with_fresh_token_ = false;
     if (response.status == 401 || response.status == 403) {
       // The token expired or was revoked: log in again, once.
       login();
       authorised.headers.back().second = "Bearer " + token_;
       response = http_.get(authorised);
+      // The login was accepted, so the credentials are right: what is refused is the data.
+      refused_with_fresh_token_ = response.status == 401 || response.status == 403;
     }
     return response;
   }
 
   CarbonSeries get_series(const HttpRequest& request, const std::string& key,
                           std::chrono::seconds ttl, CarbonFetchNotes& notes, UtcTime from,
-                          UtcTime to) {
-    return fetch_parsed(request, key, ttl, notes, [&](const nlohmann::json& json) {
-      return parse(json, request.url, notes, from, to);
-    });
+                          UtcTime to, bool forecast = false) {
+    refused_with_fresh_token_ = false;
+    try {
+      return fetch_parsed(request, key, ttl, notes, [&](const nlohmann::json& json) {
+        return parse(json, request.url, notes, from, to, forecast);
+      });
+    } catch (const Error& error) {
+      if (error.code() != ErrorCode::kPermissionDenied || !refused_with_fresh_token_) throw;
+      throw Error(ErrorCode::kPermissionDenied,
+                  fmt::format("{} The login succeeded, so your account's plan does not include "
+                              "{} data for region {}: WattTime's historical and forecast "
+                              "endpoints need a subscription, except for {} (free accounts get "
+                              "only the signal-index percentile elsewhere). Use {} or another "
+                              "provider, or upgrade the plan.",
+                              error.what(), forecast ? "forecast" : "historical", options_.location,
+                              kFreeRegion, kFreeRegion));
+    }
   }
 
   CarbonSeries parse(const nlohmann::json& json, const std::string& url, CarbonFetchNotes& notes,
-                     UtcTime from, UtcTime to) const {
+                     UtcTime from, UtcTime to, bool forecast) const {
     const auto& meta = json.at("meta");
     const auto& units = meta.at("units");
     const std::string unit = units.is_string() ? units.get<std::string>() : units.dump();
@@ -170,13 +195,14 @@ class WattTimeProvider final : public HttpProvider {
       if (time < from || time >= to) continue;
       auto value = parse_value(item.at("value"), url);
       if (value) *value *= factor;
-      builder.add(time, value);
+      builder.add(time, value, forecast);
     }
     return builder.build(std::chrono::seconds(period), source(), notes);
   }
 
   std::string token_;
   std::chrono::nanoseconds token_expires_{0};
+  bool refused_with_fresh_token_ = false;  // the last data request was refused after a re-login
 };
 
 }  // namespace

@@ -137,10 +137,23 @@ TEST(CarbonProviderOptionsTest, BadConfigFilesAreClearErrorsWithoutSecrets) {
               HasSubstr("JSON object"));
 }
 
-TEST(HttpClientTest, RetryAfterIsSecondsOnly) {
+TEST(HttpClientTest, RetryAfterIsSecondsOrAnHttpDate) {
   EXPECT_EQ(detail::parse_retry_after("7"), std::chrono::seconds(7));
   EXPECT_EQ(detail::parse_retry_after(" 120 "), std::chrono::seconds(120));
-  EXPECT_FALSE(detail::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"));
+  const auto now = parse_utc_time("2015-10-21T07:27:00Z").value();
+  EXPECT_EQ(detail::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            std::chrono::seconds(60));
+  // A date already past is no wait; a fraction of a second still to go is a whole second.
+  EXPECT_EQ(detail::parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            std::chrono::seconds(0));
+  EXPECT_EQ(detail::parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT",
+                                      now - std::chrono::milliseconds(300)),
+            std::chrono::seconds(1));
+  // Not IMF-fixdate: another zone, a bad month or day, trailing text.
+  EXPECT_FALSE(detail::parse_retry_after("Wed, 21 Oct 2015 07:28:00 CET", now));
+  EXPECT_FALSE(detail::parse_retry_after("Wed, 21 Foo 2015 07:28:00 GMT", now));
+  EXPECT_FALSE(detail::parse_retry_after("Wed, 31 Feb 2015 07:28:00 GMT", now));
+  EXPECT_FALSE(detail::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT x", now));
   EXPECT_FALSE(detail::parse_retry_after("-3"));
   EXPECT_FALSE(detail::parse_retry_after(""));
 }
