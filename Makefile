@@ -3,7 +3,7 @@ BUILD_DIR    ?= build
 JOBS         ?= $(shell nproc)
 CMAKE_FLAGS  ?=
 
-.PHONY: format-check demo test test-sanitize consumer-check bench bench-forecast forecast-results carbon-results configure-release build-test deps clean format
+.PHONY: format-check demo test test-sanitize test-tsan consumer-check bench bench-forecast forecast-results carbon-results configure-release build-test deps clean format
 
 demo: configure-release
 	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
@@ -19,6 +19,14 @@ test-sanitize: deps
 	cmake --build $(BUILD_DIR)/asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --test-dir $(BUILD_DIR)/asan --output-on-failure -j $(JOBS)
+
+# The concurrent components' tests under ThreadSanitizer (CI runs it too): one program, built in its
+# own folder without the forecasters or the CLI (tests/CMakeLists.txt, chase_tsan_tests).
+test-tsan: deps
+	cmake -S . -B $(BUILD_DIR)/tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHASE_BUILD_BENCH=OFF \
+	  -DCHASE_BUILD_EXAMPLES=OFF -DCHASE_SANITIZE=thread -DCHASE_WERROR=ON $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR)/tsan -j $(JOBS) --target chase_tsan_tests
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(BUILD_DIR)/tsan/tests/chase_tsan_tests
 
 # Install build/test into a temporary prefix and build tests/consumer against chase::measure alone
 # (`make test` runs the same check as the ctest test "consumer").

@@ -15,6 +15,7 @@
 #include "chase/carbon.h"
 #include "chase/error.h"
 #include "support/errors.h"
+#include "support/real_data.h"
 #include "support/temp_csv.h"
 
 namespace chase {
@@ -278,7 +279,7 @@ TEST(LoadCarbonCsvRealData, DacfExogenousExcludesRealisedGeneration) {
   const char* env = std::getenv("CHASE_DATA_DIR");
   const std::filesystem::path dir = env != nullptr && *env != '\0' ? env : CHASE_DEFAULT_DATA_DIR;
   const auto path = dir / "carbon/dacf/ISNE_direct_emissions.csv";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "real data absent: " << path;
+  CHASE_SKIP_UNLESS_REAL_DATA(path);
   CarbonCsvOptions options;
   options.exogenous = true;
   CarbonLoadReport report;

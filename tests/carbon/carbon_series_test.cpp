@@ -15,6 +15,7 @@
 #include "chase/carbon.h"
 #include "chase/error.h"
 #include "support/errors.h"
+#include "support/real_data.h"
 #include "support/temp_csv.h"
 
 namespace chase {
@@ -479,7 +480,7 @@ TEST(LoadCarbonCsv, RejectsAnEmptyOrMissingFile) {
 
 TEST(LoadCarbonCsvRealData, LoadsTheDacfCaliforniaSeries) {
   const auto path = data_dir() / "carbon" / "dacf" / "CISO_direct_emissions.csv";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "data set not found: " << path;
+  CHASE_SKIP_UNLESS_REAL_DATA(path);
   const auto started = std::chrono::steady_clock::now();
   const CarbonSeries series = load_carbon_csv(path);
   const auto took = std::chrono::steady_clock::now() - started;
@@ -496,7 +497,7 @@ TEST(LoadCarbonCsvRealData, LoadsTheDacfCaliforniaSeries) {
 
 TEST(LoadCarbonCsvRealData, LoadsTheMisoSeriesPreferringHist) {
   const auto path = data_dir() / "carbon" / "miso_mason_city_2022-10.csv";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "data set not found: " << path;
+  CHASE_SKIP_UNLESS_REAL_DATA(path);
   const CarbonSeries series = load_carbon_csv(path);
   EXPECT_EQ(series.size(), 167u);
   EXPECT_EQ(series.resolution(), minutes(30));

@@ -12,11 +12,21 @@
 //   exit    waits for stdin to close, then calls std::exit(0) with the guard still alive (on the
 //           heap, never deleted): the atexit hook restores;
 //   throw   waits for stdin to close, then throws through the guard's scope; main catches: exit 4.
+//   fork-exit    fork()s; the child calls std::exit(0) at once; the parent reports "CHILD EXITED"
+//                (or "CHILD status S"), then waits for stdin to close and exits 0 (guard alive).
+//   fork-signal  as fork-exit, but the child raises SIGTERM on itself; the parent reports "CHILD
+//                KILLED BY S", or "CHILD HUNG" (and kills it) when it is still there after 10 s.
+//   slow-restore sets limits through a backend whose restores print "RESTORING" and then take 30 s;
+//                waits for a signal (the test sends a second one while it restores).
+//   gone    sets the limits, waits for stdin to close, destroys the guard (restoring them),
+//           prints "GONE" and waits for a signal: the handler left in place must pass it on.
 // Exit status 2: bad usage; 3: a chase::Error (printed on stderr).
 
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -128,6 +138,83 @@ int run_throw(const std::shared_ptr<chase::GpuBackend>& backend, const Limits& l
   throw ThrownOnPurpose();
 }
 
+// Child processes of the fork modes: how the child ended, as the parent saw it.
+std::string child_outcome(pid_t child) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  int status = 0;
+  while (::waitpid(child, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, &status, 0);
+      return "CHILD HUNG";
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  if (WIFSIGNALED(status)) return "CHILD KILLED BY " + std::to_string(WTERMSIG(status));
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "CHILD EXITED";
+  return "CHILD status " + std::to_string(status);
+}
+
+int run_fork(const std::shared_ptr<chase::GpuBackend>& backend, const Limits& limits,
+             bool by_signal) {
+  chase::PowerLimitGuard guard(backend);
+  set_limits(guard, limits);
+  const pid_t child = ::fork();
+  if (child < 0) throw std::runtime_error("fork failed");
+  if (child == 0) {
+    if (by_signal) ::raise(SIGTERM);
+    std::exit(0);
+  }
+  std::cout << child_outcome(child) << std::endl;
+  wait_for_stdin_to_close();
+  return 0;
+}
+
+// A backend whose restores (every change after READY) announce themselves, then take 30 s.
+class SlowRestoreBackend final : public chase::GpuBackend {
+ public:
+  explicit SlowRestoreBackend(std::shared_ptr<chase::GpuBackend> inner)
+      : inner_(std::move(inner)) {}
+  std::string_view backend_name() const noexcept override { return inner_->backend_name(); }
+  const std::vector<chase::GpuInfo>& gpus() const noexcept override { return inner_->gpus(); }
+  double energy_j(std::size_t gpu) override { return inner_->energy_j(gpu); }
+  double power_w(std::size_t gpu) override { return inner_->power_w(gpu); }
+  double power_limit_w(std::size_t gpu) override { return inner_->power_limit_w(gpu); }
+  void set_power_limit_w(std::size_t gpu, double watts) override {
+    if (ready) {
+      const char text[] = "RESTORING\n";
+      static_cast<void>(::write(STDOUT_FILENO, text, sizeof text - 1));
+      std::this_thread::sleep_for(kMaxWait);
+    }
+    inner_->set_power_limit_w(gpu, watts);
+  }
+  std::atomic<bool> ready{false};
+
+ private:
+  std::shared_ptr<chase::GpuBackend> inner_;
+};
+
+int run_slow_restore(const std::shared_ptr<chase::GpuBackend>& backend, const Limits& limits) {
+  auto slow = std::make_shared<SlowRestoreBackend>(backend);
+  chase::PowerLimitGuard guard(slow);
+  for (const auto& [gpu, watts] : limits) guard.set_power_limit_w(gpu, watts);
+  slow->ready = true;
+  std::cout << "READY" << std::endl;
+  std::this_thread::sleep_for(kMaxWait);
+  return 0;
+}
+
+int run_gone(const std::shared_ptr<chase::GpuBackend>& backend, const Limits& limits) {
+  {
+    chase::PowerLimitGuard guard(backend);
+    set_limits(guard, limits);
+    wait_for_stdin_to_close();
+  }
+  std::cout << "GONE" << std::endl;
+  std::this_thread::sleep_for(kMaxWait);
+  return 0;
+}
+
 int run(const std::string& mode, const Limits& limits) {
   if (mode == "ignore") ::signal(SIGHUP, SIG_IGN);
   const std::shared_ptr<chase::GpuBackend> backend = chase::open_nvml();
@@ -136,6 +223,10 @@ int run(const std::string& mode, const Limits& limits) {
   if (mode == "chain") return run_chain(backend, limits);
   if (mode == "exit") return run_exit(backend, limits);
   if (mode == "throw") return run_throw(backend, limits);
+  if (mode == "fork-exit") return run_fork(backend, limits, false);
+  if (mode == "fork-signal") return run_fork(backend, limits, true);
+  if (mode == "slow-restore") return run_slow_restore(backend, limits);
+  if (mode == "gone") return run_gone(backend, limits);
   throw std::invalid_argument("unknown mode '" + mode + "'");
 }
 
@@ -151,8 +242,8 @@ int main(int argc, char** argv) {
     std::cerr << "power_limit_guard_helper: " << e.what() << '\n';
     return kChaseError;
   } catch (const std::exception& e) {
-    std::cerr << "usage: power_limit_guard_helper wait|ignore|interleave|chain|exit|throw "
-                 "<gpu>=<watts> ... ("
+    std::cerr << "usage: power_limit_guard_helper wait|ignore|interleave|chain|exit|throw|"
+                 "fork-exit|fork-signal|slow-restore|gone <gpu>=<watts> ... ("
               << e.what() << ")\n";
     return kUsage;
   }

@@ -701,5 +701,60 @@ TEST_F(DurableLimitsProcess, ADriverReloadMeanwhileIsNotOverwritten) {
   EXPECT_THAT(result.out, HasSubstr("driver reload"));
 }
 
+TEST_F(PowerLimitGuardProcess, SigquitRestoresThenKillsBySigquit) {
+  expect_restored_then_killed_by(SIGQUIT);
+}
+
+// A fork()ed child restores nothing of its parent's: not at exit() ...
+TEST_F(PowerLimitGuardProcess, AForkedChildsExitRestoresNothing) {
+  auto helper = start("fork-exit");
+  ASSERT_TRUE(helper->wait_for_output("CHILD EXITED", kTimeout)) << helper->transcript();
+  EXPECT_EQ(limits(), (std::vector<double>{150, 300, 200, 300})) << "the parent still runs";
+  helper->close_stdin();
+  EXPECT_EQ(wait_status(*helper), 0) << helper->transcript();
+  EXPECT_EQ(limits(), kOriginals) << "the parent's own exit restores";
+}
+
+// ... nor on a signal, of which it still dies.
+TEST_F(PowerLimitGuardProcess, AForkedChildKilledByASignalRestoresNothingAndDies) {
+  auto helper = start("fork-signal");
+  ASSERT_TRUE(helper->wait_for_output("CHILD ", kTimeout)) << helper->transcript();
+  ASSERT_TRUE(helper->wait_for_output("\n", kTimeout)) << helper->transcript();
+  EXPECT_THAT(helper->output(), HasSubstr("CHILD KILLED BY " + std::to_string(SIGTERM)))
+      << helper->transcript();
+  EXPECT_EQ(limits(), (std::vector<double>{150, 300, 200, 300})) << "the parent still runs";
+  helper->close_stdin();
+  EXPECT_EQ(wait_status(*helper), 0) << helper->transcript();
+  EXPECT_EQ(limits(), kOriginals);
+}
+
+// A second signal while the watcher restores ends the process at once (the restore here would
+// take 30 s; the test's bound is 10 s).
+TEST_F(PowerLimitGuardProcess, ASecondSignalWhileRestoringTerminatesAtOnce) {
+  auto helper = start("slow-restore");
+  helper->send(SIGTERM);
+  ASSERT_TRUE(helper->wait_for_output("RESTORING", kTimeout)) << helper->transcript();
+  helper->send(SIGINT);
+  const int status = wait_status(*helper);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status << "\n" << helper->transcript();
+  EXPECT_THAT(WTERMSIG(status), ::testing::AnyOf(SIGTERM, SIGINT)) << helper->transcript();
+}
+
+// After every guard is gone the handler stays installed, but only passes the signal on.
+TEST_F(PowerLimitGuardProcess, AfterEveryGuardIsGoneASignalStillKillsAsBefore) {
+  for (int signal : {SIGTERM, SIGINT, SIGHUP, SIGQUIT}) {
+    SCOPED_TRACE(signal);
+    auto helper = start("gone");
+    helper->close_stdin();
+    ASSERT_TRUE(helper->wait_for_output("GONE", kTimeout)) << helper->transcript();
+    EXPECT_EQ(limits(), kOriginals);
+    helper->send(signal);
+    const int status = wait_status(*helper);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "status " << status << "\n" << helper->transcript();
+    EXPECT_EQ(WTERMSIG(status), signal) << helper->transcript();
+    EXPECT_EQ(limits(), kOriginals);
+  }
+}
+
 }  // namespace
 }  // namespace chase

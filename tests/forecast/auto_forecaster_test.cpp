@@ -11,6 +11,7 @@
 #include "chase/backtest.h"
 #include "chase/forecast.h"
 #include "forecast_test_util.h"
+#include "support/real_data.h"
 
 namespace chase {
 namespace {
@@ -214,7 +215,7 @@ class AutoOnDacf : public ::testing::TestWithParam<const char*> {};
 TEST_P(AutoOnDacf, BeatsPersistenceOneStepAndSeasonalDayAhead) {
   const auto path =
       test_util::data_dir() / "carbon/dacf" / (std::string(GetParam()) + "_direct_emissions.csv");
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "real data absent: " << path;
+  CHASE_SKIP_UNLESS_REAL_DATA(path);
   CarbonCsvOptions csv;
   csv.exogenous = true;
   const CarbonSeries series = load_carbon_csv(path, csv);

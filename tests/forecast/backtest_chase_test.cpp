@@ -14,6 +14,7 @@
 #include "chase/backtest.h"
 #include "chase/error.h"
 #include "support/errors.h"
+#include "support/real_data.h"
 
 namespace chase {
 namespace {
@@ -174,7 +175,7 @@ TEST(BacktestChase, RejectsBadModelsWindowsAndIrregularSeries) {
 
 TEST(BacktestChase, RealCisoDataMatchesTheReferenceBaselines) {
   const auto path = data_dir() / "carbon" / "dacf" / "CISO_direct_emissions.csv";
-  if (!std::filesystem::exists(path)) GTEST_SKIP() << "data set not found: " << path;
+  CHASE_SKIP_UNLESS_REAL_DATA(path);
   const CarbonSeries series = load_carbon_csv(path);
   ASSERT_EQ(series.size(), 17544u);
   const auto scores = backtest_chase(series, {"persistence", "seasonal", "linear", "svr"});

@@ -84,7 +84,11 @@ TEST(PowerMonitorThread, SamplesInTheBackground) {
   PowerMonitorOptions options;
   options.period = std::chrono::milliseconds(5);
   PowerMonitor monitor(gpus, options);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Waits for the samples rather than a fixed time: a loaded machine (or TSan) only slows it.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (monitor.timeline(0).size() < 5 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   EXPECT_GE(monitor.timeline(0).size(), 5u);
 }
 

@@ -12,6 +12,7 @@
 
 #include "chase/error.h"
 #include "support/process.h"
+#include "support/real_data.h"
 
 namespace chase {
 namespace {
@@ -155,7 +156,7 @@ double selected_limit(const fs::path& profile, std::vector<std::string> selector
 
 TEST(SelectRealProfiles, EveryZeusLogGivesTheLimitsOfTheFormulas) {
   const auto dir = zeus_profiles_dir();
-  if (!fs::exists(dir)) GTEST_SKIP() << dir << " is absent (set CHASE_DATA_DIR to the real traces)";
+  CHASE_SKIP_UNLESS_REAL_DATA(dir);
   const std::vector<std::string> etas = {"0", "0.25", "0.5", "0.75", "1"};
   const std::vector<std::string> factors = {"1.05", "1.1", "1.2"};
   for (const auto& [file, expected] : expected_selections()) {

@@ -12,6 +12,7 @@
 
 #include "chase/carbon_simulation.h"
 #include "chase/zeus_trace.h"
+#include "support/real_data.h"
 
 namespace chase {
 namespace {
@@ -26,9 +27,8 @@ fs::path data_dir() {
 TEST(CarbonSimulationRealData, OracleNeverBeatenByChaseAndPlannerWithinForecastErrorOfIt) {
   const auto trace_dir = data_dir() / "zeus-trace";
   const auto carbon_file = data_dir() / "carbon/dacf/CISO_direct_emissions.csv";
-  if (!fs::exists(trace_dir / "summary_power_a40.csv") || !fs::exists(carbon_file)) {
-    GTEST_SKIP() << "no real data under " << data_dir();
-  }
+  CHASE_SKIP_UNLESS_REAL_DATA(trace_dir / "summary_power_a40.csv");
+  CHASE_SKIP_UNLESS_REAL_DATA(carbon_file);
   const auto epochs =
       epoch_profile(ZeusTrace::load(trace_dir, "a40", zeus_workload("imagenet")), 256);
   CarbonCsvOptions csv;

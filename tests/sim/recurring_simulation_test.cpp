@@ -12,6 +12,7 @@
 
 #include "chase/error.h"
 #include "support/errors.h"
+#include "support/real_data.h"
 #include "support/small_zeus_trace.h"
 
 namespace chase {
@@ -155,7 +156,7 @@ TEST_F(SmallTrace, BadOptionsAndUnreachableTargetsAreClearErrors) {
 
 TEST(RealZeusRecurring, V100ReductionsOfTheLastTenRecurrencesMatchThePaper) {
   const auto dir = testing::real_zeus_trace_dir();
-  if (!std::filesystem::exists(dir)) GTEST_SKIP() << dir << " is absent (set CHASE_DATA_DIR)";
+  CHASE_SKIP_UNLESS_REAL_DATA(dir);
   const std::vector<std::pair<std::string, double>> published = {
       {"cifar100", 74.1},     {"movielens-1m", 65.9}, {"librispeech", 39.1},
       {"sentiment140", 20.9}, {"imagenet", 19.2},     {"squad", 18.3}};

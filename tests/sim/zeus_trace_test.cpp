@@ -14,6 +14,7 @@
 
 #include "chase/error.h"
 #include "support/errors.h"
+#include "support/real_data.h"
 #include "support/small_zeus_trace.h"
 
 namespace chase {
@@ -130,14 +131,14 @@ double best_possible_reduction_percent(const std::string& dataset) {
 }
 
 TEST(RealZeusTrace, BestPossibleReductionsOnV100AreThePapers) {
-  if (!fs::exists(trace_dir())) GTEST_SKIP() << trace_dir() << " is absent (set CHASE_DATA_DIR)";
+  CHASE_SKIP_UNLESS_REAL_DATA(trace_dir());
   // docs/ALGORITHMS.md §6: best possible 23.8 % (imagenet), 74.7 % (cifar100), the paper's range.
   EXPECT_NEAR(best_possible_reduction_percent("imagenet"), 23.8, 0.05);
   EXPECT_NEAR(best_possible_reduction_percent("cifar100"), 74.7, 0.05);
 }
 
 TEST(RealZeusTrace, EveryWorkloadLoadsOnEveryGpu) {
-  if (!fs::exists(trace_dir())) GTEST_SKIP() << trace_dir() << " is absent (set CHASE_DATA_DIR)";
+  CHASE_SKIP_UNLESS_REAL_DATA(trace_dir());
   for (const auto& gpu : zeus_trace_gpus()) {
     for (const auto& workload : zeus_workloads()) {
       SCOPED_TRACE(gpu + " " + workload.dataset);
