@@ -89,6 +89,38 @@ double json_number(const nlohmann::json& object, std::string_view key, const std
   return it->get<double>();
 }
 
+// The optional fields of the JSON: absent or null gives `fallback`; a value of the wrong type is a
+// kParse naming the field (nlohmann's own type_error would escape as a bare exception, and a
+// negative count would silently wrap around to a huge size_t).
+std::string json_optional_string(const nlohmann::json& doc, std::string_view key,
+                                 const std::string& where) {
+  const auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return "";
+  if (!it->is_string()) {
+    throw Error(ErrorCode::kParse,
+                fmt::format("{}: '{}' is {}, not a string", where, key, it->dump()));
+  }
+  return it->get<std::string>();
+}
+
+std::size_t json_optional_count(const nlohmann::json& doc, std::string_view key,
+                                std::size_t fallback, const std::string& where) {
+  const auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return fallback;
+  if (!it->is_number_unsigned()) {
+    throw Error(ErrorCode::kParse, fmt::format("{}: '{}' is {}, not a whole number 0 or more",
+                                               where, key, it->dump()));
+  }
+  return it->get<std::size_t>();
+}
+
+double json_optional_number(const nlohmann::json& doc, std::string_view key, double fallback,
+                            const std::string& where) {
+  const auto it = doc.find(key);
+  if (it == doc.end() || it->is_null()) return fallback;
+  return json_number(doc, key, where);
+}
+
 }  // namespace
 
 LimitProfile::LimitProfile(std::vector<LimitMeasurement> points, LimitProfileInfo info,
@@ -179,10 +211,11 @@ LimitProfile load_limit_profile_json(const std::filesystem::path& path) {
   if (doc.is_discarded() || !doc.is_object()) {
     throw Error(ErrorCode::kParse, fmt::format("{}: not a JSON object", where));
   }
-  if (doc.value("format", "") != kJsonFormat) {
+  if (json_optional_string(doc, "format", where) != kJsonFormat) {
     throw Error(ErrorCode::kParse, fmt::format("{}: 'format' is not \"{}\"", where, kJsonFormat));
   }
-  if (doc.value("version", 0) != kJsonVersion) {
+  const auto version = doc.find("version");
+  if (version == doc.end() || !version->is_number() || version->get<double>() != kJsonVersion) {
     throw Error(ErrorCode::kParse, fmt::format("{}: unsupported version (this chase reads "
                                                "version {})",
                                                where, kJsonVersion));
@@ -199,13 +232,14 @@ LimitProfile load_limit_profile_json(const std::filesystem::path& path) {
                       json_number(p, "energy_j", at)});
   }
   LimitProfileInfo info;
-  info.gpu_model = doc.value("gpu_model", "");
-  info.gpu_count = doc.value("gpu_count", std::size_t{1});
-  info.job_id = doc.value("job_id", "");
-  info.batch_size = doc.value("batch_size", std::size_t{0});
-  info.steps_per_window = doc.value("steps_per_window", std::size_t{0});
+  info.gpu_model = json_optional_string(doc, "gpu_model", where);
+  info.gpu_count = json_optional_count(doc, "gpu_count", 1, where);
+  info.job_id = json_optional_string(doc, "job_id", where);
+  info.batch_size = json_optional_count(doc, "batch_size", 0, where);
+  info.steps_per_window = json_optional_count(doc, "steps_per_window", 0, where);
+  const double max_power_limit_w = json_optional_number(doc, "max_power_limit_w", 0, where);
   try {
-    return LimitProfile(std::move(points), std::move(info), doc.value("max_power_limit_w", 0.0));
+    return LimitProfile(std::move(points), std::move(info), max_power_limit_w);
   } catch (const Error& e) {
     throw Error(ErrorCode::kParse, fmt::format("{}: {}", where, e.what()));
   }

@@ -139,6 +139,30 @@ TEST_F(LimitProfileFiles, JsonErrorsSayWhatIsWrong) {
               HasSubstr("unsupported version"));
 }
 
+// Found by fuzz/limit_profile_json_fuzz.cpp: fields of the wrong type escaped as nlohmann
+// type_errors instead of kParse, and a negative gpu_count wrapped around to 2^64 - 1.
+TEST_F(LimitProfileFiles, JsonFieldsOfTheWrongTypeAreParseErrorsNamingTheField) {
+  const std::string points = R"("points": [{"power_limit_w": 300, "time_s": 1, "energy_j": 1}])";
+  const std::string head = R"({"format": "chase-limit-profile", "version": 1, )";
+  EXPECT_THAT(load_error("f.json", R"({"format": 1, "version": 1})"), HasSubstr("'format'"));
+  EXPECT_THAT(load_error("g.json", R"({"format": "chase-limit-profile", "version": "1"})"),
+              HasSubstr("unsupported version"));
+  EXPECT_THAT(load_error("h.json", head + R"("gpu_count": -1, )" + points + "}"),
+              HasSubstr("'gpu_count' is -1, not a whole number"));
+  EXPECT_THAT(load_error("i.json", head + R"("gpu_count": "x", )" + points + "}"),
+              HasSubstr("'gpu_count'"));
+  EXPECT_THAT(load_error("j.json", head + R"("batch_size": 1.5, )" + points + "}"),
+              HasSubstr("'batch_size'"));
+  EXPECT_THAT(load_error("k.json", head + R"("gpu_model": 40, )" + points + "}"),
+              HasSubstr("'gpu_model' is 40, not a string"));
+  EXPECT_THAT(load_error("l.json", head + R"("max_power_limit_w": "300", )" + points + "}"),
+              HasSubstr("'max_power_limit_w'"));
+  const auto loaded = load_limit_profile(
+      write("m.json", head + R"("gpu_model": null, "gpu_count": 2, )" + points + "}"));
+  EXPECT_EQ(loaded.info().gpu_count, 2u);
+  EXPECT_EQ(loaded.info().gpu_model, "");
+}
+
 TEST_F(LimitProfileFiles, UnknownExtensionOrMissingFile) {
   EXPECT_THROW(load_limit_profile(write("p.txt", "x")), Error);
   try {
