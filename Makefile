@@ -3,7 +3,7 @@ BUILD_DIR    ?= build
 JOBS         ?= $(shell nproc)
 CMAKE_FLAGS  ?=
 
-.PHONY: format-check demo test test-sanitize test-tsan consumer-check bench bench-forecast forecast-results carbon-results configure-release build-test deps clean format
+.PHONY: format-check demo test test-sanitize test-tsan fuzz consumer-check bench bench-forecast forecast-results carbon-results configure-release build-test deps clean format
 
 demo: configure-release
 	cmake --build $(BUILD_DIR)/release -j $(JOBS) --target chase_cli
@@ -27,6 +27,16 @@ test-tsan: deps
 	  -DCHASE_BUILD_EXAMPLES=OFF -DCHASE_SANITIZE=thread -DCHASE_WERROR=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD_DIR)/tsan -j $(JOBS) --target chase_tsan_tests
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(BUILD_DIR)/tsan/tests/chase_tsan_tests
+
+# The libFuzzer targets of fuzz/ (clang, ASan + UBSan), each run FUZZ_SECONDS on its seed corpus
+# (CI runs it after `make test`). Builds only the fuzz targets and the library components they use.
+FUZZ_SECONDS ?= 8
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD_DIR)/fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCHASE_FUZZ=ON -DCHASE_SANITIZE=address,undefined -DCHASE_BUILD_TESTS=OFF \
+	  -DCHASE_BUILD_BENCH=OFF -DCHASE_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR)/fuzz -j $(JOBS) --target chase_fuzzers
+	fuzz/run $(BUILD_DIR)/fuzz $(FUZZ_SECONDS)
 
 # Install build/test into a temporary prefix and build tests/consumer against chase::measure alone
 # (`make test` runs the same check as the ctest test "consumer").

@@ -510,11 +510,52 @@ struct GridPoint {
   bool estimated = false;  // from an estimated row, or invented by a fill
 };
 
+// More grid points than any real series has (a minute's data for 19 years): a fill or resample
+// asked for more is a far-off time in the data, which would otherwise allocate without bound.
+constexpr std::int64_t kMaxGridPoints = 10'000'000;
+
+std::int64_t whole_seconds(UtcTime time) {
+  return std::chrono::floor<std::chrono::seconds>(time.time_since_epoch()).count();
+}
+
+// Throws unless the grid of `period` from `origin` to the end of the last row fits the clock
+// (every point plus one period) and kMaxGridPoints. Counted in whole seconds, which cannot
+// overflow: times are within ±9.3e9 s, and resolution and period at most kMaxResolution.
+void check_grid(const std::vector<Row>& rows, std::chrono::seconds resolution, UtcTime origin,
+                std::chrono::seconds period, const std::string& source) {
+  if (resolution > kMaxResolution) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("The resolution of {} is {} s: it must be at most 100 years (the "
+                            "length of one interval).",
+                            describe_series(source), resolution.count()));
+  }
+  const std::int64_t end = whole_seconds(rows.back().time) + resolution.count();
+  const std::int64_t latest = whole_seconds(UtcTime::max()) - period.count();
+  if (end > latest) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{}: its last point ({}) ends too close to the latest time the clock "
+                            "can represent (2262-04-11). Check the year of that row.",
+                            describe_series(source), format_utc_time(rows.back().time)));
+  }
+  const std::int64_t points = (end - whole_seconds(origin)) / period.count() + 1;
+  if (points > kMaxGridPoints) {
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("{}: from {} to {} at one point every {} s is {} points, more than "
+                    "the {} chase fills or resamples. A time in the data is probably "
+                    "far off (check the years of the first and last rows); otherwise "
+                    "resample to a longer period.",
+                    describe_series(source), format_utc_time(rows.front().time),
+                    format_utc_time(rows.back().time), period.count(), points, kMaxGridPoints));
+  }
+}
+
 // Puts the rows on a grid of `period` starting at `origin`: each grid point takes the mean of the
 // rows starting in it, else the row in force at its start, else it is a gap.
 std::vector<GridPoint> to_grid(const std::vector<Row>& rows, std::chrono::seconds resolution,
                                UtcTime origin, std::chrono::seconds period,
-                               std::size_t exogenous_count) {
+                               std::size_t exogenous_count, const std::string& source) {
+  check_grid(rows, resolution, origin, period, source);
   std::vector<GridPoint> grid;
   const UtcTime last_end = rows.back().time + resolution;
   std::size_t next = 0;  // first row not yet before the current grid point
@@ -692,10 +733,10 @@ std::vector<Row> csv_rows(const std::filesystem::path& path, const CarbonCsvOpti
 CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvOptions& options,
                              CarbonLoadReport* report_out) {
   const std::string file = path.string();
-  if (options.resample < std::chrono::seconds(0)) {
+  if (options.resample < std::chrono::seconds(0) || options.resample > kMaxResolution) {
     throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("Loading '{}': the resample period is {} s; it must be positive (or 0 "
-                            "to keep the file's resolution).",
+                fmt::format("Loading '{}': the resample period is {} s; it must be positive and "
+                            "at most 100 years (or 0 to keep the file's resolution).",
                             file, options.resample.count()));
   }
 
@@ -731,7 +772,7 @@ CarbonSeries load_carbon_csv(const std::filesystem::path& path, const CarbonCsvO
     const UtcTime origin =
         resample ? floor_to(rows.front().time, out_resolution) : rows.front().time;
     std::vector<GridPoint> grid =
-        to_grid(rows, resolution, origin, out_resolution, exogenous.size());
+        to_grid(rows, resolution, origin, out_resolution, exogenous.size(), file);
     report.filled_points = fill_grid(grid, options.fill);
     for (GridPoint& point : grid) {
       if (!point.present) continue;
@@ -760,7 +801,7 @@ CarbonSeries fill_gaps(const CarbonSeries& series, GapFill fill, std::size_t* fi
     rows.push_back(std::move(row));
   }
   auto grid = to_grid(rows, series.resolution(), series.start(), series.resolution(),
-                      series.exogenous().size());
+                      series.exogenous().size(), series.source());
   const auto count = fill_grid(grid, fill);
   if (filled != nullptr) *filled = count;
   std::vector<UtcTime> times;

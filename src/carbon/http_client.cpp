@@ -110,8 +110,18 @@ struct Attempt {
   HttpResponse response;
 };
 
+HttpTransport& transport_for_testing() {
+  static HttpTransport transport;
+  return transport;
+}
+
 Attempt perform(const HttpRequest& request, const HttpOptions& options,
                 const std::string& provider) {
+  if (const HttpTransport& transport = transport_for_testing()) {
+    Attempt attempt;
+    attempt.response = transport(request);
+    return attempt;
+  }
   global_init();
   std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
   if (!curl) throw Error(ErrorCode::kInternal, "libcurl could not create a handle.");
@@ -219,6 +229,10 @@ std::string advice(long status) {
 }
 
 }  // namespace
+
+void set_http_transport_for_testing(HttpTransport transport) {
+  transport_for_testing() = std::move(transport);
+}
 
 HttpClient::HttpClient(std::string provider, HttpOptions options)
     : provider_(std::move(provider)), options_(std::move(options)) {}

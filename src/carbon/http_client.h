@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -61,6 +62,13 @@ class HttpClient {
   std::string provider_;
   HttpOptions options_;
 };
+
+// Replaces the network for every HttpClient of the process while set (the fuzz targets in fuzz/):
+// each attempt of get() takes its response from `transport` instead of libcurl; retries, statuses
+// and Retry-After are handled as for the network. Empty restores libcurl. Set it before any
+// provider runs and never while one does (the function is not synchronised).
+using HttpTransport = std::function<HttpResponse(const HttpRequest&)>;
+void set_http_transport_for_testing(HttpTransport transport);
 
 // Percent-encodes a query parameter value.
 std::string url_encode(std::string_view text);

@@ -49,10 +49,13 @@ double number(const csv::Reader& reader, const std::vector<std::string>& fields,
 
 std::size_t batch_size(const csv::Reader& reader, const std::vector<std::string>& fields,
                        std::size_t column) {
+  // Beyond 2^53 doubles skip whole numbers, and from 2^64 on the conversion below would be
+  // undefined behaviour.
+  constexpr double kMaxBatchSize = 9007199254740992.0;
   const double value = number(reader, fields, column);
-  if (value <= 0 || value != std::floor(value)) {
+  if (value <= 0 || value != std::floor(value) || value > kMaxBatchSize) {
     throw Error(ErrorCode::kParse,
-                fmt::format("{}: batch size '{}' is not a positive whole number",
+                fmt::format("{}: batch size '{}' is not a positive whole number (at most 2^53)",
                             reader.where(column), escape_untrusted(fields[column], 80)));
   }
   return static_cast<std::size_t>(value);

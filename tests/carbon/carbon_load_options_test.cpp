@@ -248,6 +248,43 @@ TEST(LoadCarbonCsvErrors, NameFileLineAndColumn) {
   }
 }
 
+// Found by fuzz/carbon_csv_fuzz.cpp: a far-off year made fill allocate a point per second for
+// centuries (a hang, then out of memory), and a grid ending near the clock's last representable
+// time (2262-04-11) overflowed its nanosecond count (undefined behaviour).
+TEST(LoadCarbonCsvGaps, AFarOffYearIsRefusedNotFilledForCenturies) {
+  TempCsv file("time,ci\n2000-01-01T00:00:00Z,1\n2000-01-01T00:00:01Z,1\n2200-01-01T00:00:00Z,2\n");
+  CarbonCsvOptions options;
+  options.fill = GapFill::kPrevious;
+  const std::string message =
+      error_message([&] { load_carbon_csv(file.path(), options); }, ErrorCode::kInvalidArgument);
+  EXPECT_THAT(message, AllOf(HasSubstr(file.name()), HasSubstr("2200-01-01T00:00:00Z"),
+                             HasSubstr("more than the 10000000"), HasSubstr("check the years")));
+  options.fill = GapFill::kNone;  // without fill the gap is only reported
+  EXPECT_EQ(load_carbon_csv(file.path(), options).size(), 3u);
+}
+
+TEST(LoadCarbonCsvResample, AGridEndingAtTheClocksLimitIsRefused) {
+  TempCsv file("time,ci\n2262-04-11T22:00:00Z,1\n2262-04-11T23:00:00Z,1\n");
+  CarbonCsvOptions options;
+  options.resample = std::chrono::minutes(30);
+  EXPECT_THAT(
+      error_message([&] { load_carbon_csv(file.path(), options); }, ErrorCode::kInvalidArgument),
+      AllOf(HasSubstr(file.name()), HasSubstr("2262-04-11T23:00:00Z"),
+            HasSubstr("ends too close to the latest time")));
+  options.resample = std::chrono::seconds(0);
+  options.fill = GapFill::kLinear;
+  EXPECT_THROW(load_carbon_csv(file.path(), options), Error);
+}
+
+TEST(LoadCarbonCsvResample, APeriodOverAHundredYearsIsRefused) {
+  TempCsv file("time,ci\n2021-07-01T00:00:00Z,1\n2021-07-01T01:00:00Z,2\n");
+  CarbonCsvOptions options;
+  options.resample = std::chrono::years(100) + std::chrono::seconds(1);
+  EXPECT_THAT(
+      error_message([&] { load_carbon_csv(file.path(), options); }, ErrorCode::kInvalidArgument),
+      HasSubstr("at most 100 years"));
+}
+
 TEST(CarbonSeriesExogenous, ConstructorChecksSizesFinitenessAndNames) {
   const std::vector<UtcTime> times = {at("2021-01-01T00:00:00Z"), at("2021-01-01T01:00:00Z")};
   EXPECT_NO_THROW(CarbonSeries(times, {1, 2}, hours(1), "", {{"a", {1, 2}}, {"b", {-1, 0}}}));

@@ -21,6 +21,7 @@ namespace chase {
 namespace {
 
 using testing::error_message;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
@@ -117,6 +118,19 @@ TEST_F(SmallTrace, ErrorsNameTheFileLineColumnOrWhatIsKnown) {
   EXPECT_THAT(error_message([&] { ZeusTrace::load(dir_, "v100", zeus_workload("squad")); },
                             ErrorCode::kNotFound),
               HasSubstr("no v100 data for squad"));
+}
+
+// Found by fuzz/zeus_trace_fuzz.cpp: a batch size of 1e30 was converted to a size_t (undefined
+// behaviour); one past 2^53 is now a kParse naming the cell.
+TEST_F(SmallTrace, AnOutOfRangeBatchSizeIsAParseError) {
+  for (const char* size : {"1e30", "18446744073709551616", "9007199254740994"}) {
+    write("summary_power_v100.csv",
+          std::string(kPower) + "imagenet,resnet50," + size + ",adadelta,250,1,1\n");
+    EXPECT_THAT(error_message([&] { load(); }, ErrorCode::kParse),
+                AllOf(HasSubstr("summary_power_v100.csv:9, column 'batch_size'"),
+                      HasSubstr("at most 2^53")))
+        << size;
+  }
 }
 
 // ---- The real traces

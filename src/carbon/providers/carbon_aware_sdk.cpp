@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <utility>
 
@@ -25,6 +27,9 @@ struct RecordFields {
 };
 constexpr RecordFields kByLocationFields{"time", "rating", false};
 constexpr RecordFields kForecastFields{"timestamp", "value", true};
+// A record's duration as a number of minutes: a century at most (the longest resolution a
+// CarbonSeries takes), far from where minutes overflow a count of seconds.
+constexpr std::int64_t kMaxDurationMinutes = std::int64_t{100} * 366 * 24 * 60;
 
 // A series being built from emissions records; the first record's duration is its resolution.
 struct EmissionsRecords {
@@ -144,9 +149,19 @@ class CarbonAwareSdkProvider final : public HttpProvider {
 
   // "hh:mm:ss" (optionally "d.hh:mm:ss"), or a number of minutes.
   std::chrono::seconds parse_duration(const nlohmann::json& value, const std::string& url) const {
+    const auto out_of_range = [&] {
+      return Error(ErrorCode::kParse,
+                   shape_message(url, fmt::format("duration {} is out of range (a century at most)",
+                                                  value.dump())));
+    };
     std::chrono::seconds duration{0};
     if (value.is_number_integer()) {
-      duration = std::chrono::minutes(value.get<std::int64_t>());
+      // Bounded before converting: minutes beyond it would overflow the count of seconds.
+      const auto minutes = value.get<std::int64_t>();
+      if (value.is_number_unsigned() || std::abs(minutes) > kMaxDurationMinutes) {
+        throw out_of_range();
+      }
+      duration = std::chrono::minutes(minutes);
     } else if (value.is_string()) {
       const std::string text = value.get<std::string>();
       int days = 0;
@@ -163,13 +178,15 @@ class CarbonAwareSdkProvider final : public HttpProvider {
                       shape_message(url, fmt::format("duration '{}' is not hh:mm:ss", text)));
         }
       }
-      duration = std::chrono::hours(24 * days + hours) + std::chrono::minutes(minutes) +
-                 std::chrono::seconds(seconds);
+      // In 64 bits: 24 * days overflows an int from 89,478,486 days on.
+      duration = std::chrono::hours(24 * std::int64_t{days} + hours) +
+                 std::chrono::minutes(minutes) + std::chrono::seconds(seconds);
     }
     if (duration <= std::chrono::seconds(0)) {
       throw Error(ErrorCode::kParse,
                   shape_message(url, fmt::format("duration {} is not positive", value.dump())));
     }
+    if (duration > std::chrono::minutes(kMaxDurationMinutes)) throw out_of_range();
     return duration;
   }
 };

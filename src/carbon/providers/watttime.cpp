@@ -185,8 +185,7 @@ class WattTimeProvider final : public HttpProvider {
                               "to gCO2eq/kWh. Use signal_type co2_moer.",
                               url, unit));
     }
-    const auto period = meta.value("data_point_period_seconds", std::int64_t{300});
-    if (period <= 0) throw Error(ErrorCode::kParse, shape_message(url, "a non-positive period"));
+    const std::int64_t period = period_seconds(meta, url);
     const auto& data = json.at("data");
     if (!data.is_array()) throw Error(ErrorCode::kParse, shape_message(url, "expected a list"));
     SeriesBuilder builder(name_, url);
@@ -198,6 +197,21 @@ class WattTimeProvider final : public HttpProvider {
       builder.add(time, value, forecast);
     }
     return builder.build(std::chrono::seconds(period), source(), notes);
+  }
+
+  // meta.data_point_period_seconds (300 when absent), checked before it becomes an integer: a
+  // double out of the int64 range would be undefined behaviour, not an error.
+  std::int64_t period_seconds(const nlohmann::json& meta, const std::string& url) const {
+    constexpr double kMaxPeriod = 100.0 * 366 * 24 * 3600;  // a CarbonSeries' longest resolution
+    const auto it = meta.find("data_point_period_seconds");
+    if (it == meta.end()) return 300;
+    if (!it->is_number() || !(it->get<double>() > 0) || it->get<double>() > kMaxPeriod) {
+      throw Error(ErrorCode::kParse,
+                  shape_message(url, fmt::format("data_point_period_seconds {} is not a positive "
+                                                 "number of seconds up to 100 years",
+                                                 it->dump())));
+    }
+    return static_cast<std::int64_t>(it->get<double>());
   }
 
   std::string token_;

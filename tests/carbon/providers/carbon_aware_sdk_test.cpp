@@ -127,6 +127,26 @@ TEST_F(CarbonAwareSdkTest, BadDurationIsAParseError) {
   EXPECT_THAT(error_message([&] { noon(*p); }, ErrorCode::kParse), HasSubstr("five minutes"));
 }
 
+// Found by fuzz/provider_response_fuzz.cpp: a duration of 9223372036854775807 minutes
+// overflowed the count of seconds, and one of 100000000 days overflowed 24 * days in an int
+// (undefined behaviour both); each is now a kParse naming the duration.
+TEST_F(CarbonAwareSdkTest, AnOutOfRangeDurationIsAParseError) {
+  for (const char* duration :
+       {"9223372036854775807", "18446744073709551615", "-9223372036854775807",
+        "\"100000000.00:00:00\"", "\"36600.00:00:00\""}) {
+    server_.route(kByLocation, ReplayResponse{200,
+                                              std::string(R"([{"location":"westeurope","time":)"
+                                                          R"("2026-03-01T12:00:00Z","rating":300,)"
+                                                          R"("duration":)") +
+                                                  duration + "}]",
+                                              {},
+                                              false});
+    auto p = provider();
+    EXPECT_THAT(error_message([&] { noon(*p); }, ErrorCode::kParse), HasSubstr("duration"))
+        << duration;
+  }
+}
+
 TEST_F(CarbonAwareSdkTest, NeedsABaseUrlAndALocation) {
   auto o = options();
   o.base_url.clear();

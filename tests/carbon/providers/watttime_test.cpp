@@ -158,6 +158,25 @@ TEST_F(WattTimeTest, UnknownUnitsAreRejected) {
   EXPECT_THAT(message, HasSubstr("wrong units"));
 }
 
+// Found by fuzz/provider_response_fuzz.cpp: a data_point_period_seconds of 1e300 was converted
+// to an int64 (undefined behaviour); any period that is not a positive number of seconds up to
+// a century is now a kParse naming it.
+TEST_F(WattTimeTest, AnOutOfRangePeriodIsAParseError) {
+  for (const char* period : {"1e300", "-1e300", "0", "-5", "\"300\"", "null", "4e9"}) {
+    server_.route("/v3/forecast",
+                  ReplayResponse{200,
+                                 std::string(R"({"meta":{"units":"lbs_co2_per_mwh",)"
+                                             R"("data_point_period_seconds":)") +
+                                     period + R"(},"data":[]})",
+                                 {},
+                                 false});
+    auto p = provider();
+    EXPECT_THAT(error_message([&] { p->forecast(hours(1)); }, ErrorCode::kParse),
+                HasSubstr("data_point_period_seconds"))
+        << period;
+  }
+}
+
 TEST_F(WattTimeTest, MissingCredentialsAreAClearError) {
   auto o = options();
   o.credentials.password.clear();

@@ -1,0 +1,21 @@
+// load_limit_profile_json (chase/limit_profile.h): chase's own profile JSON, as users hand it back.
+#include <cmath>
+
+#include "chase/limit_profile.h"
+#include "fuzz_support.h"
+
+using namespace chase;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const auto path = fuzz::write_file("profile.json", fuzz::as_text(data, size));
+  fuzz::expect_only_chase_errors([&] {
+    const LimitProfile profile = load_limit_profile_json(path);
+    // The LimitProfile contract: at least one point, finite positive time and energy.
+    fuzz::require(!profile.points().empty());
+    for (const auto& point : profile.points()) {
+      fuzz::require(std::isfinite(point.time_s) && point.time_s > 0);
+      fuzz::require(std::isfinite(point.energy_j) && point.energy_j > 0);
+    }
+  });
+  return 0;
+}
