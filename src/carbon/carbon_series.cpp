@@ -510,9 +510,9 @@ struct GridPoint {
   bool estimated = false;  // from an estimated row, or invented by a fill
 };
 
-// More grid points than any real series has (a minute's data for 19 years): a fill or resample
+// More grid points than carbon data needs (a minute's data for 9.5 years): a fill or resample
 // asked for more is a far-off time in the data, which would otherwise allocate without bound.
-constexpr std::int64_t kMaxGridPoints = 10'000'000;
+constexpr std::int64_t kMaxGridPoints = 5'000'000;
 
 std::int64_t whole_seconds(UtcTime time) {
   return std::chrono::floor<std::chrono::seconds>(time.time_since_epoch()).count();

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <utility>
 
@@ -27,9 +26,9 @@ struct RecordFields {
 };
 constexpr RecordFields kByLocationFields{"time", "rating", false};
 constexpr RecordFields kForecastFields{"timestamp", "value", true};
-// A record's duration as a number of minutes: a century at most (the longest resolution a
-// CarbonSeries takes), far from where minutes overflow a count of seconds.
-constexpr std::int64_t kMaxDurationMinutes = std::int64_t{100} * 366 * 24 * 60;
+// The longest duration of a record, in minutes: 36,500 days, within the century a CarbonSeries'
+// resolution may be and far from where minutes overflow a count of seconds.
+constexpr std::int64_t kMaxDurationMinutes = std::int64_t{100} * 365 * 24 * 60;
 
 // A series being built from emissions records; the first record's duration is its resolution.
 struct EmissionsRecords {
@@ -157,11 +156,12 @@ class CarbonAwareSdkProvider final : public HttpProvider {
     std::chrono::seconds duration{0};
     if (value.is_number_integer()) {
       // Bounded before converting: minutes beyond it would overflow the count of seconds.
-      const auto minutes = value.get<std::int64_t>();
-      if (value.is_number_unsigned() || std::abs(minutes) > kMaxDurationMinutes) {
-        throw out_of_range();
-      }
-      duration = std::chrono::minutes(minutes);
+      const bool too_large = value.is_number_unsigned()
+                                 ? value.get<std::uint64_t>() > kMaxDurationMinutes
+                                 : value.get<std::int64_t>() < -kMaxDurationMinutes ||
+                                       value.get<std::int64_t>() > kMaxDurationMinutes;
+      if (too_large) throw out_of_range();
+      duration = std::chrono::minutes(value.get<std::int64_t>());
     } else if (value.is_string()) {
       const std::string text = value.get<std::string>();
       int days = 0;

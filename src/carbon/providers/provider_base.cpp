@@ -209,6 +209,12 @@ nlohmann::json HttpProvider::parse_json(const Fetched& fetched, const std::strin
                             "syntax error at byte {} of {}). Try again; if it persists, the "
                             "service is misbehaving.",
                             name_, url, e.byte, fetched.body.size()));
+  } catch (const nlohmann::json::exception& e) {
+    // A number past the range of a double ("2e310") is out_of_range, not a parse_error.
+    throw Error(ErrorCode::kParse,
+                fmt::format("{}: the answer to GET {} is not JSON chase can read ({}). Try again; "
+                            "if it persists, the service is misbehaving.",
+                            name_, url, e.what()));
   }
 }
 

@@ -133,7 +133,7 @@ TEST_F(CarbonAwareSdkTest, BadDurationIsAParseError) {
 TEST_F(CarbonAwareSdkTest, AnOutOfRangeDurationIsAParseError) {
   for (const char* duration :
        {"9223372036854775807", "18446744073709551615", "-9223372036854775807",
-        "\"100000000.00:00:00\"", "\"36600.00:00:00\""}) {
+        "\"100000000.00:00:00\"", "\"36501.00:00:00\""}) {
     server_.route(kByLocation, ReplayResponse{200,
                                               std::string(R"([{"location":"westeurope","time":)"
                                                           R"("2026-03-01T12:00:00Z","rating":300,)"

@@ -177,6 +177,16 @@ TEST_F(WattTimeTest, AnOutOfRangePeriodIsAParseError) {
   }
 }
 
+// Found by fuzz/provider_watttime: a number past a double's range ("2e310") made nlohmann throw
+// out_of_range, which escaped every provider as a bare exception instead of kParse.
+TEST_F(WattTimeTest, ANumberPastADoublesRangeIsAParseError) {
+  server_.route(
+      "/v3/forecast",
+      ReplayResponse{200, R"({"meta":{"units":"lbs_co2_per_mwh"},"data":[2e310]})", {}, false});
+  auto p = provider();
+  EXPECT_THAT(error_message([&] { p->forecast(hours(1)); }, ErrorCode::kParse), HasSubstr("2e310"));
+}
+
 TEST_F(WattTimeTest, MissingCredentialsAreAClearError) {
   auto o = options();
   o.credentials.password.clear();
