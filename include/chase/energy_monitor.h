@@ -19,9 +19,10 @@
 //
 // Failures: begin_window() throws when a device cannot be read (nothing is lost yet). end_window()
 // never loses a window to one failing device: that device's entry carries the error text and NaN
-// energy, the others are measured, and Measurement::complete() is false. An energy counter that went
-// backwards during the window (reset by a driver reload, or wrapped) is such a failure too. A CPU zone that fails
-// during the window is reported with its energy up to its last good reading inside the window
+// energy, the others are measured, and Measurement::complete() is false. An energy counter that
+// went backwards during the window (reset by a driver reload, or wrapped) is such a failure too. A
+// CPU zone that fails during the window is reported with its energy up to its last good reading
+// inside the window
 // (`partial`; the background thread reads CPU zones every cpu_refresh_period) and that energy
 // counts in the totals.
 //

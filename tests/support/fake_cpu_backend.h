@@ -15,8 +15,8 @@ class FakeCpuBackend : public CpuBackend {
   // One package zone and one DRAM zone per package.
   explicit FakeCpuBackend(std::size_t packages) {
     for (std::size_t p = 0; p < packages; ++p) {
-      zones_.push_back({p, "package", "package-" + std::to_string(p)});
-      zones_.push_back({p, "dram", "package-" + std::to_string(p) + "/dram"});
+      zones_.push_back({p, "package", "package-" + std::to_string(p), ""});
+      zones_.push_back({p, "dram", "package-" + std::to_string(p) + "/dram", ""});
     }
     energy_.assign(zones_.size(), 0.0);
     fail_.assign(zones_.size(), false);
