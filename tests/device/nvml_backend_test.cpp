@@ -166,7 +166,7 @@ TEST(NvmlOpen, ShutsNvmlDownWhenDestroyedSoTheNextOpenStartsAfresh) {
 
 TEST(NvmlOpen, ShutsNvmlDownWhenOpeningFailsHalfway) {
   json config = FakeNvmlEnvironment::standard_config(2);
-  config["gpus"][1]["fail"] = {{"nvmlDeviceGetName", "UNKNOWN"}};
+  config["fail"] = {{"nvmlDeviceGetCount_v2", "UNKNOWN"}};  // after nvmlInit succeeded
   FakeNvmlEnvironment env(config);
   EXPECT_THROW(open_nvml(), Error);
   env.write_config(FakeNvmlEnvironment::standard_config(3));
@@ -288,7 +288,8 @@ TEST_F(NvmlSelectVisibleDevices, WarnsNamingTheEntryTheReasonAndTheGpusKept) {
       {"GPU-cccc", {}, "\"GPU-cccc\" matches no GPU's UUID"},
       {"2,1,2", {2, 1}, "\"2\" repeats GPU 2"},
       {"-1", {}, "\"-1\" is negative"},
-      {"0,MIG-GPU-aaaa1111/1/0", {0}, "is a MIG device, which chase does not support yet"},
+      {"0,MIG-GPU-aaaa1111/1/0", {0}, "is an old-style MIG name"},
+      {"0,MIG-aaaa1111", {0}, "is a MIG device, which this GPU backend cannot resolve"},
       {"0,,1", {0}, "\"\" is empty"},
       {"1,abc", {1}, "\"abc\" is neither a GPU index nor a GPU UUID"},
       {"1,0x1", {1}, "neither"},
@@ -300,7 +301,7 @@ TEST_F(NvmlSelectVisibleDevices, WarnsNamingTheEntryTheReasonAndTheGpusKept) {
                                          HasSubstr("the GPU list stops there")))
         << c.spec;
   }
-  EXPECT_THAT(select("0,2,7").warning, HasSubstr("keeping NVML GPUs 0, 2"));
+  EXPECT_THAT(select("0,2,7").warning, HasSubstr("keeping GPUs 0, 2"));
   EXPECT_THAT(select("7").warning, HasSubstr("keeping no GPU"));
 }
 
@@ -398,15 +399,18 @@ TEST(NvmlEnergy, PreVoltaGpusHaveNoCounterByDefault) {
   EXPECT_FALSE(backend->gpus()[0].has_energy_counter);
 }
 
-TEST(NvmlEnergy, AnyOtherProbeFailureFailsTheOpenNamingTheGpu) {
+TEST(NvmlEnergy, AnyOtherProbeFailureMarksTheGpuFailedNamingIt) {
   json config = FakeNvmlEnvironment::standard_config(2);
   config["gpus"][1]["fail"] = {{"nvmlDeviceGetTotalEnergyConsumption", "UNKNOWN"}};
   FakeNvmlEnvironment env(config);
-  const Error error = expect_error([] { open_nvml(); });
+  const auto backend = open_nvml();
+  EXPECT_EQ(backend->gpus()[1].state, GpuState::kFailed);
+  const Error error = expect_error([&] { backend->power_w(1); });
   EXPECT_EQ(error.code(), ErrorCode::kInternal);
   EXPECT_THAT(error.what(), AllOf(HasSubstr("GPU 1 (NVIDIA A40, " + uuid(1) + ")"),
                                   HasSubstr("nvmlDeviceGetTotalEnergyConsumption failed"),
                                   HasSubstr("Unknown Error")));
+  EXPECT_DOUBLE_EQ(backend->power_w(0), 155);
 }
 
 TEST(NvmlEnergy, ConcurrentReadersSeeAMonotonicCounter) {
@@ -639,7 +643,8 @@ TEST(NvmlFailure, AFailureWhileOpeningNamesTheGpuByIndex) {
   json config = FakeNvmlEnvironment::standard_config(3);
   config["gpus"][2]["fail"] = {{"nvmlDeviceGetName", "UNKNOWN"}};
   FakeNvmlEnvironment env(config);
-  const Error error = expect_error([] { open_nvml(); });
+  const auto backend = open_nvml();
+  const Error error = expect_error([&] { backend->energy_j(2); });
   EXPECT_EQ(error.code(), ErrorCode::kInternal);
   EXPECT_THAT(error.what(), AllOf(HasSubstr("GPU 2 (NVML index 2)"),
                                   HasSubstr("nvmlDeviceGetName failed: Unknown Error")));
