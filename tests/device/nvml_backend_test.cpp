@@ -114,7 +114,9 @@ TEST(NvmlOpen, ListsEveryGpuWithIdentityArchitectureAndLimits) {
                             {"default_limit_w", 700},
                             {"limit_w", 700}});
   FakeNvmlEnvironment env(config);
-  const auto backend = open_nvml();
+  NvmlOptions pci_order;  // in NVML's order: under FASTEST_FIRST the H100 would come first
+  pci_order.device_order = "PCI_BUS_ID";
+  const auto backend = open_nvml(pci_order);
 
   EXPECT_EQ(backend->backend_name(), "nvml");
   ASSERT_EQ(backend->gpu_count(), 4u);
