@@ -17,14 +17,19 @@
 // (10 update periods: either end may be off by up to one period's energy), and below_resolution
 // when the window is shorter: its energy is then a rough figure, never exact.
 //
-// Failures: begin_window() throws when a device cannot be read (nothing is lost yet). end_window()
-// never loses a window to one failing device: that device's entry carries the error text and NaN
-// energy, the others are measured, and Measurement::complete() is false. An energy counter that
-// went backwards during the window (reset by a driver reload, or wrapped) is such a failure too. A
-// CPU zone that fails during the window is reported with its energy up to its last good reading
-// inside the window
-// (`partial`; the background thread reads CPU zones every cpu_refresh_period) and that energy
-// counts in the totals.
+// Failures: begin_window() throws when a device cannot be read (nothing is lost yet), except a GPU
+// the backend reports lost (kDeviceLost): one lost GPU never stops the others. end_window() never
+// loses a window to one failing device: that device's entry carries the error text and NaN energy,
+// the others are measured, and Measurement::complete() is false. A GPU lost during a window keeps
+// the energy measured up to its last good reading (every read is remembered — window ends, power
+// samples and, with `counter_refresh_period`, periodic counter reads): its entry has the error,
+// that energy and `lost_after_s`, the part of the window it covers. Once lost, a GPU stays lost
+// for the monitor: later windows report it with NaN energy without calling the backend again.
+// Unhealthy GPUs (GpuInfo::state) are left out of "all GPUs"; selecting one explicitly throws the
+// GPU's problem. An energy counter that went backwards during the window (reset by a driver
+// reload, or wrapped) is a failure too. A CPU zone that fails during the window is reported with
+// its energy up to its last good reading inside the window (`partial`; the background thread
+// reads CPU zones every cpu_refresh_period) and that energy counts in the totals.
 //
 // With `csv_log` set, every finished window is appended (and flushed) to a CSV file whose columns
 // extend the Zeus monitor-log format: start_time (UTC, Unix seconds), window_name, elapsed_time,
@@ -41,6 +46,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,12 +67,15 @@ std::string_view to_string(EnergyMethod method) noexcept;
 struct GpuEnergy {
   std::size_t index = 0;  // backend GPU index
   std::string name;
-  double energy_j = 0;  // NaN when `error` is set
+  double energy_j = 0;  // NaN when `error` is set, unless lost_after_s is
   EnergyMethod method = EnergyMethod::kCounter;
   PowerReading power_reading = PowerReading::kInstant;  // the power polled (polling, estimate)
   double resolution_s = 0;        // the shortest window measured to within about ±20 %
   bool below_resolution = false;  // this window was shorter than resolution_s
   std::string error;
+  // Set when the GPU was lost during the window: energy_j covers only its first lost_after_s
+  // seconds (up to the last good reading), and `error` says what happened.
+  std::optional<double> lost_after_s;
 };
 
 struct CpuEnergy {
@@ -89,8 +98,8 @@ struct Measurement {
   // Why this window is missing from EnergyMonitorOptions::csv_log; empty when logged or no log.
   std::string log_error;
 
-  // Sums over the devices that were measured (entries with an error are left out, except partial
-  // CPU zones, which count their energy up to the failure).
+  // Sums over the devices that were measured (entries with an error are left out, except the
+  // energy a lost GPU used before it was lost and partial CPU zones' energy up to their failure).
   double gpu_energy_j() const;
   double cpu_energy_j() const;
   double total_energy_j() const { return gpu_energy_j() + cpu_energy_j(); }
@@ -113,6 +122,10 @@ struct EnergyMonitorOptions {
   std::chrono::milliseconds counter_update_period{100};
   // How often the background thread reads CPU counters to follow their wraparound.
   std::chrono::milliseconds cpu_refresh_period{1000};
+  // How often the background thread reads GPU energy counters while a window is open, so a GPU
+  // lost mid-window is reported with its energy up to at most this long before the loss; 0: never
+  // (a lost GPU then keeps the energy up to the last read of any window).
+  std::chrono::milliseconds counter_refresh_period{0};
   // Append finished windows to this CSV file; empty: no log.
   std::filesystem::path csv_log;
   // Time source; null: the system clock.

@@ -12,6 +12,14 @@
 // original limit comes back on exit, error or signal. Every failure is a chase::Error naming the
 // GPU.
 //
+// Health: one sick GPU never hides the others. A GPU that was lost, failed to answer, or cannot be
+// measured when the backend opened stays in gpus() at its index (so indices keep matching CUDA's),
+// with GpuInfo::state saying what is wrong and GpuInfo::problem saying why and what to do; every
+// call on it throws (kDeviceLost for a lost GPU, kNotSupported for one that cannot be measured,
+// the original code otherwise). GPUs the driver counts but this process may not open (device
+// cgroups under Slurm, containers) are not CUDA devices at all: they are listed apart, in
+// inaccessible_gpus(), never in gpus().
+//
 // Thread safety: every method may be called concurrently from several threads (the monitors sample
 // from a background thread while the caller opens and closes windows).
 #pragma once
@@ -51,6 +59,18 @@ GpuArchitecture parse_gpu_architecture(std::string_view name) noexcept;
 // NVML's nvmlDeviceArchitecture_t numbering (VOLTA = 5, ..., BLACKWELL = 10).
 GpuArchitecture gpu_architecture_from_nvml(unsigned nvml_arch) noexcept;
 
+// What is wrong with a GPU, if anything.
+enum class GpuState {
+  kHealthy,        // measurable (and controllable, when it has power-limit management)
+  kLost,           // fell off the bus / stopped responding (NVML_ERROR_GPU_IS_LOST, Xid 79)
+  kFailed,         // the driver failed to describe it (the NVML call and error are in `problem`)
+  kNotAccessible,  // the process may not open it (NVML_ERROR_NO_PERMISSION: device cgroups)
+  kUnmeasurable,   // neither an energy counter nor a power reading (vGPU guests)
+  kMigSlice,       // a MIG slice: NVML has no per-slice power or energy
+};
+// "healthy", "lost", "failed", "not accessible", "not measurable", "MIG slice".
+std::string_view to_string(GpuState state) noexcept;
+
 struct GpuInfo {
   std::size_t index = 0;        // position among this backend's visible GPUs
   unsigned hardware_index = 0;  // the driver's index (NVML index, ignores CUDA_VISIBLE_DEVICES)
@@ -62,7 +82,15 @@ struct GpuInfo {
   double default_power_limit_w = 0;
   bool has_energy_counter = false;                      // Volta+ cumulative energy counter
   PowerReading power_reading = PowerReading::kInstant;  // what power_w() returns
+  bool has_power_reading = true;  // false: power_w() is not supported (vGPU guests)
+  std::string pci_bus_id;         // "00000000:3B:00.0"; empty when unknown
+  GpuState state = GpuState::kHealthy;
+  std::string problem;  // why state is not kHealthy, and what to do; empty when healthy
+  std::string note;     // how it is measured when that is not obvious (a MIG slice's parent)
 };
+
+// True when the GPU can be read (state kHealthy).
+inline bool is_healthy(const GpuInfo& gpu) noexcept { return gpu.state == GpuState::kHealthy; }
 
 // "GPU 0 (NVIDIA A40, GPU-1234…)": how every message names a GPU.
 std::string describe(const GpuInfo& gpu);
@@ -75,6 +103,9 @@ class GpuBackend {
   virtual std::string_view backend_name() const noexcept = 0;
   // The visible GPUs; fixed for the backend's lifetime.
   virtual const std::vector<GpuInfo>& gpus() const noexcept = 0;
+  // GPUs the driver reports but this process may not open (state kNotAccessible), for diagnosis
+  // only: they have no CUDA index and are never measured. `index` is their driver index there.
+  virtual const std::vector<GpuInfo>& inaccessible_gpus() const noexcept;
 
   // Cumulative energy in J. Precondition: gpus()[gpu].has_energy_counter.
   virtual double energy_j(std::size_t gpu) = 0;

@@ -8,10 +8,9 @@ namespace chase::cli {
 
 OpenedGpus open_gpus() {
   try {
-    return {open_nvml(), ""};
+    return {open_nvml(), "", false};
   } catch (const Error& e) {
-    if (e.code() != ErrorCode::kUnavailable) throw;
-    return {nullptr, e.what()};
+    return {nullptr, e.what(), e.code() == ErrorCode::kDeviceLost};
   }
 }
 

@@ -22,11 +22,13 @@ void add_limits_command(CLI::App& app, int& exit_code);
 void add_simulate_recurring_command(CLI::App& simulate, int& exit_code);
 void add_simulate_carbon_command(CLI::App& simulate, int& exit_code);
 
-// NVML GPUs, or null with `note` saying why there are none (no driver is not an error for a
-// measuring tool: CPU-only machines are measured too). Other NVML failures throw.
+// NVML GPUs, or null with `note` saying why there are none: no driver is not an error for a
+// measuring tool (CPU-only machines are measured too), and neither is an NVML that fails as a whole
+// (nvmlInit reporting a lost GPU, a failing GPU count): the CPUs are still measured.
 struct OpenedGpus {
   std::shared_ptr<GpuBackend> backend;
   std::string note;
+  bool lost = false;  // NVML failed because a GPU is lost
 };
 OpenedGpus open_gpus();
 

@@ -12,8 +12,8 @@
 #include "chase/error.h"
 #include "cli/child_process.h"
 #include "cli/commands.h"
-#include "cli/output_file.h"
 #include "cli/option_checks.h"
+#include "cli/output_file.h"
 #include "cli/reporting.h"
 #include "common/text.h"
 
@@ -45,6 +45,10 @@ constexpr double kMaxIntervalS = 86400;
 constexpr std::string_view kCommandWindow = "command";
 constexpr std::string_view kIntervalWindow = "interval";
 
+// How often a measured command's GPU counters are read, so a GPU lost mid-run is reported with
+// its energy up to at most this long before the loss (one NVML call per GPU, off the hot path).
+constexpr std::chrono::milliseconds kCounterRefresh{100};
+
 // "all", "none" or a comma-separated list of GPU indices.
 std::vector<std::size_t> parse_gpu_list(const std::string& text, const GpuBackend* backend) {
   std::vector<std::size_t> selected;
@@ -75,6 +79,36 @@ std::vector<std::size_t> parse_gpu_list(const std::string& text, const GpuBacken
     start = comma + 1;
   }
   return selected;
+}
+
+// The selected GPUs that can be measured; the others are skipped with a warning saying why, so
+// one sick GPU never stops the measurement of the rest (nor the command).
+std::vector<std::size_t> measurable_gpus(const std::vector<std::size_t>& selected,
+                                         const GpuBackend* backend, MeasureReport& report) {
+  std::vector<std::size_t> measurable;
+  for (std::size_t index : selected) {
+    const GpuInfo& gpu = backend->gpus()[index];
+    if (is_healthy(gpu)) {
+      measurable.push_back(index);
+      if (!gpu.note.empty()) report.warnings.push_back(fmt::format("GPU {}: {}", index, gpu.note));
+      continue;
+    }
+    report.skipped_gpus.push_back(gpu);
+    report.warnings.push_back(
+        fmt::format("GPU {} skipped ({}): {}", index, to_string(gpu.state), gpu.problem));
+  }
+  return measurable;
+}
+
+// A GPU lost during the run keeps the energy measured up to the loss; say so next to the numbers.
+void note_lost_gpus(MeasureReport& report) {
+  for (const auto& gpu : report.measurement.gpus) {
+    if (!gpu.lost_after_s) continue;
+    report.warnings.push_back(
+        fmt::format("GPU {} was lost {:.1f} s into the run; its energy covers only that part, "
+                    "and the totals and emissions are a lower bound: {}",
+                    gpu.index, *gpu.lost_after_s, gpu.error));
+  }
 }
 
 std::optional<CarbonSeries> load_series(const MeasureOptions& options) {
@@ -201,8 +235,13 @@ int run_measure(MeasureOptions& options) {
 
   MeasureReport report;
   report.command = options.command;
-  auto gpus = open_gpus();
-  if (!gpus.backend && options.gpus != "none") report.warnings.push_back("no GPUs: " + gpus.note);
+  // --gpus none never touches NVML, so not even a driver that fails as a whole can stop the run.
+  const bool wants_gpus = options.gpus != "none" && !options.gpus.empty();
+  OpenedGpus gpus;
+  if (wants_gpus) {
+    gpus = open_gpus();
+    if (!gpus.backend) report.warnings.push_back("no GPUs: " + gpus.note);
+  }
   OpenedCpus cpus;
   if (!options.no_cpu) {
     cpus = open_cpus();
@@ -212,7 +251,9 @@ int run_measure(MeasureOptions& options) {
     }
   }
   EnergyMonitorOptions monitor_options;
-  monitor_options.gpus = parse_gpu_list(options.gpus, gpus.backend.get());
+  monitor_options.gpus =
+      measurable_gpus(parse_gpu_list(options.gpus, gpus.backend.get()), gpus.backend.get(), report);
+  monitor_options.counter_refresh_period = kCounterRefresh;
   const bool no_gpus = monitor_options.gpus.empty();
   monitor_options.csv_log = options.csv_log;  // opened (and its header written) here, before
   monitor_options.force_polling = options.polling;
@@ -237,6 +278,7 @@ int run_measure(MeasureOptions& options) {
   report.measurement = monitor.end_window(kCommandWindow);
   if (monitor.is_window_open(kIntervalWindow)) monitor.cancel_window(kIntervalWindow);
   live.finish();
+  note_lost_gpus(report);
 
   report.exit_code = outcome.exit_code;
   report.signal = outcome.signal;

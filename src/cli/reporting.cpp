@@ -59,12 +59,28 @@ void print_devices(std::ostream& out, const DeviceListing& listing) {
                        "arch", "limit W", "range W", "default W", "power W", "energy", "uuid");
     for (const auto& gpu : listing.gpus) {
       const auto& i = gpu.info;
+      if (gpu.state != GpuState::kHealthy && !gpu.power_limit_w) {
+        out << fmt::format(
+            "  {:>3}  {:<24} {:<9} {}\n", i.index,
+            i.name.empty() ? fmt::format("(NVML index {})", i.hardware_index) : i.name,
+            to_string(gpu.state), i.uuid);
+        out << "       " << (gpu.state == GpuState::kLost ? "lost" : "problem") << ": "
+            << (gpu.error.empty() ? i.problem : gpu.error) << '\n';
+        continue;
+      }
       out << fmt::format("  {:>3}  {:<24} {:<9} {:>9} {:>15} {:>9.1f} {:>9}  {:<7} {}\n", i.index,
                          i.name, to_string(i.architecture), watts(gpu.power_limit_w),
                          fmt::format("{:.0f}-{:.0f}", i.min_power_limit_w, i.max_power_limit_w),
                          i.default_power_limit_w, watts(gpu.power_w),
                          i.has_energy_counter ? "counter" : "polling", i.uuid);
       if (!gpu.error.empty()) out << "       error: " << gpu.error << '\n';
+      if (!i.note.empty()) out << "       note: " << i.note << '\n';
+    }
+  }
+  if (!listing.inaccessible_gpus.empty()) {
+    out << "GPUs this process may not open (not CUDA devices here, skipped):\n";
+    for (const auto& gpu : listing.inaccessible_gpus) {
+      out << fmt::format("  NVML index {}: {}\n", gpu.hardware_index, gpu.problem);
     }
   }
   out << "CPU energy zones (RAPL):\n";
@@ -92,9 +108,20 @@ nlohmann::json devices_json(const DeviceListing& listing) {
         {"power_w", gpu.power_w ? nlohmann::json(*gpu.power_w) : nullptr},
         {"energy_counter", i.has_energy_counter},
         {"power_reading", to_string(i.power_reading)},
+        {"has_power_reading", i.has_power_reading},
+        {"pci_bus_id", i.pci_bus_id},
+        {"state", to_string(gpu.state)},
     };
     if (!gpu.error.empty()) entry["error"] = gpu.error;
+    if (!i.problem.empty()) entry["problem"] = i.problem;
+    if (!i.note.empty()) entry["note"] = i.note;
     gpus.push_back(std::move(entry));
+  }
+  nlohmann::json inaccessible = nlohmann::json::array();
+  for (const auto& gpu : listing.inaccessible_gpus) {
+    inaccessible.push_back({{"hardware_index", gpu.hardware_index},
+                            {"state", to_string(gpu.state)},
+                            {"problem", gpu.problem}});
   }
   nlohmann::json cpus = nlohmann::json::array();
   for (const auto& zone : listing.cpu_zones) {
@@ -106,6 +133,7 @@ nlohmann::json devices_json(const DeviceListing& listing) {
       {"gpu_backend",
        listing.gpu_backend.empty() ? nlohmann::json(nullptr) : nlohmann::json(listing.gpu_backend)},
       {"gpus", gpus},
+      {"inaccessible_gpus", inaccessible},
       {"cpus", cpus}};
   if (!listing.gpu_note.empty()) doc["gpu_note"] = listing.gpu_note;
   if (!listing.cpu_note.empty()) doc["cpu_note"] = listing.cpu_note;
@@ -123,6 +151,12 @@ void print_measurement(std::ostream& out, const MeasureReport& report) {
                      "method");
   for (const auto& g : m.gpus) {
     const std::string device = fmt::format("GPU {} {}", g.index, g.name);
+    if (g.lost_after_s) {
+      out << fmt::format("  {:<34} {:>14.1f} {:>13.1f}  {}, lost after {:.1f} s\n", device,
+                         g.energy_j, average_power(g.energy_j, *g.lost_after_s),
+                         to_string(g.method), *g.lost_after_s);
+      continue;
+    }
     if (!g.error.empty()) {
       out << fmt::format("  {:<34} {:>14} {:>13}  error: {}\n", device, "-", "-", g.error);
       continue;
@@ -162,15 +196,18 @@ nlohmann::json measurement_json(const MeasureReport& report) {
   const auto& m = report.measurement;
   nlohmann::json gpus = nlohmann::json::array();
   for (const auto& g : m.gpus) {
+    // A GPU lost mid-run: its power is averaged over the part of the run it was measured.
+    const double measured_s = g.lost_after_s ? *g.lost_after_s : m.time_s;
     nlohmann::json entry = {{"index", g.index},
                             {"name", g.name},
                             {"energy_j", number_or_null(g.energy_j)},
-                            {"avg_power_w", number_or_null(average_power(g.energy_j, m.time_s))},
+                            {"avg_power_w", number_or_null(average_power(g.energy_j, measured_s))},
                             {"method", to_string(g.method)},
                             {"resolution_s", g.resolution_s},
                             {"below_resolution", g.below_resolution}};
     if (g.method != EnergyMethod::kCounter) entry["power_reading"] = to_string(g.power_reading);
     if (!g.error.empty()) entry["error"] = g.error;
+    if (g.lost_after_s) entry["lost_after_s"] = *g.lost_after_s;
     gpus.push_back(std::move(entry));
   }
   nlohmann::json cpus = nlohmann::json::array();
@@ -203,6 +240,15 @@ nlohmann::json measurement_json(const MeasureReport& report) {
   if (report.intensity_g_per_kwh) doc["intensity_g_per_kwh"] = *report.intensity_g_per_kwh;
   if (!report.carbon_source.empty()) doc["carbon_source"] = report.carbon_source;
   doc["warnings"] = report.warnings;
+  nlohmann::json skipped = nlohmann::json::array();
+  for (const auto& gpu : report.skipped_gpus) {
+    skipped.push_back({{"index", gpu.index},
+                       {"name", gpu.name},
+                       {"uuid", gpu.uuid},
+                       {"state", to_string(gpu.state)},
+                       {"problem", gpu.problem}});
+  }
+  doc["skipped_gpus"] = skipped;
   return doc;
 }
 

@@ -19,12 +19,14 @@ struct GpuStatus {
   std::optional<double> power_limit_w;  // nullopt when the read failed (see error)
   std::optional<double> power_w;
   std::string error;
+  GpuState state = GpuState::kHealthy;  // info.state, or kLost when a read found it lost
 };
 
 struct DeviceListing {
   std::string gpu_backend;  // "nvml"; empty when none could be opened
   std::string gpu_note;     // why there are no GPUs, when there are none
   std::vector<GpuStatus> gpus;
+  std::vector<GpuInfo> inaccessible_gpus;  // NVML counts them; this process may not open them
   std::vector<CpuZone> cpu_zones;
   std::string cpu_note;
   std::vector<std::string> cpu_notes;  // zones skipped and why (CpuBackend::notes())
@@ -42,6 +44,7 @@ struct MeasureReport {
   std::string carbon_source;                  // CSV file the intensity came from
   std::optional<double> carbon_g;
   std::vector<std::string> warnings;
+  std::vector<GpuInfo> skipped_gpus;  // selected (or visible, for "all") but not measurable
 };
 
 void print_measurement(std::ostream& out, const MeasureReport& report);

@@ -59,7 +59,34 @@ std::string_view to_string(PowerReading reading) noexcept {
   return reading == PowerReading::kAveraged ? "1s-average" : "instant";
 }
 
+std::string_view to_string(GpuState state) noexcept {
+  switch (state) {
+    case GpuState::kHealthy:
+      return "healthy";
+    case GpuState::kLost:
+      return "lost";
+    case GpuState::kFailed:
+      return "failed";
+    case GpuState::kNotAccessible:
+      return "not accessible";
+    case GpuState::kUnmeasurable:
+      return "not measurable";
+    case GpuState::kMigSlice:
+      return "MIG slice";
+  }
+  return "unknown";
+}
+
+const std::vector<GpuInfo>& GpuBackend::inaccessible_gpus() const noexcept {
+  static const std::vector<GpuInfo> none;
+  return none;
+}
+
 std::string describe(const GpuInfo& gpu) {
+  if (gpu.name.empty() && gpu.uuid.empty()) {
+    // Identity unknown (lost or inaccessible before it could be read): the driver index is all.
+    return fmt::format("GPU {} (NVML index {})", gpu.index, gpu.hardware_index);
+  }
   if (gpu.uuid.empty()) return fmt::format("GPU {} ({})", gpu.index, gpu.name);
   return fmt::format("GPU {} ({}, {})", gpu.index, gpu.name, gpu.uuid);
 }

@@ -95,6 +95,20 @@ Api resolve(void* handle, const std::string& path) {
           handle, {"nvmlDeviceGetTotalEnergyConsumption"});
   api.device_get_field_values =
       lookup<decltype(api.device_get_field_values)>(handle, {"nvmlDeviceGetFieldValues"});
+  api.device_get_pci_info = lookup<decltype(api.device_get_pci_info)>(
+      handle, {"nvmlDeviceGetPciInfo_v3", "nvmlDeviceGetPciInfo_v2"});
+  api.device_get_cuda_compute_capability = lookup<decltype(api.device_get_cuda_compute_capability)>(
+      handle, {"nvmlDeviceGetCudaComputeCapability"});
+  api.device_get_handle_by_uuid =
+      lookup<decltype(api.device_get_handle_by_uuid)>(handle, {"nvmlDeviceGetHandleByUUID"});
+  api.device_get_max_mig_device_count = lookup<decltype(api.device_get_max_mig_device_count)>(
+      handle, {"nvmlDeviceGetMaxMigDeviceCount"});
+  api.device_get_mig_device_handle_by_index =
+      lookup<decltype(api.device_get_mig_device_handle_by_index)>(
+          handle, {"nvmlDeviceGetMigDeviceHandleByIndex"});
+  api.device_get_device_handle_from_mig_device_handle =
+      lookup<decltype(api.device_get_device_handle_from_mig_device_handle)>(
+          handle, {"nvmlDeviceGetDeviceHandleFromMigDeviceHandle"});
   return api;
 }
 

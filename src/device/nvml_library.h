@@ -52,6 +52,17 @@ struct FieldValue {
 static_assert(sizeof(FieldValue) == 40, "nvmlFieldValue_t is 40 bytes");
 inline constexpr unsigned kFieldPowerInstant = 186;  // NVML_FI_DEV_POWER_INSTANT (mW)
 inline constexpr int kValueTypeUnsignedInt = 1;      // NVML_VALUE_TYPE_UNSIGNED_INT
+// nvmlPciInfo_t as of nvmlDeviceGetPciInfo_v2/_v3 (domain, bus and device sit at the same offsets
+// in every version; chase reads only those and busId).
+struct PciInfo {
+  char bus_id_legacy[16];
+  unsigned domain;
+  unsigned bus;
+  unsigned device;
+  unsigned pci_device_id;
+  unsigned pci_subsystem_id;
+  char bus_id[32];
+};
 
 // The entry points, resolved newest version first. Optional ones are null when the library lacks
 // them (older drivers): the backend then treats the feature as unsupported.
@@ -76,6 +87,13 @@ struct Api {
   Return (*device_get_architecture)(Device, unsigned*) = nullptr;
   Return (*device_get_total_energy_consumption)(Device, unsigned long long*) = nullptr;
   Return (*device_get_field_values)(Device, int, FieldValue*) = nullptr;
+  // Optional, for CUDA's device order and MIG (older drivers lack some).
+  Return (*device_get_pci_info)(Device, PciInfo*) = nullptr;
+  Return (*device_get_cuda_compute_capability)(Device, int*, int*) = nullptr;
+  Return (*device_get_handle_by_uuid)(const char*, Device*) = nullptr;
+  Return (*device_get_max_mig_device_count)(Device, unsigned*) = nullptr;
+  Return (*device_get_mig_device_handle_by_index)(Device, unsigned, Device*) = nullptr;
+  Return (*device_get_device_handle_from_mig_device_handle)(Device, Device*) = nullptr;
 };
 
 // Where to load NVML from: an explicit path and what named it ("CHASE_NVML_LIBRARY", ...), or,

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -33,7 +34,7 @@ std::string_view to_string(EnergyMethod method) noexcept {
 double Measurement::gpu_energy_j() const {
   double sum = 0;
   for (const auto& gpu : gpus) {
-    if (gpu.error.empty()) sum += gpu.energy_j;
+    if (gpu.error.empty() || gpu.lost_after_s) sum += gpu.energy_j;
   }
   return sum;
 }
@@ -90,8 +91,52 @@ class PowerIntegrator {
 
 struct GpuReading {
   double energy_j = 0;
-  std::uint64_t samples = 0;  // polled GPUs only
+  std::uint64_t samples = 0;         // polled GPUs only
+  std::chrono::nanoseconds time{0};  // when it was read (monotonic)
+  bool valid = true;                 // false: the GPU was already lost
 };
+
+// A monitored GPU's health as the monitor sees it: lost (for good) or not, and its last good
+// reading, from which a window that sees the GPU lost takes the energy measured up to the loss.
+class GpuTrack {
+ public:
+  struct Last {
+    double energy_j = 0;
+    std::chrono::nanoseconds time{0};
+    bool valid = false;
+  };
+
+  bool lost() const noexcept { return lost_.load(std::memory_order_acquire); }
+  void record(double energy_j, std::chrono::nanoseconds time) {
+    std::lock_guard lock(mutex_);
+    last_ = {energy_j, time, true};
+  }
+  void mark_lost(std::string message) {
+    std::lock_guard lock(mutex_);
+    if (lost_.load(std::memory_order_relaxed)) return;
+    lost_message_ = std::move(message);
+    lost_.store(true, std::memory_order_release);
+  }
+  Last last() const {
+    std::lock_guard lock(mutex_);
+    return last_;
+  }
+  std::string lost_message() const {
+    std::lock_guard lock(mutex_);
+    return lost_message_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::atomic<bool> lost_{false};
+  Last last_;
+  std::string lost_message_;
+};
+
+bool is_device_lost(const std::exception& e) {
+  const auto* error = dynamic_cast<const Error*>(&e);
+  return error != nullptr && error->code() == ErrorCode::kDeviceLost;
+}
 
 double nan() { return std::numeric_limits<double>::quiet_NaN(); }
 
@@ -128,12 +173,17 @@ class EnergyMonitor::Impl {
     select_gpus();
     check_periods();
     open_csv_log();
-    const bool needs_thread = std::any_of(integrators_.begin(), integrators_.end(),
-                                          [](const auto& i) { return i != nullptr; }) ||
-                              cpu_zone_count() > 0;
-    if (needs_thread) {
-      const auto period =
+    const bool polls = std::any_of(integrators_.begin(), integrators_.end(),
+                                   [](const auto& i) { return i != nullptr; });
+    const bool refreshes_counters = options_.counter_refresh_period.count() > 0 &&
+                                    std::any_of(integrators_.begin(), integrators_.end(),
+                                                [](const auto& i) { return i == nullptr; });
+    if (polls || refreshes_counters || cpu_zone_count() > 0) {
+      auto period =
           std::min<std::chrono::nanoseconds>(options_.polling_period, options_.cpu_refresh_period);
+      if (refreshes_counters) {
+        period = std::min<std::chrono::nanoseconds>(period, options_.counter_refresh_period);
+      }
       sampler_.emplace(
           period, [this] { background_tick(); }, false);
     }
@@ -214,10 +264,17 @@ class EnergyMonitor::Impl {
       return;
     }
     if (options_.gpus.empty()) {
-      for (std::size_t i = 0; i < gpus_->gpu_count(); ++i) monitored_.push_back(i);
+      for (const GpuInfo& gpu : gpus_->gpus()) {
+        if (is_healthy(gpu)) monitored_.push_back(gpu.index);
+      }
     } else {
       for (std::size_t gpu : options_.gpus) {
-        checked_gpu(gpus_->gpus(), gpu);
+        const GpuInfo& info = checked_gpu(gpus_->gpus(), gpu);
+        if (!is_healthy(info)) {
+          throw Error(
+              info.state == GpuState::kLost ? ErrorCode::kDeviceLost : ErrorCode::kNotSupported,
+              fmt::format("GPU {} cannot be measured: {}", gpu, info.problem));
+        }
         if (std::find(monitored_.begin(), monitored_.end(), gpu) != monitored_.end()) {
           throw Error(ErrorCode::kInvalidArgument,
                       fmt::format("GPU {} is selected twice for measurement", gpu));
@@ -226,9 +283,13 @@ class EnergyMonitor::Impl {
       }
     }
     for (std::size_t gpu : monitored_) {
-      const bool use_counter = gpus_->gpus()[gpu].has_energy_counter && !options_.force_polling;
+      const GpuInfo& info = gpus_->gpus()[gpu];
+      // A GPU without a power reading (vGPU) is measured by its counter even under force_polling.
+      const bool use_counter =
+          info.has_energy_counter && (!options_.force_polling || !info.has_power_reading);
       integrators_.push_back(use_counter ? nullptr : std::make_unique<PowerIntegrator>());
     }
+    tracks_ = std::vector<GpuTrack>(monitored_.size());
   }
 
   void check_periods() const {
@@ -253,14 +314,24 @@ class EnergyMonitor::Impl {
   std::size_t cpu_zone_count() const { return cpus_ ? cpus_->zones().size() : 0; }
 
   // Reads every monitored GPU. With `errors` null (begin), a failure throws; otherwise (end) it is
-  // recorded in the device's entry so one bad GPU does not lose the whole window.
+  // recorded in the device's entry so one bad GPU does not lose the whole window. A lost GPU never
+  // throws: its reading is invalid and the window reports it.
   void read_gpus(std::vector<GpuReading>& out, std::vector<GpuEnergy>* errors) {
     out.resize(monitored_.size());
     if (errors) errors->resize(monitored_.size());
     for (std::size_t k = 0; k < monitored_.size(); ++k) {
+      if (tracks_[k].lost()) [[unlikely]] {
+        out[k].valid = false;
+        continue;
+      }
       try {
         out[k] = read_gpu(k);
       } catch (const std::exception& e) {
+        out[k].valid = false;
+        if (is_device_lost(e)) {
+          tracks_[k].mark_lost(e.what());
+          continue;
+        }
         if (!errors) throw;
         (*errors)[k].error = e.what();
       }
@@ -269,10 +340,17 @@ class EnergyMonitor::Impl {
 
   GpuReading read_gpu(std::size_t k) {
     const std::size_t gpu = monitored_[k];
-    if (!integrators_[k]) return {gpus_->energy_j(gpu), 0};
-    const double power = gpus_->power_w(gpu);
-    const auto reading = integrators_[k]->add_sample(*clock_, power);
-    return {reading.energy_j, reading.samples};
+    GpuReading reading;
+    if (!integrators_[k]) {
+      reading.energy_j = gpus_->energy_j(gpu);
+    } else {
+      const auto integrated = integrators_[k]->add_sample(*clock_, gpus_->power_w(gpu));
+      reading.energy_j = integrated.energy_j;
+      reading.samples = integrated.samples;
+    }
+    reading.time = clock_->monotonic();
+    tracks_[k].record(reading.energy_j, reading.time);
+    return reading;
   }
 
   void read_cpus(std::vector<double>& out, std::vector<CpuEnergy>* errors) {
@@ -309,6 +387,10 @@ class EnergyMonitor::Impl {
       const auto& info = gpus_->gpus()[monitored_[k]];
       out.index = info.index;
       out.name = info.name;
+      if (tracks_[k].lost()) [[unlikely]] {
+        fill_lost_gpu(k, window, out);
+        continue;
+      }
       if (!out.error.empty()) {
         out.energy_j = nan();
         continue;
@@ -344,6 +426,19 @@ class EnergyMonitor::Impl {
     }
   }
 
+  // A GPU lost before or during the window: the energy up to its last good reading, when that
+  // reading falls inside the window; NaN otherwise (nothing of the window was measured).
+  void fill_lost_gpu(std::size_t k, const Window& window, GpuEnergy& out) const {
+    out.error = tracks_[k].lost_message();
+    out.energy_j = nan();
+    out.method = integrators_[k] ? EnergyMethod::kPolling : EnergyMethod::kCounter;
+    const auto last = tracks_[k].last();
+    const GpuReading& begin = window.gpus[k];
+    if (!begin.valid || !last.valid || last.time <= begin.time) return;
+    out.energy_j = last.energy_j - window.gpus[k].energy_j;
+    out.lost_after_s = std::chrono::duration<double>(last.time - window.start).count();
+  }
+
   void fill_cpu_energy(const Window& window, const std::vector<double>& end, Measurement& m) const {
     for (std::size_t z = 0; z < end.size(); ++z) {
       const auto& zone = cpus_->zones()[z];
@@ -375,13 +470,17 @@ class EnergyMonitor::Impl {
   // Runs on the sampler thread while windows are open.
   void background_tick() {
     const auto now = clock_->monotonic();
+    const bool refresh_counters = options_.counter_refresh_period.count() > 0 &&
+                                  now - last_counter_refresh_ >= options_.counter_refresh_period;
+    if (refresh_counters) last_counter_refresh_ = now;
     for (std::size_t k = 0; k < monitored_.size(); ++k) {
-      if (!integrators_[k]) continue;
+      if ((!integrators_[k] && !refresh_counters) || tracks_[k].lost()) continue;
       try {
-        integrators_[k]->add_sample(*clock_, gpus_->power_w(monitored_[k]));
+        read_gpu(k);
       } catch (const std::exception& e) {
         // The window's end reading reports the failure; keep sampling the other GPUs.
-        spdlog::debug("power sample failed: {}", e.what());
+        if (is_device_lost(e)) tracks_[k].mark_lost(e.what());
+        spdlog::debug("GPU sample failed: {}", e.what());
       }
     }
     if (cpu_zone_count() > 0 && now - last_cpu_refresh_ >= options_.cpu_refresh_period) {
@@ -486,6 +585,7 @@ class EnergyMonitor::Impl {
   std::shared_ptr<Clock> clock_;
   std::vector<std::size_t> monitored_;
   std::vector<std::unique_ptr<PowerIntegrator>> integrators_;  // null where a counter exists
+  std::vector<GpuTrack> tracks_;                               // parallel to monitored_
 
   mutable std::mutex mutex_;
   std::vector<Window> windows_;
@@ -497,7 +597,9 @@ class EnergyMonitor::Impl {
   std::chrono::nanoseconds last_cpu_refresh_{0};  // sampler thread only
   std::vector<double> cpu_refresh_readings_;      // sampler thread only
   mutable std::mutex cpu_last_mutex_;
-  std::vector<LastCpuReading> cpu_last_;  // per zone; guarded by cpu_last_mutex_
+  std::vector<LastCpuReading> cpu_last_;              // per zone; guarded by cpu_last_mutex_
+  std::chrono::nanoseconds last_cpu_refresh_{0};      // sampler thread only
+  std::chrono::nanoseconds last_counter_refresh_{0};  // sampler thread only
   std::optional<detail::PeriodicThread> sampler_;
 };
 

@@ -115,7 +115,9 @@ TEST(NvmlOpen, ListsEveryGpuWithIdentityArchitectureAndLimits) {
                             {"default_limit_w", 700},
                             {"limit_w", 700}});
   FakeNvmlEnvironment env(config);
-  const auto backend = open_nvml();
+  NvmlOptions pci_order;  // in NVML's order: under FASTEST_FIRST the H100 would come first
+  pci_order.device_order = "PCI_BUS_ID";
+  const auto backend = open_nvml(pci_order);
 
   EXPECT_EQ(backend->backend_name(), "nvml");
   ASSERT_EQ(backend->gpu_count(), 4u);
@@ -167,7 +169,7 @@ TEST(NvmlOpen, ShutsNvmlDownWhenDestroyedSoTheNextOpenStartsAfresh) {
 
 TEST(NvmlOpen, ShutsNvmlDownWhenOpeningFailsHalfway) {
   json config = FakeNvmlEnvironment::standard_config(2);
-  config["gpus"][1]["fail"] = {{"nvmlDeviceGetName", "UNKNOWN"}};
+  config["fail"] = {{"nvmlDeviceGetCount_v2", "UNKNOWN"}};  // after nvmlInit succeeded
   FakeNvmlEnvironment env(config);
   EXPECT_THROW(open_nvml(), Error);
   env.write_config(FakeNvmlEnvironment::standard_config(3));
@@ -289,7 +291,8 @@ TEST_F(NvmlSelectVisibleDevices, WarnsNamingTheEntryTheReasonAndTheGpusKept) {
       {"GPU-cccc", {}, "\"GPU-cccc\" matches no GPU's UUID"},
       {"2,1,2", {2, 1}, "\"2\" repeats GPU 2"},
       {"-1", {}, "\"-1\" is negative"},
-      {"0,MIG-GPU-aaaa1111/1/0", {0}, "is a MIG device, which chase does not support yet"},
+      {"0,MIG-GPU-aaaa1111/1/0", {0}, "is an old-style MIG name"},
+      {"0,MIG-aaaa1111", {0}, "is a MIG device, which this GPU backend cannot resolve"},
       {"0,,1", {0}, "\"\" is empty"},
       {"1,abc", {1}, "\"abc\" is neither a GPU index nor a GPU UUID"},
       {"1,0x1", {1}, "neither"},
@@ -301,7 +304,7 @@ TEST_F(NvmlSelectVisibleDevices, WarnsNamingTheEntryTheReasonAndTheGpusKept) {
                                          HasSubstr("the GPU list stops there")))
         << c.spec;
   }
-  EXPECT_THAT(select("0,2,7").warning, HasSubstr("keeping NVML GPUs 0, 2"));
+  EXPECT_THAT(select("0,2,7").warning, HasSubstr("keeping GPUs 0, 2"));
   EXPECT_THAT(select("7").warning, HasSubstr("keeping no GPU"));
 }
 
@@ -399,15 +402,18 @@ TEST(NvmlEnergy, PreVoltaGpusHaveNoCounterByDefault) {
   EXPECT_FALSE(backend->gpus()[0].has_energy_counter);
 }
 
-TEST(NvmlEnergy, AnyOtherProbeFailureFailsTheOpenNamingTheGpu) {
+TEST(NvmlEnergy, AnyOtherProbeFailureMarksTheGpuFailedNamingIt) {
   json config = FakeNvmlEnvironment::standard_config(2);
   config["gpus"][1]["fail"] = {{"nvmlDeviceGetTotalEnergyConsumption", "UNKNOWN"}};
   FakeNvmlEnvironment env(config);
-  const Error error = expect_error([] { open_nvml(); });
+  const auto backend = open_nvml();
+  EXPECT_EQ(backend->gpus()[1].state, GpuState::kFailed);
+  const Error error = expect_error([&] { backend->power_w(1); });
   EXPECT_EQ(error.code(), ErrorCode::kInternal);
   EXPECT_THAT(error.what(), AllOf(HasSubstr("GPU 1 (NVIDIA A40, " + uuid(1) + ")"),
                                   HasSubstr("nvmlDeviceGetTotalEnergyConsumption failed"),
                                   HasSubstr("Unknown Error")));
+  EXPECT_DOUBLE_EQ(backend->power_w(0), 155);
 }
 
 TEST(NvmlEnergy, ConcurrentReadersSeeAMonotonicCounter) {
@@ -640,7 +646,8 @@ TEST(NvmlFailure, AFailureWhileOpeningNamesTheGpuByIndex) {
   json config = FakeNvmlEnvironment::standard_config(3);
   config["gpus"][2]["fail"] = {{"nvmlDeviceGetName", "UNKNOWN"}};
   FakeNvmlEnvironment env(config);
-  const Error error = expect_error([] { open_nvml(); });
+  const auto backend = open_nvml();
+  const Error error = expect_error([&] { backend->energy_j(2); });
   EXPECT_EQ(error.code(), ErrorCode::kInternal);
   EXPECT_THAT(error.what(), AllOf(HasSubstr("GPU 2 (NVML index 2)"),
                                   HasSubstr("nvmlDeviceGetName failed: Unknown Error")));

@@ -10,7 +10,10 @@
 //    "gpus": [{"name", "uuid", "architecture": 7 or "ampere",
 //              "min_limit_w", "max_limit_w", "default_limit_w", "limit_w",
 //              "idle_power_w", "max_power_w", "load", "energy_counter", "initial_energy_j",
-//              "fail": {"<NVML function>": "<return code name or number>"}, "lost": false}]}
+//              "fail": {"<NVML function>": "<return code name or number>"}, "lost": false,
+//              health, topology and MIG (see parse_health_and_topology):
+//              "no_permission", "lost_after_calls", "lost_trigger_file", "power_reading",
+//              "pci_bus_id", "compute_capability", "mig_devices"}]}
 // Every field has a default (see parse_gpu); unknown fields are ignored. A missing or malformed
 // config makes nvmlInit return DRIVER_NOT_LOADED after printing one line to stderr saying why.
 //
@@ -62,6 +65,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -71,6 +75,7 @@
 using nvmlReturn_t = int;
 struct nvmlDevice_st {
   unsigned index;
+  int mig;  // -1: the GPU itself; else the slot of one of its MIG devices
 };
 using nvmlDevice_t = nvmlDevice_st*;
 
@@ -87,6 +92,7 @@ constexpr nvmlReturn_t kSuccess = 0;
 constexpr nvmlReturn_t kUninitialized = 1;
 constexpr nvmlReturn_t kInvalidArgument = 2;
 constexpr nvmlReturn_t kNotSupported = 3;
+constexpr nvmlReturn_t kNoPermission = 4;
 constexpr nvmlReturn_t kNotFound = 6;
 constexpr nvmlReturn_t kInsufficientSize = 7;
 constexpr nvmlReturn_t kDriverNotLoaded = 9;
@@ -189,6 +195,14 @@ enum Function : std::size_t {
   kDeviceSetGpuLockedClocks,
   kDeviceResetGpuLockedClocks,
   kDeviceGetFieldValues,
+  // Health, topology and MIG (gpuhealth).
+  kDeviceGetPciInfoV3,
+  kDeviceGetCudaComputeCapability,
+  kDeviceGetMigMode,
+  kDeviceGetMaxMigDeviceCount,
+  kDeviceGetMigDeviceHandleByIndex,
+  kDeviceGetDeviceHandleFromMigDeviceHandle,
+  kDeviceIsMigDeviceHandle,
   kFunctionCount,
 };
 
@@ -216,6 +230,13 @@ constexpr std::array<std::string_view, kFunctionCount> kFunctionNames{
     "nvmlDeviceSetGpuLockedClocks",
     "nvmlDeviceResetGpuLockedClocks",
     "nvmlDeviceGetFieldValues",
+    "nvmlDeviceGetPciInfo_v3",
+    "nvmlDeviceGetCudaComputeCapability",
+    "nvmlDeviceGetMigMode",
+    "nvmlDeviceGetMaxMigDeviceCount",
+    "nvmlDeviceGetMigDeviceHandleByIndex",
+    "nvmlDeviceGetDeviceHandleFromMigDeviceHandle",
+    "nvmlDeviceIsMigDeviceHandle",
 };
 
 std::optional<Function> find_function(std::string_view name) {
@@ -259,7 +280,16 @@ struct FakeGpu {
   bool energy_counter = true;
   bool lost = false;
   FailureTable failures{};
-  unsigned locked_clock_min_mhz = 0;  // 0: clocks not locked
+  // Health, topology and MIG (see parse_health_and_topology).
+  bool no_permission = false;                     // handles: NO_PERMISSION (device cgroups)
+  std::optional<unsigned long> lost_after_calls;  // per-device calls left before it is lost
+  std::string lost_trigger_file;                  // lost once this file exists
+  bool power_reading = true;                      // false: GetPowerUsage is NOT_SUPPORTED (vGPU)
+  std::string pci_bus_id;
+  unsigned pci_domain = 0, pci_bus = 0, pci_device = 0;
+  int cc_major = 8, cc_minor = 0;      // CUDA compute capability
+  std::vector<std::string> mig_uuids;  // MIG mode is on when not empty
+  unsigned locked_clock_min_mhz = 0;   // 0: clocks not locked
   unsigned locked_clock_max_mhz = 0;
 
   // The energy counter: energy_j was the counter's value at last_change; power has been constant
@@ -389,6 +419,95 @@ void parse_measurement_realism(const json& config, FakeGpu& gpu, Clock::time_poi
   gpu.created = now;
 }
 
+// ---- Health, topology and MIG (gpuhealth) ------------------------------------------------------
+//   "no_permission": true          handles by index or UUID return NO_PERMISSION (device cgroups)
+//   "lost_after_calls": N          the GPU is lost after N more per-device calls (handles included)
+//   "lost_trigger_file": "path"    the GPU is lost once this file exists (checked at every call)
+//   "power_reading": false         nvmlDeviceGetPowerUsage is NOT_SUPPORTED (vGPU guests)
+//   "pci_bus_id": "00000000:3B:00.0"  default 00000000:<0x10 + index>:00.0, so config order is
+//                                  PCI order, as NVML enumerates on Linux
+//   "compute_capability": "8.6"    default from the architecture (Volta 7.0 ... Blackwell 10.0)
+//   "mig_devices": ["MIG-…", …]    MIG mode on, with these MIG devices (at most 7); their handles
+//                                  give UUIDs and the parent, and NOT_SUPPORTED for power/energy
+
+constexpr unsigned kMaxMigDevices = 7;
+
+std::pair<int, int> default_compute_capability(unsigned architecture) {
+  switch (architecture) {
+    case 2:
+      return {3, 5};
+    case 3:
+      return {5, 0};
+    case 4:
+      return {6, 0};
+    case 5:
+      return {7, 0};
+    case 6:
+      return {7, 5};
+    case 7:
+      return {8, 0};
+    case 8:
+      return {8, 9};
+    case 9:
+      return {9, 0};
+    default:
+      return {10, 0};
+  }
+}
+
+void parse_pci_bus_id(FakeGpu& gpu) {
+  unsigned domain = 0, bus = 0, device = 0, function = 0;
+  char extra = 0;
+  if (std::sscanf(gpu.pci_bus_id.c_str(), "%x:%x:%x.%x%c", &domain, &bus, &device, &function,
+                  &extra) != 4) {
+    throw std::runtime_error("pci_bus_id \"" + gpu.pci_bus_id +
+                             "\" is not DOMAIN:BUS:DEVICE.FUNCTION in hexadecimal");
+  }
+  gpu.pci_domain = domain;
+  gpu.pci_bus = bus;
+  gpu.pci_device = device;
+}
+
+void parse_health_and_topology(const json& config, std::size_t index, FakeGpu& gpu) {
+  gpu.no_permission = config.value("no_permission", false);
+  if (config.contains("lost_after_calls")) {
+    gpu.lost_after_calls = config["lost_after_calls"].get<unsigned long>();
+  }
+  gpu.lost_trigger_file = config.value("lost_trigger_file", "");
+  gpu.power_reading = config.value("power_reading", true);
+  char bus_id[32];
+  std::snprintf(bus_id, sizeof bus_id, "00000000:%02X:00.0", static_cast<unsigned>(0x10 + index));
+  gpu.pci_bus_id = config.value("pci_bus_id", std::string(bus_id));
+  parse_pci_bus_id(gpu);
+  std::tie(gpu.cc_major, gpu.cc_minor) = default_compute_capability(gpu.architecture);
+  if (config.contains("compute_capability")) {
+    const auto text = config["compute_capability"].get<std::string>();
+    if (std::sscanf(text.c_str(), "%d.%d", &gpu.cc_major, &gpu.cc_minor) != 2) {
+      throw std::runtime_error("compute_capability \"" + text + "\" is not MAJOR.MINOR");
+    }
+  }
+  gpu.mig_uuids = config.value("mig_devices", std::vector<std::string>{});
+  if (gpu.mig_uuids.size() > kMaxMigDevices) {
+    throw std::runtime_error("at most 7 mig_devices per GPU");
+  }
+}
+
+// Per-device calls age the GPU towards its configured loss; true once it is lost.
+bool advance_towards_loss(FakeGpu& gpu) {
+  if (!gpu.lost && gpu.lost_after_calls) {
+    if (*gpu.lost_after_calls == 0) {
+      gpu.lost = true;
+    } else {
+      --*gpu.lost_after_calls;
+    }
+  }
+  if (!gpu.lost && !gpu.lost_trigger_file.empty()) {
+    std::error_code ignored;
+    gpu.lost = std::filesystem::exists(gpu.lost_trigger_file, ignored);
+  }
+  return gpu.lost;
+}
+
 FakeGpu parse_gpu(const json& config, std::size_t index, Clock::time_point now) {
   if (!config.is_object()) throw std::runtime_error("every entry of \"gpus\" must be an object");
   FakeGpu gpu;
@@ -412,6 +531,7 @@ FakeGpu parse_gpu(const json& config, std::size_t index, Clock::time_point now) 
   gpu.energy_j = config.value("initial_energy_j", 0.0);
   gpu.lost = config.value("lost", false);
   gpu.failures = parse_failures(config.value("fail", json()));
+  parse_health_and_topology(config, index, gpu);
   gpu.last_change = now;
   parse_measurement_realism(config, gpu, now);
 
@@ -444,10 +564,26 @@ FakeGpu parse_gpu(const json& config, std::size_t index, Clock::time_point now) 
 constexpr unsigned kMaxGpus = 64;
 std::array<nvmlDevice_st, kMaxGpus> make_handles() {
   std::array<nvmlDevice_st, kMaxGpus> handles{};
-  for (unsigned i = 0; i < kMaxGpus; ++i) handles[i].index = i;
+  for (unsigned i = 0; i < kMaxGpus; ++i) handles[i] = {i, -1};
   return handles;
 }
 std::array<nvmlDevice_st, kMaxGpus> kHandles = make_handles();
+
+// MIG device handles: slot j of GPU i is kMigHandles[i * kMaxMigDevices + j].
+std::array<nvmlDevice_st, kMaxGpus * kMaxMigDevices> make_mig_handles() {
+  std::array<nvmlDevice_st, kMaxGpus * kMaxMigDevices> handles{};
+  for (unsigned i = 0; i < handles.size(); ++i) {
+    handles[i] = {i / kMaxMigDevices, static_cast<int>(i % kMaxMigDevices)};
+  }
+  return handles;
+}
+std::array<nvmlDevice_st, kMaxGpus* kMaxMigDevices> kMigHandles = make_mig_handles();
+
+bool is_mig_handle(nvmlDevice_t device) {
+  const auto* first = kMigHandles.data();
+  return device != nullptr && !std::less<>{}(device, first) &&
+         std::less<>{}(device, first + kMigHandles.size());
+}
 
 struct Configuration {
   std::optional<nvmlReturn_t> init_error;
@@ -473,6 +609,12 @@ struct FakeLibrary {
                           std::less<>{}(device, first + kMaxGpus);
     if (!in_table || device->index >= gpus.size()) return nullptr;
     return &gpus[device->index];
+  }
+  // The parent of a MIG device handle; nullptr when `device` is no live MIG device's handle.
+  FakeGpu* parent_of_mig(nvmlDevice_t device) {
+    if (!is_mig_handle(device) || device->index >= gpus.size()) return nullptr;
+    FakeGpu& parent = gpus[device->index];
+    return static_cast<std::size_t>(device->mig) < parent.mig_uuids.size() ? &parent : nullptr;
   }
 };
 
@@ -636,11 +778,26 @@ nvmlReturn_t system_call(Function function, Body&& body) {
 template <typename Body>
 nvmlReturn_t device_call(Function function, nvmlDevice_t device, Body&& body) {
   return system_call(function, [&](FakeLibrary& lib) {
+    if (FakeGpu* parent = lib.parent_of_mig(device)) {
+      // A MIG device has no power, energy or limits of its own.
+      return advance_towards_loss(*parent) ? kGpuIsLost : kNotSupported;
+    }
     FakeGpu* gpu = lib.gpu_for(device);
     if (gpu == nullptr) return kInvalidArgument;
-    if (gpu->lost) return kGpuIsLost;
+    if (advance_towards_loss(*gpu)) return kGpuIsLost;
     if (gpu->failures[function] != kSuccess) return gpu->failures[function];
     return body(lib, *gpu);
+  });
+}
+
+// A call on a MIG device handle that MIG devices answer (name, UUID): `body(parent, slot)`.
+template <typename Body>
+nvmlReturn_t mig_identity_call(Function function, nvmlDevice_t device, Body&& body) {
+  return system_call(function, [&](FakeLibrary& lib) {
+    FakeGpu* parent = lib.parent_of_mig(device);
+    if (parent == nullptr) return kInvalidArgument;
+    if (advance_towards_loss(*parent)) return kGpuIsLost;
+    return body(*parent, static_cast<std::size_t>(device->mig));
   });
 }
 
@@ -691,8 +848,9 @@ nvmlReturn_t device_count(Function function, unsigned* count) {
 nvmlReturn_t handle_by_index(Function function, unsigned index, nvmlDevice_t* device) {
   return system_call(function, [&](FakeLibrary& lib) {
     if (device == nullptr || index >= lib.gpus.size()) return kInvalidArgument;
-    const FakeGpu& gpu = lib.gpus[index];
-    if (gpu.lost) return kGpuIsLost;
+    FakeGpu& gpu = lib.gpus[index];
+    if (gpu.no_permission) return kNoPermission;
+    if (advance_towards_loss(gpu)) return kGpuIsLost;
     if (gpu.failures[function] != kSuccess) return gpu.failures[function];
     *device = &kHandles[index];
     return kSuccess;
@@ -751,9 +909,17 @@ FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetHandleByUUID(const char* uuid, nvmlDe
   return system_call(kDeviceGetHandleByUuid, [&](FakeLibrary& lib) {
     if (uuid == nullptr || device == nullptr) return kInvalidArgument;
     for (unsigned i = 0; i < lib.gpus.size(); ++i) {
-      const FakeGpu& gpu = lib.gpus[i];
+      FakeGpu& gpu = lib.gpus[i];
+      if (const auto mig = std::find(gpu.mig_uuids.begin(), gpu.mig_uuids.end(), uuid);
+          mig != gpu.mig_uuids.end()) {
+        if (gpu.no_permission) return kNoPermission;
+        if (advance_towards_loss(gpu)) return kGpuIsLost;
+        *device = &kMigHandles[i * kMaxMigDevices + (mig - gpu.mig_uuids.begin())];
+        return kSuccess;
+      }
       if (gpu.uuid != uuid) continue;
-      if (gpu.lost) return kGpuIsLost;
+      if (gpu.no_permission) return kNoPermission;
+      if (advance_towards_loss(gpu)) return kGpuIsLost;
       if (gpu.failures[kDeviceGetHandleByUuid] != kSuccess) {
         return gpu.failures[kDeviceGetHandleByUuid];
       }
@@ -773,12 +939,22 @@ FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetIndex(nvmlDevice_t device, unsigned* 
 }
 
 FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetName(nvmlDevice_t device, char* name, unsigned length) {
+  if (is_mig_handle(device)) {
+    return mig_identity_call(kDeviceGetName, device, [&](const FakeGpu& parent, std::size_t) {
+      return copy_string(parent.name + " MIG slice", name, length);
+    });
+  }
   return device_call(kDeviceGetName, device, [&](FakeLibrary&, FakeGpu& gpu) {
     return copy_string(gpu.name, name, length);
   });
 }
 
 FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetUUID(nvmlDevice_t device, char* uuid, unsigned length) {
+  if (is_mig_handle(device)) {
+    return mig_identity_call(kDeviceGetUuid, device, [&](const FakeGpu& parent, std::size_t slot) {
+      return copy_string(parent.mig_uuids[slot], uuid, length);
+    });
+  }
   return device_call(kDeviceGetUuid, device, [&](FakeLibrary&, FakeGpu& gpu) {
     return copy_string(gpu.uuid, uuid, length);
   });
@@ -808,6 +984,7 @@ FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetPowerUsage(nvmlDevice_t device, unsig
   return device_call(kDeviceGetPowerUsage, device, [&](FakeLibrary& lib, FakeGpu& gpu) {
     sync_driver_state(lib);
     if (power_mw == nullptr) return kInvalidArgument;
+    if (!gpu.power_reading) return kNotSupported;
     *power_mw = static_cast<unsigned>(std::llround(gpu.reported_power_w(Clock::now()) * 1000.0));
     return kSuccess;
   });
@@ -885,6 +1062,98 @@ FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceResetGpuLockedClocks(nvmlDevice_t device
   return device_call(kDeviceResetGpuLockedClocks, device, [&](FakeLibrary&, FakeGpu& gpu) {
     gpu.locked_clock_min_mhz = 0;
     gpu.locked_clock_max_mhz = 0;
+    return kSuccess;
+  });
+}
+
+// ---- Health, topology and MIG exports (gpuhealth) ----------------------------------------------
+
+// nvmlPciInfo_t (v2/v3 layout): the legacy 16-byte bus id, domain, bus, device, ids, the bus id.
+struct nvmlPciInfo_t {
+  char busIdLegacy[16];
+  unsigned domain;
+  unsigned bus;
+  unsigned device;
+  unsigned pciDeviceId;
+  unsigned pciSubSystemId;
+  char busId[32];
+};
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t device, nvmlPciInfo_t* pci) {
+  return device_call(kDeviceGetPciInfoV3, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    if (pci == nullptr) return kInvalidArgument;
+    *pci = {};
+    std::snprintf(pci->busIdLegacy, sizeof pci->busIdLegacy, "%04X:%02X:%02X.0",
+                  gpu.pci_domain & 0xFFFF, gpu.pci_bus, gpu.pci_device);
+    pci->domain = gpu.pci_domain;
+    pci->bus = gpu.pci_bus;
+    pci->device = gpu.pci_device;
+    pci->pciDeviceId = 0x20B510DE;
+    std::snprintf(pci->busId, sizeof pci->busId, "%s", gpu.pci_bus_id.c_str());
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t device, int* major,
+                                                                 int* minor) {
+  return device_call(kDeviceGetCudaComputeCapability, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    if (major == nullptr || minor == nullptr) return kInvalidArgument;
+    *major = gpu.cc_major;
+    *minor = gpu.cc_minor;
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigMode(nvmlDevice_t device, unsigned* current,
+                                                   unsigned* pending) {
+  return device_call(kDeviceGetMigMode, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    if (current == nullptr || pending == nullptr) return kInvalidArgument;
+    *current = *pending = gpu.mig_uuids.empty() ? 0 : 1;
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetMaxMigDeviceCount(nvmlDevice_t device, unsigned* count) {
+  return device_call(kDeviceGetMaxMigDeviceCount, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    if (count == nullptr) return kInvalidArgument;
+    *count = gpu.mig_uuids.empty() ? 0 : kMaxMigDevices;
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetMigDeviceHandleByIndex(nvmlDevice_t device,
+                                                                  unsigned index,
+                                                                  nvmlDevice_t* mig) {
+  return device_call(kDeviceGetMigDeviceHandleByIndex, device, [&](FakeLibrary&, FakeGpu& gpu) {
+    if (mig == nullptr) return kInvalidArgument;
+    if (gpu.mig_uuids.empty()) return kNotSupported;
+    if (index >= kMaxMigDevices) return kInvalidArgument;
+    if (index >= gpu.mig_uuids.size()) return kNotFound;  // an empty slot
+    *mig = &kMigHandles[device->index * kMaxMigDevices + index];
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceGetDeviceHandleFromMigDeviceHandle(nvmlDevice_t mig,
+                                                                           nvmlDevice_t* device) {
+  return system_call(kDeviceGetDeviceHandleFromMigDeviceHandle, [&](FakeLibrary& lib) {
+    FakeGpu* parent = lib.parent_of_mig(mig);
+    if (parent == nullptr || device == nullptr) return kInvalidArgument;
+    if (advance_towards_loss(*parent)) return kGpuIsLost;
+    *device = &kHandles[mig->index];
+    return kSuccess;
+  });
+}
+
+FAKE_NVML_EXPORT nvmlReturn_t nvmlDeviceIsMigDeviceHandle(nvmlDevice_t device, unsigned* is_mig) {
+  return system_call(kDeviceIsMigDeviceHandle, [&](FakeLibrary& lib) {
+    if (is_mig == nullptr) return kInvalidArgument;
+    if (lib.parent_of_mig(device) != nullptr) {
+      *is_mig = 1;
+      return kSuccess;
+    }
+    if (lib.gpu_for(device) == nullptr) return kInvalidArgument;
+    *is_mig = 0;
     return kSuccess;
   });
 }
