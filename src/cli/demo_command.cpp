@@ -272,7 +272,7 @@ void add_demo_command(CLI::App& app, int& exit_code) {
       "demo",
       "Run a simulated training job at every power limit and under four policies (no GPU needed)");
   cmd->add_option("--gpus", options->gpus, "Number of simulated GPUs")
-      ->check(whole_number(1, 64))
+      ->transform(whole_number(1, 64))
       ->capture_default_str();
   cmd->add_option("--plot", options->plot, "SVG file for the plot (empty: none)")
       ->capture_default_str();

@@ -358,11 +358,11 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
                              fmt::join(forecaster_names(), ", ")))
       ->delimiter(',');
   bt->add_option("--windows", backtest->windows, "chase protocol: number of windows")
-      ->check(whole_number(1, 100000))
+      ->transform(whole_number(1, 100000))
       ->capture_default_str();
   bt->add_option("--history-days", backtest->history_days,
                  "rolling protocol: refit on the last D days (or more when a model asks for it)")
-      ->check(whole_number(1, 10000))
+      ->transform(whole_number(1, 10000))
       ->capture_default_str();
   bt->add_option("--horizon", backtest->horizon,
                  fmt::format("rolling protocol: steps ahead (1), or a duration (24h = day-ahead), "
@@ -375,10 +375,10 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
                  fmt::format("rolling protocol: end of the scored range (excluded), a UTC time: {}",
                              kTimeGrammar));
   bt->add_option("--seed", backtest->seed, "Seed of the randomised models")
-      ->check(whole_number(0, kMaxSeed))
+      ->transform(whole_number(0, kMaxSeed))
       ->capture_default_str();
   bt->add_option("--threads", backtest->threads, "Threads a model may use while fitting")
-      ->check(whole_number(1, 256))
+      ->transform(whole_number(1, 256))
       ->capture_default_str();
   bt->add_flag("--json", backtest->json, "Print JSON instead of a table");
   add_load_options(bt, backtest->load, true);
@@ -397,14 +397,14 @@ void add_forecast_command(CLI::App& app, int& exit_code) {
       ->check(CLI::ExistingFile);
   pr->add_option("--history-days", predict->history_days,
                  "With --provider: days of history to fetch and fit on")
-      ->check(whole_number(1, 3650))
+      ->transform(whole_number(1, 3650))
       ->capture_default_str();
   pr->add_option("--horizon", predict->horizon,
                  fmt::format("How far ahead: steps, or a duration, {}", kDurationGrammar))
       ->capture_default_str();
   pr->add_option("--model", predict->model, "Forecasting model")->capture_default_str();
   pr->add_option("--seed", predict->seed, "Seed of the randomised models")
-      ->check(whole_number(0, kMaxSeed))
+      ->transform(whole_number(0, kMaxSeed))
       ->capture_default_str();
   pr->add_flag("--json", predict->json, "Print JSON instead of a table");
   add_load_options(pr, predict->load, false);

@@ -33,6 +33,8 @@ inline CLI::Validator fraction() { return finite_number(0, 1); }  // η and frie
 CLI::Validator number_or_infinity(double min);
 
 // A whole number in [min, max], written in decimal digits ("1e3", "2.5", "-1", "0x10" refused).
+// It rewrites the text CLI11 converts, so attach it with ->transform(), not ->check() (CLI11 runs a
+// check on a copy).
 CLI::Validator whole_number(std::uint64_t min,
                             std::uint64_t max = std::numeric_limits<std::uint32_t>::max());
 

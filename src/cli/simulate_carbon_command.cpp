@@ -230,7 +230,7 @@ void add_simulate_carbon_command(CLI::App& simulate, int& exit_code) {
   cmd->add_option("--workload", options->workload, "Dataset of the trace, e.g. imagenet")
       ->capture_default_str();
   cmd->add_option("--batch-size", options->batch_size, "Batch size")
-      ->check(whole_number(1))
+      ->transform(whole_number(1))
       ->capture_default_str();
   cmd->add_option("--carbon", options->carbon, "Carbon-intensity CSV (e.g. a DACF file)");
   cmd->add_option("--start", options->start,
@@ -264,7 +264,7 @@ void add_simulate_carbon_command(CLI::App& simulate, int& exit_code) {
   cmd->add_flag("--sweep", options->sweep,
                 "Run every policy over --etas / --slacks and --starts start times");
   cmd->add_option("--starts", options->starts, "sweep: start times, spread from --from to --to")
-      ->check(whole_number(1, 100000))
+      ->transform(whole_number(1, 100000))
       ->capture_default_str();
   cmd->add_option("--from", options->from, "sweep: first start, a UTC time (default: as --start)");
   cmd->add_option("--to", options->to,
@@ -280,7 +280,7 @@ void add_simulate_carbon_command(CLI::App& simulate, int& exit_code) {
   cmd->add_option("--csv", options->csv, "sweep: write every run to this CSV");
   cmd->add_option("--plot", options->plot, "sweep: write the carbon-vs-time frontier (SVG)");
   cmd->add_option("--threads", options->threads, "sweep: simulations run in parallel")
-      ->check(whole_number(1, 256))
+      ->transform(whole_number(1, 256))
       ->capture_default_str();
   cmd->callback([options, &exit_code] {
     if (options->sweep) {

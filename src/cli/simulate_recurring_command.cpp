@@ -221,13 +221,13 @@ void add_simulate_recurring_command(CLI::App& simulate, int& exit_code) {
       ->required();
   cmd->add_option("--default-batch-size", options->default_batch_size,
                   "The job's default batch size b0 (left out: the artifact's for the workload)")
-      ->check(whole_number(1));
+      ->transform(whole_number(1));
   cmd->add_option("--target", options->target_metric,
                   "The target metric (left out: the artifact's; it must be one the trace records)")
       ->check(positive_number(kMaxTargetMetric));
   cmd->add_option("--max-epochs", options->max_epochs,
                   "Epochs after which a run counts as failed (left out: the artifact's)")
-      ->check(whole_number(1, kMaxEpochs));
+      ->transform(whole_number(1, kMaxEpochs));
   auto& sim = options->simulation;
   cmd->add_option("--eta", sim.eta, "Weight of energy against time in the cost, in [0, 1]")
       ->check(fraction())
@@ -237,20 +237,20 @@ void add_simulate_recurring_command(CLI::App& simulate, int& exit_code) {
       ->check(number_or_infinity(1))
       ->capture_default_str();
   cmd->add_option("--seed", sim.seed, "Random seed (training paths and decisions)")
-      ->check(whole_number(0, kMaxSeed))
+      ->transform(whole_number(0, kMaxSeed))
       ->capture_default_str();
   cmd->add_option("--recurrences", options->recurrences,
                   "How often the job recurs (left out: 2·|B|·|P|)")
-      ->check(whole_number(1, kMaxRecurrences));
+      ->transform(whole_number(1, kMaxRecurrences));
   cmd->add_option("--pruning-rounds", sim.pruning_rounds, "Pruning rounds before sampling")
-      ->check(whole_number(0, kMaxRounds))
+      ->transform(whole_number(0, kMaxRounds))
       ->capture_default_str();
   cmd->add_option("--explorations", sim.explorations, "Runs of each arm before sampling")
-      ->check(whole_number(1, kMaxRounds))
+      ->transform(whole_number(1, kMaxRounds))
       ->capture_default_str();
   cmd->add_option("--window", options->window,
                   "Latest rewards per arm to learn from (left out: all)")
-      ->check(whole_number(1, kMaxRecurrences));
+      ->transform(whole_number(1, kMaxRecurrences));
   cmd->add_flag("--json", options->json, "Print JSON instead of a table");
   cmd->callback([options, &exit_code] {
     if (options->trace_dir.empty()) {
