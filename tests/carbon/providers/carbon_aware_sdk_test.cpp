@@ -57,8 +57,10 @@ TEST_F(CarbonAwareSdkTest, CurrentForecast) {
   EXPECT_DOUBLE_EQ(series.values().front(), 250);
   EXPECT_DOUBLE_EQ(series.values().back(), 305);
   const auto request = server_.requests().at(0);
-  EXPECT_EQ(request.param("dataStartAt"), "2026-03-01T12:20:00Z");
-  EXPECT_EQ(request.param("dataEndAt"), "2026-03-01T13:20:00Z");
+  // No window: the SDK refuses one outside its forecast; the horizon is cut here.
+  EXPECT_EQ(request.param("location"), "westeurope");
+  EXPECT_EQ(request.param("dataStartAt"), "");
+  EXPECT_EQ(request.param("dataEndAt"), "");
 }
 
 TEST_F(CarbonAwareSdkTest, NoContentIsAnEmptySeriesAndNoLatest) {

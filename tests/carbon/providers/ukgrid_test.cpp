@@ -143,7 +143,7 @@ TEST_F(UkGridTest, RegionalHistoryPath) {
 }
 
 TEST_F(UkGridTest, BadLocationsAreRejected) {
-  for (const char* location : {"regionid:18", "regionid:x", "postcode:", "london"}) {
+  for (const char* location : {"regionid:19", "regionid:0", "regionid:x", "postcode:", "london"}) {
     EXPECT_THAT(error_message([&] { provider(location); }, ErrorCode::kInvalidArgument),
                 HasSubstr(location));
   }
