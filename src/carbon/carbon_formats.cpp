@@ -286,6 +286,10 @@ class JsonReader {
 }  // namespace
 
 bool looks_like_json(const std::filesystem::path& path) {
+  // Sniffing reads the file, which would consume a pipe, a FIFO or a process substitution before
+  // the loader reads it: those are taken as CSV (the JSON exports are downloaded files).
+  std::error_code not_regular;
+  if (!std::filesystem::is_regular_file(path, not_regular)) return false;
   std::ifstream in(path, std::ios::binary);
   char c = 0;
   bool start = true;

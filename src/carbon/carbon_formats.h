@@ -46,7 +46,8 @@ struct JsonSeries {
   std::vector<std::string> notes;
 };
 
-// True when the file's first non-blank character (after a UTF-8 byte order mark) opens JSON.
+// True when the file is a regular file whose first non-blank character (after a UTF-8 byte order
+// mark) opens JSON. Pipes and FIFOs are never sniffed (it would consume them): they are CSV.
 bool looks_like_json(const std::filesystem::path& path);
 // Reads a JSON export; kParse naming the file and what is wrong when it is none of the formats.
 JsonSeries read_carbon_json(const std::filesystem::path& path);

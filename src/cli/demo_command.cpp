@@ -20,8 +20,8 @@
 #include "chase/training.h"
 #include "cli/commands.h"
 #include "cli/demo_plot.h"
-#include "cli/output_file.h"
 #include "cli/option_checks.h"
+#include "cli/output_file.h"
 
 namespace chase::cli {
 namespace {

@@ -20,9 +20,9 @@
 #include "chase/time.h"
 #include "cli/commands.h"
 #include "cli/forecast_reporting.h"
+#include "cli/option_checks.h"
 #include "cli/output_file.h"
 #include "cli/progress.h"
-#include "cli/option_checks.h"
 
 namespace chase::cli {
 namespace {
@@ -288,8 +288,8 @@ int run_predict(const PredictOptions& options) {
       options.provider.empty() ? options.load.data : "provider " + options.provider;
   const CarbonSeries& series = loaded.series;
   const std::size_t steps = parse_horizon(options.horizon, series.resolution());
+  check_horizon(steps, options.horizon, series, source);  // first: a shorter horizon is the fix
   check_forecast_steps(steps, options.horizon, series.resolution());
-  check_horizon(steps, options.horizon, series, source);
   const std::size_t n = series.size();
 
   // The series extended by `steps` future points. Their values are placeholders (the last value):

@@ -9,8 +9,8 @@
 #include "chase/limit_profile.h"
 #include "chase/selector.h"
 #include "cli/commands.h"
-#include "cli/output_file.h"
 #include "cli/option_checks.h"
+#include "cli/output_file.h"
 
 namespace chase::cli {
 namespace {

@@ -20,9 +20,9 @@
 #include "chase/zeus_trace.h"
 #include "cli/carbon_reporters.h"
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "cli/output_file.h"
 #include "cli/progress.h"
-#include "cli/option_checks.h"
 #include "cli/simulate_carbon.h"
 
 namespace chase::cli {

@@ -13,9 +13,9 @@
 #include "chase/error.h"
 #include "chase/recurring_simulation.h"
 #include "cli/commands.h"
+#include "cli/option_checks.h"
 #include "cli/output_file.h"
 #include "cli/progress.h"
-#include "cli/option_checks.h"
 
 namespace chase::cli {
 namespace {

@@ -598,7 +598,6 @@ class EnergyMonitor::Impl {
   std::vector<double> cpu_refresh_readings_;      // sampler thread only
   mutable std::mutex cpu_last_mutex_;
   std::vector<LastCpuReading> cpu_last_;              // per zone; guarded by cpu_last_mutex_
-  std::chrono::nanoseconds last_cpu_refresh_{0};      // sampler thread only
   std::chrono::nanoseconds last_counter_refresh_{0};  // sampler thread only
   std::optional<detail::PeriodicThread> sampler_;
 };

@@ -298,10 +298,14 @@ TEST_F(OutputsCliTest, SweepWithAHugeThreadCountRunsAndMatchesOneThread) {
   args.insert(args.end(), {"--json", "--threads", "1"});
   const auto one = chase(args);
   ASSERT_EQ(one.exit_code, 0) << one.err;
-  args.back() = "1000000";
+  args.back() = "256";  // the most --threads takes; more simulations than the sweep has
   const auto many = chase(args);
   ASSERT_EQ(many.exit_code, 0) << many.err;
   EXPECT_EQ(nlohmann::json::parse(many.out), nlohmann::json::parse(one.out));
+  args.back() = "1000000";  // a typo, refused before anything runs
+  const auto absurd = chase(args);
+  EXPECT_EQ(absurd.exit_code, 2) << absurd.err;
+  EXPECT_THAT(absurd.err, HasSubstr("--threads: '1000000' is not a whole number from 1 to 256"));
 }
 
 // --- long computations: bounded, with progress --------------------------------------------------
@@ -310,24 +314,25 @@ TEST_F(OutputsCliTest, LongComputationsAreBoundedWithAMessageNamingTheOption) {
   auto r = chase({"simulate", "recurring", "--trace-dir", (dir_ / "trace").string(), "--gpu", "a40",
                   "--workload", "imagenet", "--recurrences", "100000000000"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("--recurrences 100000000000"));
+  EXPECT_THAT(r.err, HasSubstr("--recurrences: '100000000000' is not a whole number from 1 to "
+                               "1000000"));
   // 10000 epochs of up to 200 s in 1-second periods: 2 million policy decisions.
   r = chase({"simulate", "carbon", "--trace-dir", (dir_ / "trace").string(), "--gpu", "a40",
              "--workload", "imagenet", "--carbon", (dir_ / "carbon.csv").string(), "--policy",
              "default", "--period", "1s", "--epochs", "10000"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_THAT(r.err, HasSubstr("--period 1s splits this job into up to 2000000"));
-  // A day ahead of 1-second data is 86400 models.
+  // Three hours ahead of 1-second data is 10800 models (the history is long enough for them).
   std::string seconds = "UTC time,carbon_intensity\n";
   const UtcTime start = *parse_utc_time("2021-01-01T00:00:00Z");
-  for (int i = 0; i < 3600; ++i) {
+  for (int i = 0; i < 12000; ++i) {
     seconds += format_utc_time(start + std::chrono::seconds(i)) + ",300\n";
   }
   std::ofstream(dir_ / "seconds.csv") << seconds;
   r = chase({"forecast", "predict", "--data", (dir_ / "seconds.csv").string(), "--model",
-             "persistence", "--horizon", "24h"});
+             "persistence", "--horizon", "3h"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_THAT(r.err, HasSubstr("--horizon 24h is 86400 steps"));
+  EXPECT_THAT(r.err, HasSubstr("--horizon 3h is 10800 steps"));
   EXPECT_THAT(r.err, HasSubstr("--resample"));
 }
 

@@ -57,10 +57,18 @@ TEST(NvmlPowerReading, GA100AndOlderArchitecturesReportInstantPower) {
   config["gpus"][3]["name"] = "NVIDIA RTX A3000 Laptop GPU";  // "A30" inside, but not GA100
   FakeNvmlEnvironment env(config);
   auto backend = open_nvml();
-  EXPECT_EQ(backend->gpus()[0].power_reading, PowerReading::kInstant);
-  EXPECT_EQ(backend->gpus()[1].power_reading, PowerReading::kInstant);
-  EXPECT_EQ(backend->gpus()[2].power_reading, PowerReading::kAveraged);
-  EXPECT_EQ(backend->gpus()[3].power_reading, PowerReading::kAveraged);
+  // By NVML index: CUDA's default order (FASTEST_FIRST) puts the Hopper first.
+  auto reading = [&](unsigned nvml_index) {
+    for (const auto& gpu : backend->gpus()) {
+      if (gpu.hardware_index == nvml_index) return gpu.power_reading;
+    }
+    ADD_FAILURE() << "no GPU with NVML index " << nvml_index;
+    return PowerReading::kInstant;
+  };
+  EXPECT_EQ(reading(0), PowerReading::kInstant);
+  EXPECT_EQ(reading(1), PowerReading::kInstant);
+  EXPECT_EQ(reading(2), PowerReading::kAveraged);
+  EXPECT_EQ(reading(3), PowerReading::kAveraged);
   EXPECT_EQ(to_string(PowerReading::kAveraged), "1s-average");
 }
 

@@ -20,8 +20,8 @@
 namespace chase {
 namespace {
 
-using testing::error_message;
 using ::testing::AllOf;
+using testing::error_message;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
