@@ -98,39 +98,20 @@ struct GpuReading {
 
 // A monitored GPU's health as the monitor sees it: lost (for good) or not, and its last good
 // reading, from which a window that sees the GPU lost takes the energy measured up to the loss.
-class GpuTrack {
- public:
+// `lost` may be read without a lock; everything else is guarded by the monitor's tracks_mutex_
+// (one lock per pass over the GPUs, not one per GPU: the window pair is a hot path).
+struct GpuTrack {
   struct Last {
     double energy_j = 0;
     std::chrono::nanoseconds time{0};
     bool valid = false;
   };
 
-  bool lost() const noexcept { return lost_.load(std::memory_order_acquire); }
-  void record(double energy_j, std::chrono::nanoseconds time) {
-    std::lock_guard lock(mutex_);
-    last_ = {energy_j, time, true};
-  }
-  void mark_lost(std::string message) {
-    std::lock_guard lock(mutex_);
-    if (lost_.load(std::memory_order_relaxed)) return;
-    lost_message_ = std::move(message);
-    lost_.store(true, std::memory_order_release);
-  }
-  Last last() const {
-    std::lock_guard lock(mutex_);
-    return last_;
-  }
-  std::string lost_message() const {
-    std::lock_guard lock(mutex_);
-    return lost_message_;
-  }
+  bool is_lost() const noexcept { return lost.load(std::memory_order_acquire); }
 
- private:
-  mutable std::mutex mutex_;
-  std::atomic<bool> lost_{false};
-  Last last_;
-  std::string lost_message_;
+  std::atomic<bool> lost{false};
+  Last last;
+  std::string lost_message;
 };
 
 bool is_device_lost(const std::exception& e) {
@@ -320,7 +301,7 @@ class EnergyMonitor::Impl {
     out.resize(monitored_.size());
     if (errors) errors->resize(monitored_.size());
     for (std::size_t k = 0; k < monitored_.size(); ++k) {
-      if (tracks_[k].lost()) [[unlikely]] {
+      if (tracks_[k].is_lost()) [[unlikely]] {
         out[k].valid = false;
         continue;
       }
@@ -329,15 +310,23 @@ class EnergyMonitor::Impl {
       } catch (const std::exception& e) {
         out[k].valid = false;
         if (is_device_lost(e)) {
-          tracks_[k].mark_lost(e.what());
+          mark_lost(k, e.what());
           continue;
         }
         if (!errors) throw;
         (*errors)[k].error = e.what();
       }
     }
+    // One timestamp and one lock for the whole pass: the reads above take microseconds at most.
+    const auto now = clock_->monotonic();
+    std::lock_guard lock(tracks_mutex_);
+    for (std::size_t k = 0; k < out.size(); ++k) {
+      out[k].time = now;
+      if (out[k].valid) tracks_[k].last = {out[k].energy_j, now, true};
+    }
   }
 
+  // One GPU's reading; the caller stamps its time and records it (read_gpus, background_tick).
   GpuReading read_gpu(std::size_t k) {
     const std::size_t gpu = monitored_[k];
     GpuReading reading;
@@ -348,9 +337,14 @@ class EnergyMonitor::Impl {
       reading.energy_j = integrated.energy_j;
       reading.samples = integrated.samples;
     }
-    reading.time = clock_->monotonic();
-    tracks_[k].record(reading.energy_j, reading.time);
     return reading;
+  }
+
+  void mark_lost(std::size_t k, std::string message) {
+    std::lock_guard lock(tracks_mutex_);
+    if (tracks_[k].is_lost()) return;
+    tracks_[k].lost_message = std::move(message);
+    tracks_[k].lost.store(true, std::memory_order_release);
   }
 
   void read_cpus(std::vector<double>& out, std::vector<CpuEnergy>* errors) {
@@ -387,7 +381,7 @@ class EnergyMonitor::Impl {
       const auto& info = gpus_->gpus()[monitored_[k]];
       out.index = info.index;
       out.name = info.name;
-      if (tracks_[k].lost()) [[unlikely]] {
+      if (tracks_[k].is_lost()) [[unlikely]] {
         fill_lost_gpu(k, window, out);
         continue;
       }
@@ -429,10 +423,14 @@ class EnergyMonitor::Impl {
   // A GPU lost before or during the window: the energy up to its last good reading, when that
   // reading falls inside the window; NaN otherwise (nothing of the window was measured).
   void fill_lost_gpu(std::size_t k, const Window& window, GpuEnergy& out) const {
-    out.error = tracks_[k].lost_message();
+    GpuTrack::Last last;
+    {
+      std::lock_guard lock(tracks_mutex_);
+      out.error = tracks_[k].lost_message;
+      last = tracks_[k].last;
+    }
     out.energy_j = nan();
     out.method = integrators_[k] ? EnergyMethod::kPolling : EnergyMethod::kCounter;
-    const auto last = tracks_[k].last();
     const GpuReading& begin = window.gpus[k];
     if (!begin.valid || !last.valid || last.time <= begin.time) return;
     out.energy_j = last.energy_j - window.gpus[k].energy_j;
@@ -474,12 +472,15 @@ class EnergyMonitor::Impl {
                                   now - last_counter_refresh_ >= options_.counter_refresh_period;
     if (refresh_counters) last_counter_refresh_ = now;
     for (std::size_t k = 0; k < monitored_.size(); ++k) {
-      if ((!integrators_[k] && !refresh_counters) || tracks_[k].lost()) continue;
+      if ((!integrators_[k] && !refresh_counters) || tracks_[k].is_lost()) continue;
       try {
-        read_gpu(k);
+        const GpuReading reading = read_gpu(k);
+        const auto read_at = clock_->monotonic();
+        std::lock_guard lock(tracks_mutex_);
+        tracks_[k].last = {reading.energy_j, read_at, true};
       } catch (const std::exception& e) {
         // The window's end reading reports the failure; keep sampling the other GPUs.
-        if (is_device_lost(e)) tracks_[k].mark_lost(e.what());
+        if (is_device_lost(e)) mark_lost(k, e.what());
         spdlog::debug("GPU sample failed: {}", e.what());
       }
     }
@@ -585,7 +586,8 @@ class EnergyMonitor::Impl {
   std::shared_ptr<Clock> clock_;
   std::vector<std::size_t> monitored_;
   std::vector<std::unique_ptr<PowerIntegrator>> integrators_;  // null where a counter exists
-  std::vector<GpuTrack> tracks_;                               // parallel to monitored_
+  mutable std::mutex tracks_mutex_;  // guards tracks_' last readings and loss messages
+  std::vector<GpuTrack> tracks_;     // parallel to monitored_
 
   mutable std::mutex mutex_;
   std::vector<Window> windows_;
