@@ -153,6 +153,8 @@ TEST(HttpClientTest, RetryAfterIsSecondsOrAnHttpDate) {
   EXPECT_FALSE(detail::parse_retry_after("Wed, 21 Oct 2015 07:28:00 CET", now));
   EXPECT_FALSE(detail::parse_retry_after("Wed, 21 Foo 2015 07:28:00 GMT", now));
   EXPECT_FALSE(detail::parse_retry_after("Wed, 31 Feb 2015 07:28:00 GMT", now));
+  // A year past the clock's range (found by fuzzing: it overflowed) is malformed, not a wait.
+  EXPECT_FALSE(detail::parse_retry_after("Mon, 02 Jul 4042 13:00:00 GMT", now));
   EXPECT_FALSE(detail::parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT x", now));
   EXPECT_FALSE(detail::parse_retry_after("-3"));
   EXPECT_FALSE(detail::parse_retry_after(""));
