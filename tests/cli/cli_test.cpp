@@ -14,13 +14,16 @@
 #include <thread>
 
 #include "support/carbon_csv.h"
+#include "support/cli_fixture.h"
 #include "support/fake_nvml_env.h"
 #include "support/golden.h"
 #include "support/process.h"
+#include "support/scoped_env.h"
 
 namespace chase {
 namespace {
 
+using chase::testing::ScopedEnv;
 using testing::FakeNvmlEnvironment;
 using ::testing::HasSubstr;
 using testing::ProcessResult;
@@ -28,46 +31,12 @@ using testing::run_process;
 
 namespace fs = std::filesystem;
 
-// Sets an environment variable for the test's lifetime.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
-
 using testing::expect_matches_golden;
 using testing::read_file;
 
-class CliTest : public ::testing::Test {
+class CliTest : public testing::FakeGpuCliFixture {
  protected:
-  CliTest()
-      : dir_(fs::temp_directory_path() / ("chase_cli_test_" + std::to_string(::getpid()))),
-        no_rapl_("CHASE_SYSFS_ROOT", (dir_ / "no-sysfs").string()) {
-    fs::create_directories(dir_);
-  }
-  ~CliTest() override { fs::remove_all(dir_); }
-
-  static ProcessResult chase(std::vector<std::string> args) {
-    args.insert(args.begin(), CHASE_CLI_PATH);
-    return run_process(args);
-  }
-
-  fs::path dir_;
-  ScopedEnv no_rapl_;  // no CPU zones: output depends on the fake GPUs only
-  FakeNvmlEnvironment nvml_{FakeNvmlEnvironment::standard_config(4)};
+  CliTest() : FakeGpuCliFixture("chase_cli_test", 4) {}
 };
 
 TEST_F(CliTest, DevicesJsonListsAllFourGpusWithTheirLimits) {

@@ -12,13 +12,16 @@
 #include <string>
 #include <vector>
 
+#include "support/cli_fixture.h"
 #include "support/fake_nvml_env.h"
 #include "support/golden.h"
 #include "support/process.h"
+#include "support/scoped_env.h"
 
 namespace chase {
 namespace {
 
+using chase::testing::ScopedEnv;
 using testing::FakeNvmlEnvironment;
 using ::testing::HasSubstr;
 using testing::ProcessResult;
@@ -28,43 +31,13 @@ using json = nlohmann::json;
 namespace fs = std::filesystem;
 
 // Sets (or unsets) an environment variable for the test's lifetime.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::optional<std::string>& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    set(value);
-  }
-  ~ScopedEnv() { set(old_); }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  void set(const std::optional<std::string>& value) const {
-    if (value) {
-      ::setenv(name_, value->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // The exit code of `chase devices` when a listed GPU is lost or failing (docs/MEASUREMENT.md).
 constexpr int kUnhealthyGpuExit = 3;
 
-class GpuHealthCliTest : public ::testing::Test {
+class GpuHealthCliTest : public testing::CliFixture {
  protected:
-  GpuHealthCliTest()
-      : dir_(fs::temp_directory_path() / ("chase_gpu_health_test_" + std::to_string(::getpid()))) {
-    fs::create_directories(dir_);
-  }
-  ~GpuHealthCliTest() override { fs::remove_all(dir_); }
-
-  static ProcessResult chase(std::vector<std::string> args) {
-    args.insert(args.begin(), CHASE_CLI_PATH);
-    return run_process(args);
-  }
+  GpuHealthCliTest() : CliFixture("chase_gpu_health_test") {}
 
   // `chase measure --json -o report ARGS... -- CMD...`: the result and the parsed report.
   std::pair<ProcessResult, json> measure(const std::vector<std::string>& options,
@@ -87,7 +60,6 @@ class GpuHealthCliTest : public ::testing::Test {
     return config;
   }
 
-  fs::path dir_;
   ScopedEnv no_rapl_{"CHASE_SYSFS_ROOT", (fs::temp_directory_path() / "chase-no-sysfs").string()};
   ScopedEnv order_{"CUDA_DEVICE_ORDER", std::nullopt};
 };

@@ -24,15 +24,18 @@
 #include "carbon/http_client.h"
 #include "chase/error.h"
 #include "chase/time.h"
+#include "support/cli_fixture.h"
 #include "support/fake_nvml_env.h"
 #include "support/golden.h"
 #include "support/process.h"
 #include "support/replay_server.h"
+#include "support/scoped_env.h"
 #include "support/small_zeus_trace.h"
 
 namespace chase {
 namespace {
 
+using chase::testing::ScopedEnv;
 using testing::FakeNvmlEnvironment;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -42,26 +45,6 @@ using testing::run_process;
 namespace fs = std::filesystem;
 
 // Sets an environment variable for the test's lifetime (the CLI runs inherit it).
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (old_) {
-      ::setenv(name_, old_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // Hourly intensity over `days` days, a day/night pattern.
 std::string carbon_csv(int days) {
@@ -77,25 +60,13 @@ std::string carbon_csv(int days) {
 
 std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
 
-class OutputsCliTest : public ::testing::Test {
+class OutputsCliTest : public testing::FakeGpuCliFixture {
  protected:
-  OutputsCliTest()
-      : dir_(fs::temp_directory_path() / ("chase_outputs_cli_" + std::to_string(::getpid()))),
-        no_rapl_("CHASE_SYSFS_ROOT", (dir_ / "no-sysfs").string()) {
+  OutputsCliTest() : FakeGpuCliFixture("chase_outputs_cli", 2) {
     fs::create_directories(dir_ / "trace");
     std::ofstream(dir_ / "trace/summary_power_a40.csv") << testing::kSmallA40TracePower;
     std::ofstream(dir_ / "trace/summary_train.csv") << testing::kSmallA40TraceTrain;
     std::ofstream(dir_ / "carbon.csv") << carbon_csv(10);
-  }
-  ~OutputsCliTest() override { fs::remove_all(dir_); }
-
-  static ProcessResult chase(std::vector<std::string> args) {
-    args.insert(args.begin(), CHASE_CLI_PATH);
-    return run_process(args);
-  }
-  // `chase ARGS` through /bin/sh, so its standard output can be redirected (e.g. to /dev/full).
-  static ProcessResult chase_shell(const std::string& args) {
-    return run_process({"/bin/sh", "-c", std::string("exec '") + CHASE_CLI_PATH + "' " + args});
   }
   std::vector<std::string> sweep_args() const {
     return {"simulate",
@@ -124,10 +95,6 @@ class OutputsCliTest : public ::testing::Test {
             "--slacks",
             "0.1"};
   }
-
-  fs::path dir_;
-  ScopedEnv no_rapl_;
-  FakeNvmlEnvironment nvml_{FakeNvmlEnvironment::standard_config(2)};
 };
 
 // --- chase measure ---------------------------------------------------------------------------

@@ -15,35 +15,12 @@
 
 #include "support/golden.h"
 #include "support/real_data.h"
+#include "support/scoped_env.h"
 
 namespace chase::testing {
 namespace {
 
 // Sets an environment variable for the scope, then puts back what was there.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) previous_ = old;
-    if (value) {
-      ::setenv(name, value, 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (previous_) {
-      ::setenv(name_.c_str(), previous_->c_str(), 1);
-    } else {
-      ::unsetenv(name_.c_str());
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  std::string name_;
-  std::optional<std::string> previous_;
-};
 
 const char* const kMissing = "/nonexistent/chase-real-data/zeus-trace";
 
@@ -65,7 +42,7 @@ void check_missing_real_data() { CHASE_SKIP_UNLESS_REAL_DATA(kMissing); }
 }
 
 TEST(RealDataSwitch, MissingDataSkipsByDefault) {
-  ScopedEnv env("CHASE_REQUIRE_DATA", nullptr);
+  ScopedEnv env("CHASE_REQUIRE_DATA", std::nullopt);
   const auto result = only_result_of_missing_data_check();
   EXPECT_TRUE(result.skipped()) << result.message();
   EXPECT_THAT(result.message(), ::testing::HasSubstr(kMissing));

@@ -9,10 +9,12 @@
 #include <vector>
 
 #include "chase/error.h"
+#include "support/errors.h"
 
 namespace chase {
 namespace {
 
+using chase::testing::expect_error;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
@@ -32,18 +34,6 @@ GpuInfo a40(std::size_t index = 0) {
   gpu.max_power_limit_w = 300;
   gpu.default_power_limit_w = 300;
   return gpu;
-}
-
-// Runs `action`, which must throw chase::Error, and returns the error.
-template <typename Action>
-Error expect_error(Action&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error;
-  }
-  ADD_FAILURE() << "expected a chase::Error";
-  return Error(ErrorCode::kInternal, "no error was thrown");
 }
 
 TEST(GpuArchitecture, NamesAreHumanReadable) {

@@ -16,34 +16,14 @@
 #include <vector>
 
 #include "chase/error.h"
+#include "support/scoped_env.h"
 
 namespace chase {
 namespace {
 
+using chase::testing::ScopedEnv;
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::optional<std::string>& value) : name_(name) {
-    if (const char* previous = std::getenv(name)) previous_ = previous;
-    set(value);
-  }
-  ~ScopedEnv() { set(previous_); }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  void set(const std::optional<std::string>& value) const {
-    if (value) {
-      ::setenv(name_, value->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-  const char* name_;
-  std::optional<std::string> previous_;
-};
 
 class LimitStateTest : public ::testing::Test {
  protected:

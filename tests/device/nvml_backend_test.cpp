@@ -19,12 +19,16 @@
 #include "chase/error.h"
 #include "chase/nvml.h"
 #include "device/nvml_visible_devices.h"
+#include "support/errors.h"
 #include "support/fake_nvml_env.h"
+#include "support/scoped_env.h"
 
 namespace chase {
 namespace {
 
+using chase::testing::expect_error;
 using chase::testing::FakeNvmlEnvironment;
+using chase::testing::ScopedEnv;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
@@ -34,45 +38,6 @@ using json = nlohmann::json;
 namespace nvml_return = chase::testing::nvml_return;
 
 constexpr const char* kSetLimit = "nvmlDeviceSetPowerManagementLimit";
-
-// Runs `action`, which must throw chase::Error, and returns the error.
-template <typename Action>
-Error expect_error(Action&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error;
-  }
-  ADD_FAILURE() << "expected a chase::Error";
-  return Error(ErrorCode::kInternal, "no error was thrown");
-}
-
-// Sets (or, with nullopt, unsets) an environment variable for one scope. Create it after the
-// FakeNvmlEnvironment, so it restores the environment's value before the environment restores its
-// own.
-class ScopedVariable {
- public:
-  ScopedVariable(std::string name, const std::optional<std::string>& value)
-      : name_(std::move(name)) {
-    if (const char* previous = std::getenv(name_.c_str())) previous_ = previous;
-    set(value);
-  }
-  ~ScopedVariable() { set(previous_); }
-  ScopedVariable(const ScopedVariable&) = delete;
-  ScopedVariable& operator=(const ScopedVariable&) = delete;
-
- private:
-  void set(const std::optional<std::string>& value) const {
-    if (value) {
-      ::setenv(name_.c_str(), value->c_str(), 1);
-    } else {
-      ::unsetenv(name_.c_str());
-    }
-  }
-
-  std::string name_;
-  std::optional<std::string> previous_;
-};
 
 NvmlOptions visible(const std::string& spec) {
   NvmlOptions options;
@@ -200,13 +165,13 @@ TEST(NvmlVisibleDevices, IndicesSelectAndReorderGpus) {
 
 TEST(NvmlVisibleDevices, ReadsTheEnvironmentVariableAndTrimsEntries) {
   FakeNvmlEnvironment env(FakeNvmlEnvironment::standard_config(4));
-  ScopedVariable cuda("CUDA_VISIBLE_DEVICES", " 3 , 1 ");
+  ScopedEnv cuda("CUDA_VISIBLE_DEVICES", " 3 , 1 ");
   EXPECT_THAT(hardware_indices(*open_nvml()), ElementsAre(3u, 1u));
 }
 
 TEST(NvmlVisibleDevices, TheOptionOverridesTheEnvironmentVariable) {
   FakeNvmlEnvironment env(FakeNvmlEnvironment::standard_config(4));
-  ScopedVariable cuda("CUDA_VISIBLE_DEVICES", "3");
+  ScopedEnv cuda("CUDA_VISIBLE_DEVICES", "3");
   EXPECT_THAT(hardware_indices(*open_nvml(visible("1"))), ElementsAre(1u));
 }
 
@@ -235,7 +200,7 @@ TEST(NvmlVisibleDevices, TheListStopsAtTheFirstInvalidEntry) {
 TEST(NvmlVisibleDevices, AnEmptyValueHidesEveryGpu) {
   FakeNvmlEnvironment env(FakeNvmlEnvironment::standard_config(4));
   EXPECT_THAT(open_nvml(visible(""))->gpus(), IsEmpty());
-  ScopedVariable cuda("CUDA_VISIBLE_DEVICES", "");
+  ScopedEnv cuda("CUDA_VISIBLE_DEVICES", "");
   EXPECT_THAT(open_nvml()->gpus(), IsEmpty());
 }
 
@@ -587,7 +552,7 @@ TEST(NvmlFailure, AMissingLibraryIsUnavailableNamingThePath) {
 
 TEST(NvmlFailure, AMissingLibraryNamedByTheEnvironmentSaysSo) {
   FakeNvmlEnvironment env(FakeNvmlEnvironment::standard_config(1));
-  ScopedVariable library("CHASE_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1");
+  ScopedEnv library("CHASE_NVML_LIBRARY", "/nonexistent/libnvidia-ml.so.1");
   const Error error = expect_error([] { open_nvml(); });
   EXPECT_EQ(error.code(), ErrorCode::kUnavailable);
   EXPECT_THAT(error.what(),
@@ -596,7 +561,7 @@ TEST(NvmlFailure, AMissingLibraryNamedByTheEnvironmentSaysSo) {
 
 TEST(NvmlFailure, WithoutADriverTheStandardNamesAreTriedAndNamed) {
   FakeNvmlEnvironment env(FakeNvmlEnvironment::standard_config(1));
-  ScopedVariable library("CHASE_NVML_LIBRARY", std::nullopt);
+  ScopedEnv library("CHASE_NVML_LIBRARY", std::nullopt);
   if (void* real = ::dlopen("libnvidia-ml.so.1", RTLD_NOW)) {
     ::dlclose(real);
     GTEST_SKIP() << "this machine has a real NVML";
@@ -638,7 +603,7 @@ TEST(NvmlFailure, AMalformedOrMissingConfigLooksLikeAMissingDriver) {
   env.write_config(json{{"gpus", {{{"min_limit_w", 400}, {"max_limit_w", 300}}}}});
   EXPECT_EQ(expect_error([] { open_nvml(); }).code(), ErrorCode::kUnavailable);
 
-  ScopedVariable config("FAKE_NVML_CONFIG", std::nullopt);
+  ScopedEnv config("FAKE_NVML_CONFIG", std::nullopt);
   EXPECT_THAT(expect_error([] { open_nvml(); }).what(), HasSubstr("Driver Not Loaded"));
 }
 

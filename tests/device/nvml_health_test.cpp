@@ -15,53 +15,22 @@
 
 #include "chase/error.h"
 #include "chase/nvml.h"
+#include "support/errors.h"
 #include "support/fake_nvml_env.h"
+#include "support/scoped_env.h"
 
 namespace chase {
 namespace {
 
+using chase::testing::expect_error;
 using chase::testing::FakeNvmlEnvironment;
+using chase::testing::ScopedEnv;
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using json = nlohmann::json;
 namespace nvml_return = chase::testing::nvml_return;
-
-template <typename Action>
-Error expect_error(Action&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error;
-  }
-  ADD_FAILURE() << "expected a chase::Error";
-  return Error(ErrorCode::kInternal, "no error was thrown");
-}
-
-// Sets (or unsets) an environment variable for one scope; create it after the FakeNvmlEnvironment.
-class ScopedVariable {
- public:
-  ScopedVariable(std::string name, const std::optional<std::string>& value)
-      : name_(std::move(name)) {
-    if (const char* previous = std::getenv(name_.c_str())) previous_ = previous;
-    set(value);
-  }
-  ~ScopedVariable() { set(previous_); }
-  ScopedVariable(const ScopedVariable&) = delete;
-  ScopedVariable& operator=(const ScopedVariable&) = delete;
-
- private:
-  void set(const std::optional<std::string>& value) const {
-    if (value) {
-      ::setenv(name_.c_str(), value->c_str(), 1);
-    } else {
-      ::unsetenv(name_.c_str());
-    }
-  }
-  std::string name_;
-  std::optional<std::string> previous_;
-};
 
 NvmlOptions visible(const std::string& spec, std::optional<std::string> order = std::nullopt) {
   NvmlOptions options;
@@ -168,7 +137,7 @@ TEST(NvmlHealth, CudaIndicesCountOnlyTheGpusTheJobMayOpen) {
   json config = FakeNvmlEnvironment::standard_config(4);
   for (std::size_t denied : {0u, 1u, 3u}) config["gpus"][denied]["no_permission"] = true;
   FakeNvmlEnvironment env(config);
-  ScopedVariable cuda("CUDA_VISIBLE_DEVICES", "0");
+  ScopedEnv cuda("CUDA_VISIBLE_DEVICES", "0");
   const auto backend = open_nvml();
   ASSERT_EQ(backend->gpu_count(), 1u);
   EXPECT_EQ(backend->gpus()[0].uuid, FakeNvmlEnvironment::standard_uuid(2));
@@ -197,7 +166,7 @@ json mixed_node() {
 
 TEST(NvmlCudaOrder, FastestFirstIsTheDefaultHighestComputeCapabilityFirstTiesByPciBusId) {
   FakeNvmlEnvironment env(mixed_node());
-  ScopedVariable order("CUDA_DEVICE_ORDER", std::nullopt);
+  ScopedEnv order("CUDA_DEVICE_ORDER", std::nullopt);
   EXPECT_THAT(hardware_indices(open_nvml()->gpus()), ElementsAre(1u, 0u, 2u));
   EXPECT_THAT(hardware_indices(open_nvml(ordered("FASTEST_FIRST"))->gpus()),
               ElementsAre(1u, 0u, 2u));
@@ -212,7 +181,7 @@ TEST(NvmlCudaOrder, FastestFirstIsTheDefaultHighestComputeCapabilityFirstTiesByP
 TEST(NvmlCudaOrder, PciBusIdOrderIsByBusIdFromTheEnvironmentOrTheOption) {
   FakeNvmlEnvironment env(mixed_node());
   {
-    ScopedVariable order("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
+    ScopedEnv order("CUDA_DEVICE_ORDER", "PCI_BUS_ID");
     EXPECT_THAT(hardware_indices(open_nvml()->gpus()), ElementsAre(0u, 1u, 2u));
     EXPECT_EQ(open_nvml(visible("0"))->gpus()[0].name, "Tesla T4");
   }
@@ -234,7 +203,7 @@ TEST(NvmlCudaOrder, UuidEntriesAndTheStopRuleApplyInCudaOrder) {
   config["gpus"][1]["uuid"] = "GPU-a100a100-0000-0000-0000-000000000000";
   config["gpus"][2]["uuid"] = "GPU-7b7b0000-0000-0000-0000-000000000000";
   FakeNvmlEnvironment env(config);
-  ScopedVariable order("CUDA_DEVICE_ORDER", std::nullopt);
+  ScopedEnv order("CUDA_DEVICE_ORDER", std::nullopt);
   // GPU-7b → NVML 2; "1" is CUDA 1 = NVML 0; "0" = the A100; "GPU-7" is ambiguous: the list stops.
   EXPECT_THAT(hardware_indices(open_nvml(visible("GPU-7b,1,0,GPU-7,2"))->gpus()),
               ElementsAre(2u, 0u, 1u));

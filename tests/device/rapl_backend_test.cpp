@@ -19,10 +19,14 @@
 
 #include "chase/cpu.h"
 #include "chase/error.h"
+#include "support/errors.h"
+#include "support/scoped_env.h"
 
 namespace chase {
 namespace {
 
+using chase::testing::expect_error;
+using chase::testing::ScopedEnv;
 namespace fs = std::filesystem;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
@@ -67,40 +71,6 @@ std::vector<std::string> describe(const std::vector<CpuZone>& zones) {
   }
   return lines;
 }
-
-// Runs `action` and expects a chase::Error of `code` whose message contains every fragment.
-template <typename Action>
-void expect_error(Action&& action, ErrorCode code, const std::vector<std::string>& fragments) {
-  try {
-    action();
-    ADD_FAILURE() << "expected a chase::Error (" << to_string(code) << "), got none";
-  } catch (const Error& error) {
-    EXPECT_EQ(error.code(), code) << error.what();
-    for (const std::string& fragment : fragments) EXPECT_THAT(error.what(), HasSubstr(fragment));
-  }
-}
-
-// Sets an environment variable for the scope, then restores the previous value.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : name_(name) {
-    if (const char* previous = std::getenv(name)) previous_ = previous;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-  ~ScopedEnv() {
-    if (previous_) {
-      ::setenv(name_, previous_->c_str(), 1);
-    } else {
-      ::unsetenv(name_);
-    }
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> previous_;
-};
 
 class RaplTest : public ::testing::Test {
  protected:

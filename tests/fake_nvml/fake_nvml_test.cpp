@@ -9,11 +9,13 @@
 #include <string>
 
 #include "chase/error.h"
+#include "support/errors.h"
 #include "support/fake_nvml_env.h"
 
 namespace chase {
 namespace {
 
+using chase::testing::expect_error;
 using chase::testing::FakeNvmlEnvironment;
 using json = nlohmann::json;
 namespace nvml_return = chase::testing::nvml_return;
@@ -21,18 +23,6 @@ namespace nvml_return = chase::testing::nvml_return;
 constexpr const char* kSetLimit = "nvmlDeviceSetPowerManagementLimit";
 
 std::string uuid(std::size_t i) { return FakeNvmlEnvironment::standard_uuid(i); }
-
-// Runs `action`, which must throw chase::Error, and returns the error.
-template <typename Action>
-Error expect_error(Action&& action) {
-  try {
-    action();
-  } catch (const Error& error) {
-    return error;
-  }
-  ADD_FAILURE() << "expected a chase::Error";
-  return Error(ErrorCode::kInternal, "no error was thrown");
-}
 
 // The fake's NVML entry points, called directly.
 class NvmlFake : public ::testing::Test {
