@@ -127,5 +127,12 @@ class GpuBackend {
 // Backends call these so every backend reports bad input in the same words.
 const GpuInfo& checked_gpu(const std::vector<GpuInfo>& gpus, std::size_t gpu);
 void check_power_limit(const GpuInfo& gpu, double watts);
+// checked_gpu() for a GPU the caller will use (`use`: "measured", "controlled", ...): throws the
+// GPU's problem when it is not healthy (kDeviceLost for a lost GPU, kNotSupported otherwise).
+const GpuInfo& checked_healthy_gpu(const std::vector<GpuInfo>& gpus, std::size_t gpu,
+                                   std::string_view use);
+// What "all GPUs" means for measurement and control: the healthy ones, in index order. One sick
+// GPU never stops the others; it is listed (chase devices) with its problem instead.
+std::vector<std::size_t> healthy_gpu_indices(const GpuBackend& backend);
 
 }  // namespace chase

@@ -1,8 +1,8 @@
 // chase/limit_actuator.h — the one place a job's GPU power limits are changed.
 //
-// Contract: a LimitActuator drives one job's GPUs (`gpus`: backend indices; empty: all of them),
-// which must share power-limit constraints (kInvalidArgument otherwise, as for no GPU at all). It
-// owns the job's PowerLimitGuard — every limit it changes comes back when the actuator is
+// Contract: a LimitActuator drives one job's GPUs (`gpus`: backend indices; empty: all healthy
+// ones), which must share power-limit constraints (kInvalidArgument otherwise, as for no GPU at
+// all). It owns the job's PowerLimitGuard — every limit it changes comes back when the actuator is
 // destroyed, at exit() and on SIGINT/SIGTERM/SIGHUP/SIGQUIT — and the ranks' agreement: apply()
 // first agrees with the other ranks on the value (rank 0's wins, chase/coordinator.h), so data-
 // parallel ranks never run different limits.

@@ -27,7 +27,8 @@ struct PowerSample {
 };
 
 struct PowerMonitorOptions {
-  std::vector<std::size_t> gpus;  // empty: all
+  // Empty: all healthy GPUs; a selected unhealthy one throws its problem.
+  std::vector<std::size_t> gpus;
   std::chrono::milliseconds period{100};
   std::size_t max_samples = 36'000;  // per GPU: one hour at 100 ms
   std::shared_ptr<Clock> clock;      // null: the system clock

@@ -101,6 +101,24 @@ const GpuInfo& checked_gpu(const std::vector<GpuInfo>& gpus, std::size_t gpu) {
   return gpus[gpu];
 }
 
+const GpuInfo& checked_healthy_gpu(const std::vector<GpuInfo>& gpus, std::size_t gpu,
+                                   std::string_view use) {
+  const GpuInfo& info = checked_gpu(gpus, gpu);
+  if (!is_healthy(info)) {
+    throw Error(info.state == GpuState::kLost ? ErrorCode::kDeviceLost : ErrorCode::kNotSupported,
+                fmt::format("GPU {} cannot be {}: {}", gpu, use, info.problem));
+  }
+  return info;
+}
+
+std::vector<std::size_t> healthy_gpu_indices(const GpuBackend& backend) {
+  std::vector<std::size_t> indices;
+  for (const GpuInfo& gpu : backend.gpus()) {
+    if (is_healthy(gpu)) indices.push_back(gpu.index);
+  }
+  return indices;
+}
+
 void check_power_limit(const GpuInfo& gpu, double watts) {
   if (!std::isfinite(watts) || watts < gpu.min_power_limit_w || watts > gpu.max_power_limit_w) {
     throw Error(ErrorCode::kInvalidArgument,

@@ -56,11 +56,9 @@ class PowerMonitor::Impl {
       throw Error(ErrorCode::kInvalidArgument,
                   "PowerMonitor needs a positive sampling period and max_samples");
     }
-    if (options.gpus.empty()) {
-      for (std::size_t i = 0; i < gpus_->gpu_count(); ++i) options.gpus.push_back(i);
-    }
+    if (options.gpus.empty()) options.gpus = healthy_gpu_indices(*gpus_);
     for (std::size_t gpu : options.gpus) {
-      checked_gpu(gpus_->gpus(), gpu);
+      checked_healthy_gpu(gpus_->gpus(), gpu, "sampled");
       monitored_.push_back(gpu);
       timelines_.emplace_back(options.max_samples);
     }

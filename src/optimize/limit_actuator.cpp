@@ -14,13 +14,11 @@ namespace chase {
 namespace {
 
 std::vector<std::size_t> job_gpus(const GpuBackend& backend, std::vector<std::size_t> selected) {
+  if (selected.empty()) selected = healthy_gpu_indices(backend);
   if (selected.empty()) {
-    for (const auto& info : backend.gpus()) selected.push_back(info.index);
+    throw Error(ErrorCode::kInvalidArgument, "power-limit control needs at least one healthy GPU");
   }
-  if (selected.empty()) {
-    throw Error(ErrorCode::kInvalidArgument, "power-limit control needs at least one GPU");
-  }
-  for (const auto gpu : selected) checked_gpu(backend.gpus(), gpu);
+  for (const auto gpu : selected) checked_healthy_gpu(backend.gpus(), gpu, "controlled");
   return selected;
 }
 

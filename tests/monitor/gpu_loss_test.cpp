@@ -93,21 +93,14 @@ TEST_F(GpuLossTest, OtherFailuresAtBeginStillThrow) {
 }
 
 // A backend whose GPU 1 was found unhealthy when it opened.
-class SickBackend : public FakeGpuBackend {
- public:
-  explicit SickBackend(GpuState state) : FakeGpuBackend(3) {
-    infos_ = FakeGpuBackend::gpus();
-    infos_[1].state = state;
-    infos_[1].problem = "GPU 1 (Fake GPU): the reason";
-  }
-  const std::vector<GpuInfo>& gpus() const noexcept override { return infos_; }
-
- private:
-  std::vector<GpuInfo> infos_;
-};
+std::shared_ptr<FakeGpuBackend> sick_backend(GpuState state) {
+  auto backend = std::make_shared<FakeGpuBackend>(3);
+  backend->make_unhealthy(1, state, "GPU 1 (Fake GPU): the reason");
+  return backend;
+}
 
 TEST_F(GpuLossTest, AllGpusMeansTheHealthyOnesAndSelectingASickOneSaysWhy) {
-  auto sick = std::make_shared<SickBackend>(GpuState::kLost);
+  auto sick = sick_backend(GpuState::kLost);
   EXPECT_THAT(EnergyMonitor(sick, nullptr, options()).monitored_gpus(), ElementsAre(0u, 2u));
   auto selecting = options();
   selecting.gpus = {0, 1};
@@ -118,7 +111,7 @@ TEST_F(GpuLossTest, AllGpusMeansTheHealthyOnesAndSelectingASickOneSaysWhy) {
     EXPECT_EQ(e.code(), ErrorCode::kDeviceLost);
     EXPECT_THAT(e.what(), HasSubstr("GPU 1 cannot be measured: GPU 1 (Fake GPU): the reason"));
   }
-  auto mig = std::make_shared<SickBackend>(GpuState::kMigSlice);
+  auto mig = sick_backend(GpuState::kMigSlice);
   try {
     EnergyMonitor monitor(mig, nullptr, selecting);
     FAIL() << "a MIG slice cannot be measured";

@@ -27,6 +27,24 @@ class PowerMonitorTest : public ::testing::Test {
   std::shared_ptr<FakeGpuBackend> gpus_ = std::make_shared<FakeGpuBackend>(2);
 };
 
+TEST_F(PowerMonitorTest, AllGpusMeansTheHealthyOnesAndASickOneIsRefusedWithItsProblem) {
+  auto gpus = std::make_shared<FakeGpuBackend>(3);
+  gpus->make_unhealthy(1, GpuState::kLost, "GPU 1 (Fake GPU) fell off the bus");
+  PowerMonitor monitor(gpus, manual_options(4));  // samples once at construction
+  EXPECT_TRUE(monitor.latest(0));
+  EXPECT_TRUE(monitor.latest(2));
+  EXPECT_EQ(gpus->power_reads, 2) << "the lost GPU was read";
+  auto selecting = manual_options(4);
+  selecting.gpus = {1};
+  try {
+    PowerMonitor refused(gpus, selecting);
+    FAIL() << "a lost GPU cannot be sampled";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kDeviceLost);
+    EXPECT_THAT(std::string(e.what()), ::testing::HasSubstr("fell off the bus"));
+  }
+}
+
 TEST_F(PowerMonitorTest, RecordsTimelineAndIntegratesIt) {
   gpus_->set_power(0, 100);
   PowerMonitor monitor(gpus_, manual_options(100));  // first sample at construction, t = 0

@@ -89,5 +89,22 @@ TEST_F(LimitActuatorTest, GpusOfDifferentConstraintsOrNoneAreRefused) {
   EXPECT_THROW(LimitActuator actuator(open_nvml(), {7}), Error);
 }
 
+// One GPU fallen off the bus when NVML opened: "all GPUs" means the healthy ones, and naming the
+// lost one says why it cannot be controlled.
+TEST_F(LimitActuatorTest, AllGpusMeansTheHealthyOnesAndALostOneIsRefusedWithItsProblem) {
+  auto config = FakeNvmlEnvironment::standard_config(3);
+  config["gpus"][1]["lost"] = true;
+  nvml_.write_config(config);
+  LimitActuator actuator(open_nvml());
+  EXPECT_EQ(actuator.gpus(), (std::vector<std::size_t>{0, 2}));
+  try {
+    LimitActuator lost(open_nvml(), {0, 1});
+    FAIL() << "a lost GPU cannot be controlled";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kDeviceLost);
+    EXPECT_THAT(e.what(), HasSubstr("GPU 1 cannot be controlled"));
+  }
+}
+
 }  // namespace
 }  // namespace chase

@@ -84,6 +84,12 @@ class FakeGpuBackend : public GpuBackend {
     std::lock_guard lock(mutex_);
     fail_[gpu] = std::move(message);
   }
+  // Marks `gpu` as found unhealthy when the backend opened (GpuInfo::state and problem). Call it
+  // before handing the backend to the code under test: gpus() is fixed for a backend's lifetime.
+  void make_unhealthy(std::size_t gpu, GpuState state, std::string problem) {
+    infos_[gpu].state = state;
+    infos_[gpu].problem = std::move(problem);
+  }
   void fail_set_power_limit(bool fail) {
     std::lock_guard lock(mutex_);
     fail_set_ = fail;
