@@ -91,14 +91,13 @@ class PowerIntegrator {
 
 struct GpuReading {
   double energy_j = 0;
-  std::uint64_t samples = 0;         // polled GPUs only
-  std::chrono::nanoseconds time{0};  // when it was read (monotonic)
-  bool valid = true;                 // false: the GPU was already lost
+  std::uint64_t samples = 0;  // polled GPUs only
+  bool valid = true;          // false: the GPU was already lost
 };
 
 // A monitored GPU's health as the monitor sees it: lost (for good) or not, and its last good
 // reading, from which a window that sees the GPU lost takes the energy measured up to the loss.
-// `lost` may be read without a lock; everything else is guarded by the monitor's tracks_mutex_
+// `lost` may be read without a lock; everything else is guarded by the monitor's mutex_
 // (one lock per pass over the GPUs, not one per GPU: the window pair is a hot path).
 struct GpuTrack {
   struct Last {
@@ -181,6 +180,7 @@ class EnergyMonitor::Impl {
     read_cpus(window.cpus, nullptr);
     {
       std::lock_guard lock(mutex_);
+      if (!windows_.empty()) remember_pass_locked(window.gpus, window.cpus, window.start);
       if (find_locked(name) != windows_.end()) {
         spare_.push_back(std::move(window));
         throw Error(ErrorCode::kAlreadyExists,
@@ -207,12 +207,20 @@ class EnergyMonitor::Impl {
     m.time_s = std::chrono::duration<double>(end - window.start).count();
     fill_gpu_energy(window, gpu_end, m);
     fill_cpu_energy(window, cpu_end, m);
-    recycle(std::move(window));
+    {
+      std::lock_guard lock(mutex_);
+      if (!windows_.empty()) remember_pass_locked(gpu_end, cpu_end, end);
+      recycle_locked(std::move(window));
+    }
     log_csv(m);
     return m;
   }
 
-  void cancel_window(std::string_view name) { recycle(remove_window(name, "cancel")); }
+  void cancel_window(std::string_view name) {
+    Window window = remove_window(name, "cancel");
+    std::lock_guard lock(mutex_);
+    recycle_locked(std::move(window));
+  }
 
   bool is_window_open(std::string_view name) const {
     std::lock_guard lock(mutex_);
@@ -245,17 +253,10 @@ class EnergyMonitor::Impl {
       return;
     }
     if (options_.gpus.empty()) {
-      for (const GpuInfo& gpu : gpus_->gpus()) {
-        if (is_healthy(gpu)) monitored_.push_back(gpu.index);
-      }
+      monitored_ = healthy_gpu_indices(*gpus_);
     } else {
       for (std::size_t gpu : options_.gpus) {
-        const GpuInfo& info = checked_gpu(gpus_->gpus(), gpu);
-        if (!is_healthy(info)) {
-          throw Error(
-              info.state == GpuState::kLost ? ErrorCode::kDeviceLost : ErrorCode::kNotSupported,
-              fmt::format("GPU {} cannot be measured: {}", gpu, info.problem));
-        }
+        checked_healthy_gpu(gpus_->gpus(), gpu, "measured");
         if (std::find(monitored_.begin(), monitored_.end(), gpu) != monitored_.end()) {
           throw Error(ErrorCode::kInvalidArgument,
                       fmt::format("GPU {} is selected twice for measurement", gpu));
@@ -269,8 +270,22 @@ class EnergyMonitor::Impl {
       const bool use_counter =
           info.has_energy_counter && (!options_.force_polling || !info.has_power_reading);
       integrators_.push_back(use_counter ? nullptr : std::make_unique<PowerIntegrator>());
+      resolution_s_.push_back(resolution_s(info, use_counter));
     }
     tracks_ = std::vector<GpuTrack>(monitored_.size());
+  }
+
+  // The shortest window measured to within about ±20 %: 10 update periods of what is read (the
+  // counter's, the polling period, or the span of a driver-averaged power). Fixed per GPU.
+  double resolution_s(const GpuInfo& info, bool use_counter) const {
+    double update_period_s = Seconds(options_.counter_update_period).count();
+    if (!use_counter) {
+      update_period_s = Seconds(options_.polling_period).count();
+      if (info.power_reading == PowerReading::kAveraged) {
+        update_period_s = std::max(update_period_s, kAveragedPowerSpan_s);
+      }
+    }
+    return kPeriodsPerResolution * update_period_s;
   }
 
   void check_periods() const {
@@ -296,12 +311,14 @@ class EnergyMonitor::Impl {
 
   // Reads every monitored GPU. With `errors` null (begin), a failure throws; otherwise (end) it is
   // recorded in the device's entry so one bad GPU does not lose the whole window. A lost GPU never
-  // throws: its reading is invalid and the window reports it.
+  // throws: its reading is invalid and the window reports it. The caller stamps the pass
+  // (remember_pass) with the window's own begin or end time: no extra clock read per pass.
   void read_gpus(std::vector<GpuReading>& out, std::vector<GpuEnergy>* errors) {
     out.resize(monitored_.size());
     if (errors) errors->resize(monitored_.size());
+    const bool any_lost = any_gpu_lost_.load(std::memory_order_acquire);
     for (std::size_t k = 0; k < monitored_.size(); ++k) {
-      if (tracks_[k].is_lost()) [[unlikely]] {
+      if (any_lost && tracks_[k].is_lost()) [[unlikely]] {
         out[k].valid = false;
         continue;
       }
@@ -317,13 +334,19 @@ class EnergyMonitor::Impl {
         (*errors)[k].error = e.what();
       }
     }
-    // One timestamp and one lock for the whole pass: the reads above take microseconds at most.
-    const auto now = clock_->monotonic();
-    std::lock_guard lock(tracks_mutex_);
-    for (std::size_t k = 0; k < out.size(); ++k) {
-      out[k].time = now;
-      if (out[k].valid) tracks_[k].last = {out[k].energy_j, now, true};
+  }
+
+  // Remembers a window's pass over the devices, at its begin or end time (the reads take
+  // microseconds at most): a device lost later keeps its energy up to here in the *other* windows
+  // open now (a window's own begin is in the window; a reading before a window began is no use
+  // to it), so a pass with no other window open is not recorded. Called under mutex_, in the
+  // critical section the window's begin or end takes anyway: no lock is added to the hot path.
+  void remember_pass_locked(const std::vector<GpuReading>& gpus, const std::vector<double>& cpus,
+                            std::chrono::nanoseconds now) {
+    for (std::size_t k = 0; k < gpus.size(); ++k) {
+      if (gpus[k].valid) tracks_[k].last = {gpus[k].energy_j, now, true};
     }
+    remember_cpu_readings_locked(cpus, now);
   }
 
   // One GPU's reading; the caller stamps its time and records it (read_gpus, background_tick).
@@ -341,10 +364,11 @@ class EnergyMonitor::Impl {
   }
 
   void mark_lost(std::size_t k, std::string message) {
-    std::lock_guard lock(tracks_mutex_);
+    std::lock_guard lock(mutex_);
     if (tracks_[k].is_lost()) return;
     tracks_[k].lost_message = std::move(message);
     tracks_[k].lost.store(true, std::memory_order_release);
+    any_gpu_lost_.store(true, std::memory_order_release);
   }
 
   void read_cpus(std::vector<double>& out, std::vector<CpuEnergy>* errors) {
@@ -360,14 +384,12 @@ class EnergyMonitor::Impl {
         out[z] = nan();
       }
     }
-    remember_cpu_readings(out);
   }
 
   // Keeps each zone's latest good reading (NaN entries are failures and are skipped).
-  void remember_cpu_readings(const std::vector<double>& readings) {
+  void remember_cpu_readings_locked(const std::vector<double>& readings,
+                                    std::chrono::nanoseconds now) {
     if (readings.empty()) return;
-    const auto now = clock_->monotonic();
-    std::lock_guard lock(cpu_last_mutex_);
     cpu_last_.resize(readings.size());
     for (std::size_t z = 0; z < readings.size(); ++z) {
       if (!std::isnan(readings[z])) cpu_last_[z] = {readings[z], now};
@@ -376,12 +398,13 @@ class EnergyMonitor::Impl {
 
   void fill_gpu_energy(const Window& window, const std::vector<GpuReading>& end,
                        Measurement& m) const {
+    const bool any_lost = any_gpu_lost_.load(std::memory_order_acquire);
     for (std::size_t k = 0; k < monitored_.size(); ++k) {
       auto& out = m.gpus[k];
       const auto& info = gpus_->gpus()[monitored_[k]];
       out.index = info.index;
       out.name = info.name;
-      if (tracks_[k].is_lost()) [[unlikely]] {
+      if (any_lost && tracks_[k].is_lost()) [[unlikely]] {
         fill_lost_gpu(k, window, out);
         continue;
       }
@@ -401,21 +424,15 @@ class EnergyMonitor::Impl {
         out.energy_j = nan();
         continue;
       }
-      double update_period_s = 0;
       if (!integrators_[k]) {
         out.method = EnergyMethod::kCounter;
-        update_period_s = std::chrono::duration<double>(options_.counter_update_period).count();
       } else {
         // Samples strictly inside the window; with none, the trapezoid spans the window's two
         // end points only: an estimate from the end powers × elapsed time, and we say so.
         const auto inside = end[k].samples - window.gpus[k].samples - 1;
         out.method = inside >= 1 ? EnergyMethod::kPolling : EnergyMethod::kEstimate;
-        update_period_s = std::chrono::duration<double>(options_.polling_period).count();
-        if (info.power_reading == PowerReading::kAveraged) {
-          update_period_s = std::max(update_period_s, kAveragedPowerSpan_s);
-        }
       }
-      out.resolution_s = kPeriodsPerResolution * update_period_s;
+      out.resolution_s = resolution_s_[k];
       out.below_resolution = m.time_s < out.resolution_s;
     }
   }
@@ -425,14 +442,14 @@ class EnergyMonitor::Impl {
   void fill_lost_gpu(std::size_t k, const Window& window, GpuEnergy& out) const {
     GpuTrack::Last last;
     {
-      std::lock_guard lock(tracks_mutex_);
+      std::lock_guard lock(mutex_);
       out.error = tracks_[k].lost_message;
       last = tracks_[k].last;
     }
     out.energy_j = nan();
     out.method = integrators_[k] ? EnergyMethod::kPolling : EnergyMethod::kCounter;
     const GpuReading& begin = window.gpus[k];
-    if (!begin.valid || !last.valid || last.time <= begin.time) return;
+    if (!begin.valid || !last.valid || last.time <= window.start) return;
     out.energy_j = last.energy_j - window.gpus[k].energy_j;
     out.lost_after_s = std::chrono::duration<double>(last.time - window.start).count();
   }
@@ -455,7 +472,7 @@ class EnergyMonitor::Impl {
   double energy_until_failure(const Window& window, std::size_t z, CpuEnergy& out) const {
     LastCpuReading last;
     {
-      std::lock_guard lock(cpu_last_mutex_);
+      std::lock_guard lock(mutex_);
       if (z < cpu_last_.size()) last = cpu_last_[z];
     }
     if (std::isnan(last.energy_j) || last.at <= window.start) return nan();
@@ -476,7 +493,7 @@ class EnergyMonitor::Impl {
       try {
         const GpuReading reading = read_gpu(k);
         const auto read_at = clock_->monotonic();
-        std::lock_guard lock(tracks_mutex_);
+        std::lock_guard lock(mutex_);
         tracks_[k].last = {reading.energy_j, read_at, true};
       } catch (const std::exception& e) {
         // The window's end reading reports the failure; keep sampling the other GPUs.
@@ -495,7 +512,9 @@ class EnergyMonitor::Impl {
           spdlog::debug("CPU energy refresh failed: {}", e.what());
         }
       }
-      remember_cpu_readings(readings);
+      const auto read_at = clock_->monotonic();
+      std::lock_guard lock(mutex_);
+      remember_cpu_readings_locked(readings, read_at);
     }
   }
 
@@ -531,8 +550,7 @@ class EnergyMonitor::Impl {
     spare_.pop_back();
     return window;
   }
-  void recycle(Window window) {
-    std::lock_guard lock(mutex_);
+  void recycle_locked(Window window) {
     if (spare_.size() < 16) spare_.push_back(std::move(window));
   }
 
@@ -586,20 +604,22 @@ class EnergyMonitor::Impl {
   std::shared_ptr<Clock> clock_;
   std::vector<std::size_t> monitored_;
   std::vector<std::unique_ptr<PowerIntegrator>> integrators_;  // null where a counter exists
-  mutable std::mutex tracks_mutex_;  // guards tracks_' last readings and loss messages
-  std::vector<GpuTrack> tracks_;     // parallel to monitored_
-
+  // mutex_ guards the open windows, their spare buffers, and the devices' last good readings
+  // (tracks_' readings and loss messages, cpu_last_): one lock per window begin and end.
   mutable std::mutex mutex_;
+  std::vector<GpuTrack> tracks_;      // parallel to monitored_
+  std::vector<double> resolution_s_;  // parallel to monitored_
+  // Set with the first lost GPU: until then a pass checks no GPU's own flag.
+  std::atomic<bool> any_gpu_lost_{false};
   std::vector<Window> windows_;
   std::vector<Window> spare_;
 
   std::mutex csv_mutex_;
   std::ofstream csv_;
 
-  std::chrono::nanoseconds last_cpu_refresh_{0};  // sampler thread only
-  std::vector<double> cpu_refresh_readings_;      // sampler thread only
-  mutable std::mutex cpu_last_mutex_;
-  std::vector<LastCpuReading> cpu_last_;              // per zone; guarded by cpu_last_mutex_
+  std::chrono::nanoseconds last_cpu_refresh_{0};      // sampler thread only
+  std::vector<double> cpu_refresh_readings_;          // sampler thread only
+  std::vector<LastCpuReading> cpu_last_;              // per zone; guarded by mutex_
   std::chrono::nanoseconds last_counter_refresh_{0};  // sampler thread only
   std::optional<detail::PeriodicThread> sampler_;
 };
