@@ -5,7 +5,8 @@ Python. Measurement: :class:`EnergyMonitor`, :func:`devices`. Control: :class:`T
 with its hooks, the policies and their options as keyword arguments. Data parallel:
 :class:`chase.distributed.TorchDistributedCoordinator`. Integrations: :mod:`chase.pytorch`,
 :mod:`chase.huggingface`. Backends: :func:`open_nvml`, :func:`open_rapl`, :func:`simulated_gpus`.
-Forecasting: :func:`load_carbon_csv`, :func:`make_forecaster`, :mod:`chase.forecasting`.
+Forecasting and simulation: :func:`load_carbon_csv`, :func:`make_forecaster`,
+:func:`simulate_carbon`, :func:`load_zeus_trace`, :func:`simulate_recurring`, :mod:`chase.forecasting`.
 docs/PYTHON.md documents it all.
 
 Errors are :class:`ChaseError` subclasses carrying chase's full message and ``code``; each also
@@ -39,6 +40,7 @@ from ._chase import (  # noqa: F401  (the public API)
     PowerProfile,
     SimulatedGpus,
     UnavailableError,
+    ZeusTrace,
     carbon_provider_names,
     forecaster_names,
     format_utc_time,
@@ -52,4 +54,5 @@ from ._chase import (  # noqa: F401  (the public API)
 from ._values import to_unix_seconds  # noqa: F401
 from .carbon import load_carbon_csv  # noqa: F401
 from .control import TrainingController, policy_names  # noqa: F401
+from .forecasting import load_zeus_trace, simulate_carbon, simulate_recurring  # noqa: F401
 from .monitor import EnergyMonitor, devices  # noqa: F401

@@ -80,3 +80,37 @@ def simulation_frame(result):
     if not frame.empty:
         frame["start"] = pd.to_datetime(frame["start"], unit="s", utc=True)
     return frame
+
+
+def load_zeus_trace(directory, gpu, dataset):
+    """A Zeus trace (summary_power_<gpu>.csv and summary_train.csv in ``directory``) of one of the
+    artifact's workloads (``dataset``: "imagenet", "cifar100", ...), as chase.ZeusTrace."""
+    return _chase.ZeusTrace.load(_values.path("directory", directory), _values.text("gpu", gpu),
+                                 _values.text("dataset", dataset))
+
+
+def simulate_recurring(trace, *, eta=0.5, beta=2.0, seed=1, recurrences=None, pruning_rounds=2,
+                       explorations=2, window=None, max_tries=20, score_last=10):
+    """A recurring job replayed over a Zeus trace (chase/recurring_simulation.h), as
+    `chase simulate recurring` runs it: the batch-size optimiser (pruning, Thompson sampling, early
+    stopping at ``beta`` × the cheapest recurrence) and the zeus(``eta``) power-limit selector.
+    ``recurrences`` (default 2·|B|·|P|) and ``window`` (default: the whole history) are left out to
+    mean the default. Returns a dict: default_config, history (every run), recurrences and summary
+    (mean energy of the last ``score_last`` recurrences, energy_reduction vs the default
+    configuration, the converged batch size and limit); see recurring_frame() for a DataFrame."""
+    _values.instance("trace", trace, _chase.ZeusTrace, "a chase.ZeusTrace (load_zeus_trace())")
+    return _chase.simulate_recurring(
+        trace, _values.number("eta", eta, minimum=0, maximum=1),
+        _values.number("beta", beta, minimum=1), _values.count("seed", seed),
+        0 if recurrences is None else _values.count("recurrences", recurrences, minimum=1),
+        _values.count("pruning_rounds", pruning_rounds),
+        _values.count("explorations", explorations),
+        0 if window is None else _values.count("window", window, minimum=1),
+        _values.count("max_tries", max_tries, minimum=1),
+        _values.count("score_last", score_last, minimum=1))
+
+
+def recurring_frame(result):
+    """The recurrences of a simulate_recurring() result as a pandas DataFrame (needs pandas)."""
+    import pandas as pd
+    return pd.DataFrame(result["recurrences"])

@@ -113,20 +113,24 @@ def devices(gpus="auto", cpus="auto"):
     """What `chase devices` lists: {"gpus": [...], "cpus": [...]} (plus "gpu_error" /
     "cpu_error" when a backend could not be opened)."""
     out = {"gpus": [], "cpus": []}
-    if isinstance(gpus, str):
-        try:
-            gpus = _chase.open_nvml()
-        except _chase.ChaseError as e:
-            gpus, out["gpu_error"] = None, str(e)
+    gpus = _open_unless_given(gpus, _chase.open_nvml, out, "gpu_error")
     if gpus is not None:
         out["gpus"] = gpus.gpus()
         for info in out["gpus"]:
             info["power_limit_w"] = gpus.power_limit_w(info["index"])
-    if isinstance(cpus, str):
-        try:
-            cpus = _chase.open_rapl()
-        except _chase.ChaseError as e:
-            cpus, out["cpu_error"] = None, str(e)
+    cpus = _open_unless_given(cpus, _chase.open_rapl, out, "cpu_error")
     if cpus is not None:
         out["cpus"] = cpus.zones()
     return out
+
+
+def _open_unless_given(backend, opener, out, error_key):
+    """`backend` itself, or (for "auto") the opened backend; None with out[error_key] set when it
+    cannot be opened (a machine without GPUs or RAPL still lists what it has)."""
+    if not isinstance(backend, str):
+        return backend
+    try:
+        return opener()
+    except _chase.ChaseError as e:
+        out[error_key] = str(e)
+        return None

@@ -35,10 +35,12 @@
 #include "chase/limit_policy.h"
 #include "chase/limit_profile.h"
 #include "chase/nvml.h"
+#include "chase/recurring_simulation.h"
 #include "chase/selector.h"
 #include "chase/simulated_gpu.h"
 #include "chase/time.h"
 #include "chase/training.h"
+#include "chase/zeus_trace.h"
 
 namespace py = pybind11;
 
@@ -842,6 +844,106 @@ py::dict simulation_dict(const CarbonSimulationResult& r) {
   return d;
 }
 
+py::dict trace_config_dict(const TraceConfig& c) {
+  py::dict d;
+  d["batch_size"] = c.batch_size;
+  d["power_limit_w"] = c.power_limit_w;
+  d["energy_to_accuracy_j"] = c.energy_to_accuracy_j;
+  d["time_to_accuracy_s"] = c.time_to_accuracy_s;
+  return d;
+}
+
+// simulate_recurring's result as a dict of plain values: every run, every recurrence, the summary.
+py::dict recurring_dict(const RecurringResult& r) {
+  py::list history;
+  for (const auto& run : r.history) {
+    py::dict row;
+    row["recurrence"] = run.recurrence;
+    row["batch_size"] = run.batch_size;
+    row["power_limit_w"] = run.power_limit_w;
+    row["epochs"] = run.epochs;
+    row["energy_j"] = run.energy_j;
+    row["time_s"] = run.time_s;
+    row["cost"] = run.cost;
+    row["reached"] = run.reached;
+    row["profiled"] = run.profiled;
+    history.append(row);
+  }
+  py::list recurrences;
+  for (const auto& x : r.recurrences) {
+    py::dict row;
+    row["runs"] = x.runs;
+    row["energy_j"] = x.energy_j;
+    row["time_s"] = x.time_s;
+    row["cost"] = x.cost;
+    row["batch_size"] = x.batch_size;
+    row["power_limit_w"] = x.power_limit_w;
+    recurrences.append(row);
+  }
+  const auto& s = r.summary;
+  py::dict summary;
+  summary["recurrences"] = s.recurrences;
+  summary["runs"] = s.runs;
+  summary["scored"] = s.scored;
+  summary["mean_energy_j"] = s.mean_energy_j;
+  summary["mean_time_s"] = s.mean_time_s;
+  summary["energy_reduction"] = s.energy_reduction;
+  summary["time_reduction"] = s.time_reduction;
+  summary["batch_size"] = s.batch_size;
+  summary["power_limit_w"] = s.power_limit_w;
+  summary["best"] = trace_config_dict(s.best);
+  summary["best_energy_reduction"] = s.best_energy_reduction;
+  py::dict d;
+  d["default_config"] = trace_config_dict(r.default_config);
+  d["history"] = history;
+  d["recurrences"] = recurrences;
+  d["summary"] = summary;
+  return d;
+}
+
+void bind_recurring(py::module_& m) {
+  py::class_<ZeusTrace>(m, "ZeusTrace")
+      .def_static(
+          "load",
+          [](const std::filesystem::path& dir, const std::string& gpu, const std::string& dataset) {
+            return ZeusTrace::load(dir, gpu, zeus_workload(dataset));
+          },
+          py::arg("dir"), py::arg("gpu"), py::arg("dataset"))
+      .def_property_readonly("gpu", &ZeusTrace::gpu)
+      .def_property_readonly("dataset", [](const ZeusTrace& t) { return t.workload().dataset; })
+      .def_property_readonly("batch_sizes", &ZeusTrace::batch_sizes)
+      .def_property_readonly("power_limits", &ZeusTrace::power_limits)
+      .def_property_readonly("default_config", [](const ZeusTrace& t) {
+        return trace_config_dict(t.default_config());
+      });
+  m.def(
+      "simulate_recurring",
+      [](const ZeusTrace& trace, double eta, double beta, std::uint64_t seed,
+         std::size_t recurrences, std::size_t pruning_rounds, std::size_t explorations,
+         std::size_t window, std::size_t max_tries, std::size_t score_last) {
+        RecurringOptions options;
+        options.eta = eta;
+        options.beta = beta;
+        options.seed = seed;
+        options.recurrences = recurrences;
+        options.pruning_rounds = pruning_rounds;
+        options.explorations = explorations;
+        options.window = window;
+        options.max_tries = max_tries;
+        options.score_last = score_last;
+        RecurringResult result;
+        {
+          py::gil_scoped_release release;
+          result = simulate_recurring(trace, options);
+        }
+        return recurring_dict(result);
+      },
+      py::arg("trace"), py::arg("eta"), py::arg("beta"), py::arg("seed"), py::arg("recurrences"),
+      py::arg("pruning_rounds"), py::arg("explorations"), py::arg("window"), py::arg("max_tries"),
+      py::arg("score_last"));
+  m.def("default_recurrences", &default_recurrences, py::arg("trace"));
+}
+
 void bind_simulation(py::module_& m) {
   py::class_<LimitProfile>(m, "LimitProfile")
       .def(py::init([](const std::vector<std::tuple<double, double, double>>& points,
@@ -990,5 +1092,6 @@ PYBIND11_MODULE(_chase, m) {
   chase::bind_carbon(m);
   chase::bind_forecasters(m);
   chase::bind_simulation(m);
+  chase::bind_recurring(m);
   chase::bind_control(m);
 }
