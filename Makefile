@@ -13,12 +13,14 @@ test: build-test
 	ctest --test-dir $(BUILD_DIR)/test --output-on-failure -j $(JOBS)
 
 # The suite again under AddressSanitizer + UndefinedBehaviorSanitizer (CI runs it after `make test`).
+# Tests labelled real_server (they start PostgreSQL, Prometheus, mpirun...) ran once in `make test`;
+# the sanitizers instrument chase, not those servers, so they are not run again here.
 test-sanitize: deps
 	cmake -S . -B $(BUILD_DIR)/asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCHASE_BUILD_BENCH=OFF \
 	  -DCHASE_SANITIZE=address,undefined -DCHASE_WERROR=ON $(CMAKE_FLAGS)
 	cmake --build $(BUILD_DIR)/asan -j $(JOBS)
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  ctest --test-dir $(BUILD_DIR)/asan --output-on-failure -j $(JOBS)
+	  ctest --test-dir $(BUILD_DIR)/asan --output-on-failure -j $(JOBS) -LE real_server
 
 # The concurrent components' tests under ThreadSanitizer (CI runs it too): one program, built in its
 # own folder without the forecasters or the CLI (tests/CMakeLists.txt, chase_tsan_tests).
