@@ -24,7 +24,7 @@ void BM_CombineAndAgree(benchmark::State& state) {
   }
   state.counters["ranks"] = static_cast<double>(g_coordinator->size());
 }
-BENCHMARK(BM_CombineAndAgree)->Iterations(20000)->Repetitions(5)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_CombineAndAgree)->Iterations(2000)->Repetitions(3)->Unit(benchmark::kMicrosecond);
 
 void BM_AgreeOnly(benchmark::State& state) {
   double now = 1.7e9;
@@ -33,7 +33,7 @@ void BM_AgreeOnly(benchmark::State& state) {
     benchmark::DoNotOptimize(now);
   }
 }
-BENCHMARK(BM_AgreeOnly)->Iterations(20000)->Repetitions(5)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_AgreeOnly)->Iterations(2000)->Repetitions(3)->Unit(benchmark::kMicrosecond);
 
 // The other ranks run the same benchmarks silently.
 class SilentReporter final : public benchmark::BenchmarkReporter {

@@ -52,7 +52,8 @@ struct Args {
   long period_s = 1800;
   long timeout_ms = 60000;
   std::string report_dir;
-  long exit_rank = -1;  // simulate a rank that dies at --exit-step (to try the timeout)
+  double clock_skew_ms = 0;  // real GPUs: this node's clock ahead of the others (NTP: ~ms)
+  long exit_rank = -1;       // simulate a rank that dies at --exit-step (to try the timeout)
   std::size_t exit_step = 0;
 };
 
@@ -83,6 +84,8 @@ Args parse(int argc, char** argv) {
       a.timeout_ms = std::stol(v);
     else if (flag == "--report-dir")
       a.report_dir = v;
+    else if (flag == "--clock-skew-ms")
+      a.clock_skew_ms = std::stod(v);
     else if (flag == "--exit-rank")
       a.exit_rank = std::stol(v);
     else if (flag == "--exit-step")
@@ -122,6 +125,23 @@ std::shared_ptr<chase::CarbonSignal> simulated_carbon(std::shared_ptr<chase::Man
   auto series = chase::CarbonSeries(times, values, std::chrono::hours(1), "made-up example");
   return std::make_shared<chase::CarbonSignal>(chase::make_replay_provider(series, clock), options);
 }
+
+// The system clock, `skew` ahead: nodes' clocks differ by milliseconds even under NTP. A period
+// boundary then falls on different steps on different nodes unless the ranks agree on one clock.
+class SkewedClock final : public chase::Clock {
+ public:
+  explicit SkewedClock(std::chrono::nanoseconds skew) : skew_(skew) {}
+  std::chrono::nanoseconds monotonic() const noexcept override {
+    return chase::system_clock()->monotonic();
+  }
+  chase::UtcTime utc_now() const noexcept override {
+    return chase::system_clock()->utc_now() +
+           std::chrono::duration_cast<chase::UtcTime::duration>(skew_);
+  }
+
+ private:
+  std::chrono::nanoseconds skew_;
+};
 
 // The gradient exchange of a data-parallel step, with a deadline like NCCL's watchdog: MPI's own
 // Allreduce would wait forever for a dead rank.
@@ -174,6 +194,8 @@ int run(const Args& args) {
     backend = simulated_gpus;
   } else {
     backend = chase::open_nvml();
+    clock = std::make_shared<SkewedClock>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+        std::chrono::duration<double, std::milli>(args.clock_skew_ms)));
   }
 
   // This rank's GPUs: the node's allocation, split by its rank on the node.

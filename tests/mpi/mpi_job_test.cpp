@@ -185,7 +185,7 @@ TEST_F(MpiJob, KilledRankMakesTheSurvivorsRaiseWithinTheTimeoutAndRestoreTheirLi
                    "CHASE_NODE_NAME=node" + std::to_string(node),
                    "FAKE_NVML_CONFIG=" + (node == 0 ? node0 : node1).string()};
              },
-             {CHASE_EXAMPLE_MPI_TRAINING_PATH, "--gpus", "nvml", "--steps", "400", "--warmup", "1",
+             {CHASE_EXAMPLE_MPI_TRAINING_PATH, "--gpus", "nvml", "--steps", "600", "--warmup", "1",
               "--profile", "2", "--step-ms", "2", "--timeout-ms", "3000", "--exit-rank", "2",
               "--exit-step", "9"},
              {"--mca", "orte_enable_recovery", "1", "--mca", "orte_abort_on_non_zero_status", "0"}),
@@ -204,7 +204,7 @@ TEST_F(MpiJob, KilledRankMakesTheSurvivorsRaiseWithinTheTimeoutAndRestoreTheirLi
   // The dead rank could not restore its GPU: proof that the limits were lowered when it died (its
   // durable record lets `chase limits restore` put it back).
   const auto dead = read_json(dir_ / "state-2.json")["gpus"];
-  EXPECT_TRUE(std::any_of(dead.begin(), dead.end(), [](const auto& gpu) {
+  EXPECT_TRUE(std::any_of(dead.begin(), dead.end(), [](const nlohmann::json& gpu) {
     return gpu["limit_mw"].get<double>() < 300000;
   })) << dead.dump();
   for (int rank : {0, 1, 3}) {
@@ -214,6 +214,44 @@ TEST_F(MpiJob, KilledRankMakesTheSurvivorsRaiseWithinTheTimeoutAndRestoreTheirLi
       EXPECT_EQ(gpu["limit_mw"].get<double>(), 300000) << "rank " << rank << ": " << gpu.dump();
     }
   }
+}
+
+// Real clocks 4 ms apart between the nodes, 1 s periods: every rank crosses every period boundary
+// at the same step (the ranks agree on rank 0's clock), so their periods hold the same steps. By
+// each rank's own clock a boundary falling between two ranks' readings would leave one rank in the
+// limit agreement while the others wait in the gradient all-reduce: both time out
+// (docs/MULTINODE.md).
+TEST_F(MpiJob, RanksCrossPeriodBoundariesAtTheSameStep) {
+  FakeNvmlEnvironment nvml(FakeNvmlEnvironment::standard_config(2));
+  const auto node0 = nvml_config(0, 2), node1 = nvml_config(1, 2);
+  fs::create_directories(dir_ / "reports");
+  const auto result =
+      run_process(mpirun(
+                      2, 2,
+                      [&](std::size_t node) {
+                        return std::vector<std::string>{
+                            "CHASE_NODE_NAME=node" + std::to_string(node),
+                            "FAKE_NVML_CONFIG=" + (node == 0 ? node0 : node1).string()};
+                      },
+                      {CHASE_EXAMPLE_MPI_TRAINING_PATH, "--gpus", "nvml", "--steps", "600",
+                       "--warmup", "1", "--profile", "2", "--step-ms", "1", "--period-s", "1",
+                       "--timeout-ms", "5000", "--report-dir", (dir_ / "reports").string()},
+                      {},
+                      [](std::size_t node) {  // node1's clock 4 ms ahead, as NTP allows
+                        return std::vector<std::string>{"--clock-skew-ms", node == 0 ? "0" : "4"};
+                      }),
+                  std::chrono::seconds(60));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto steps_per_period = [&](int rank) {
+    std::vector<std::size_t> steps;
+    const auto report = read_json(dir_ / "reports" / ("rank-" + std::to_string(rank) + ".json"));
+    for (const auto& period : report["periods"])
+      steps.push_back(period["steps"].get<std::size_t>());
+    return steps;
+  };
+  const auto first = steps_per_period(0);
+  ASSERT_GE(first.size(), 3u) << "the run must cross period boundaries";
+  for (int rank = 1; rank < 4; ++rank) EXPECT_EQ(steps_per_period(rank), first) << "rank " << rank;
 }
 
 // Ranks started with different options stop at start, naming both values.
