@@ -8,10 +8,11 @@
 // Each rank takes its GPUs from the node's allocation (chase/launch.h: CUDA_VISIBLE_DEVICES,
 // Slurm's GPU lists, else all) split by its rank on the node, which the MpiCoordinator works out
 // from the node names. Ranks started with different options or GPU models stop at once with an
-// error naming both values. A "step" is some compute (real GPUs) or simulated time at the GPU's
-// throughput (simulated GPUs), then a gradient all-reduce with a deadline (what NCCL's watchdog
-// does): when a rank dies, the survivors raise within the timeout, the TrainingController's guard
-// restores the limits as the exception unwinds, and the process exits with 69 (unavailable).
+// error naming both values. A "step" waits as for the GPU (real GPUs) or simulated time at the
+// GPU's throughput (simulated GPUs), then a gradient all-reduce with a deadline (what NCCL's
+// watchdog does): when a rank dies, the survivors raise within the timeout, the
+// TrainingController's guard restores the limits as the exception unwinds, and the process exits
+// with 69 (unavailable).
 //
 // With --report-dir DIR every rank writes DIR/rank-R.json (its run report, GPUs and limits in
 // order) and rank 0 writes DIR/job.json: energy per rank, per node and in total, and who measured
@@ -48,7 +49,7 @@ struct Args {
   std::size_t warmup = 2;
   std::size_t profile = 4;
   double step_samples = 2000;  // simulated: work per step (the step takes samples / throughput)
-  double step_ms = 5;          // real GPUs: compute per step
+  double step_ms = 5;          // real GPUs: the GPU's time per step (a sleep here)
   long period_s = 1800;
   long timeout_ms = 60000;
   std::string report_dir;
@@ -160,13 +161,9 @@ void exchange_gradients(MPI_Comm comm, std::chrono::milliseconds timeout) {
   }
 }
 
-void busy_for(double ms) {
-  double x = 0;
-  const auto until =
-      std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                             std::chrono::duration<double, std::milli>(ms));
-  while (std::chrono::steady_clock::now() < until) x += std::sqrt(x + 1.0);
-  if (x < 0) std::cout << x;
+// Stands in for the GPU's share of a step: the CPU mostly waits for the kernels to finish.
+void wait_for_gpu(double ms) {
+  std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(ms));
 }
 
 void write_json(const std::string& path, const nlohmann::json& json) {
@@ -254,7 +251,7 @@ int run(const Args& args) {
       const double rate = simulated_gpus->throughput(devices.controlled.front());
       manual_clock->advance(chase::Seconds(args.step_samples / rate));
     } else {
-      busy_for(args.step_ms);
+      wait_for_gpu(args.step_ms);
     }
     exchange_gradients(gradients, std::chrono::milliseconds(args.timeout_ms));
     chase.on_step_end();

@@ -160,8 +160,11 @@ void write_job_part(const fs::path& directory, const LaunchInfo& launch,
   }
 }
 
+// Launch skew between ranks is seconds at most; an earlier run's part ended long before.
+constexpr auto kStalePart = std::chrono::minutes(1);
+
 nlohmann::json collect_job_report(const fs::path& directory, const LaunchInfo& launch,
-                                  std::chrono::milliseconds timeout) {
+                                  std::chrono::milliseconds timeout, UtcTime leader_start) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::set<std::size_t> waiting;
   for (std::size_t r = 0; r < launch.size; ++r) waiting.insert(r);
@@ -176,7 +179,13 @@ nlohmann::json collect_job_report(const fs::path& directory, const LaunchInfo& l
         continue;
       }
       try {
-        parts.push_back(nlohmann::json::parse(in));
+        auto part = nlohmann::json::parse(in);
+        const auto ended = parse_utc_time(part.value("end_time", std::string()));
+        if (!ended || *ended < leader_start - kStalePart) {  // an earlier run's: wait on
+          ++it;
+          continue;
+        }
+        parts.push_back(std::move(part));
       } catch (const nlohmann::json::exception& e) {
         warnings.push_back(fmt::format("rank {}'s part '{}' is malformed ({}); left out", *it,
                                        path.string(), e.what()));

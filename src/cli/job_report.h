@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "chase/launch.h"
+#include "chase/time.h"
 
 namespace chase::cli {
 
@@ -33,9 +34,12 @@ void write_job_part(const std::filesystem::path& directory, const LaunchInfo& la
                     nlohmann::json measurement);
 
 // Waits for every rank's part (until `timeout`), merges them and removes them. Never throws for a
-// missing or malformed part: the report says which ranks are missing and why.
+// missing or malformed part: the report says which ranks are missing and why. A part that ended
+// more than a minute before `leader_start` (the leader's own measurement began) is an earlier
+// run's, left behind under the same job id (torchrun's default id is "none"): it is waited past,
+// as if missing, and never merged.
 nlohmann::json collect_job_report(const std::filesystem::path& directory, const LaunchInfo& launch,
-                                  std::chrono::milliseconds timeout);
+                                  std::chrono::milliseconds timeout, UtcTime leader_start);
 
 // Per-node and total lines for people.
 void print_job_report(std::ostream& out, const nlohmann::json& report);

@@ -240,7 +240,8 @@ int finish_in_job(const MeasureOptions& options, OutputFile& out, const LaunchIn
     if (!launch.job_leader()) return command_code;
     const auto job = collect_job_report(
         directory, launch,
-        std::chrono::milliseconds(static_cast<long long>(options.job_timeout_s * 1000)));
+        std::chrono::milliseconds(static_cast<long long>(options.job_timeout_s * 1000)),
+        report.measurement.start_utc);
     if (options.json) {
       out.stream() << job.dump(2) << '\n';
     } else {

@@ -233,8 +233,8 @@ TEST_F(MpiJob, RanksCrossPeriodBoundariesAtTheSameStep) {
                             "CHASE_NODE_NAME=node" + std::to_string(node),
                             "FAKE_NVML_CONFIG=" + (node == 0 ? node0 : node1).string()};
                       },
-                      {CHASE_EXAMPLE_MPI_TRAINING_PATH, "--gpus", "nvml", "--steps", "600",
-                       "--warmup", "1", "--profile", "2", "--step-ms", "1", "--period-s", "1",
+                      {CHASE_EXAMPLE_MPI_TRAINING_PATH, "--gpus", "nvml", "--steps", "320",
+                       "--warmup", "1", "--profile", "2", "--step-ms", "7", "--period-s", "1",
                        "--timeout-ms", "5000", "--report-dir", (dir_ / "reports").string()},
                       {},
                       [](std::size_t node) {  // node1's clock 4 ms ahead, as NTP allows
@@ -249,6 +249,8 @@ TEST_F(MpiJob, RanksCrossPeriodBoundariesAtTheSameStep) {
       steps.push_back(period["steps"].get<std::size_t>());
     return steps;
   };
+  // 320 steps of at least 7 ms: over 2 s, so at least two whole-second boundaries, however fast
+  // the machine.
   const auto first = steps_per_period(0);
   ASSERT_GE(first.size(), 3u) << "the run must cross period boundaries";
   for (int rank = 1; rank < 4; ++rank) EXPECT_EQ(steps_per_period(rank), first) << "rank " << rank;
@@ -328,6 +330,40 @@ TEST_F(MpiJob, MeasureUnderMpirunWritesOneReportCountingEachDeviceOnce) {
   for (const auto& entry : fs::directory_iterator(dir_)) {
     EXPECT_NE(entry.path().filename().string().rfind(".chase-job-", 0), 0u) << "parts left behind";
   }
+}
+
+}  // namespace
+}  // namespace chase::testing
+
+namespace chase::testing {
+namespace {
+
+// The job leader alone (no mpirun: the launcher's variables given directly): rank 1's part is an
+// earlier run's, left under the same job id. It is never merged; rank 1 is reported missing and
+// chase exits with 74 (EX_IOERR), the parts kept on disk.
+TEST(JobReport, AnEarlierRunsPartIsNeverMergedAndTheRankIsReportedMissing) {
+  std::string pattern = (fs::temp_directory_path() / "chase_job_report_XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path dir = pattern;
+  const auto parts = dir / ".chase-job-run-1";
+  write_text(parts / "rank-1.json",
+             R"({"rank": 1, "node": "n", "local_rank": 1, "end_time": "2020-01-01T00:00:00Z",
+                 "gpus": [{"uuid": "GPU-X", "energy_j": 1e9}], "cpus": [], "total_energy_j": 1e9})");
+  const auto report_path = dir / "job.json";
+  const auto result = run_process(
+      {"/usr/bin/env", "OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_RANK=0",
+       "OMPI_COMM_WORLD_LOCAL_RANK=0", "OMPI_COMM_WORLD_LOCAL_SIZE=2", "PMIX_NAMESPACE=run-1",
+       "CHASE_NODE_NAME=n", CHASE_CLI_PATH, "measure", "--gpus", "none", "--no-cpu", "--json",
+       "--job-timeout", "0.5", "-o", report_path.string(), "--", "true"},
+      std::chrono::seconds(30));
+  EXPECT_EQ(result.exit_code, 74) << result.err;
+  const auto report = read_json(report_path);
+  EXPECT_EQ(report["job"]["missing_ranks"], nlohmann::json({1}));
+  EXPECT_EQ(report["job"]["complete"], false);
+  EXPECT_EQ(report["total"]["total_energy_j"], 0.0);
+  EXPECT_TRUE(fs::exists(parts / "rank-0.json")) << "an incomplete job keeps its parts";
+  std::error_code ignored;
+  fs::remove_all(dir, ignored);
 }
 
 }  // namespace
