@@ -51,6 +51,24 @@ struct Totals {
   }
 };
 
+// Ranks started with a different command or carbon source than the first part's: their numbers are
+// still merged (they were measured), and the warning names both ranks' values.
+void check_same_options(const std::vector<nlohmann::json>& parts, nlohmann::json& warnings) {
+  if (parts.empty()) return;
+  const auto& first = parts.front();
+  for (const auto& part : parts) {
+    for (const char* key : {"command", "intensity_g_per_kwh", "carbon_source"}) {
+      const auto mine = part.value(key, nlohmann::json());
+      const auto theirs = first.value(key, nlohmann::json());
+      if (mine == theirs) continue;
+      warnings.push_back(
+          fmt::format("the ranks disagree about {}: rank {} has {} but rank {} has {}", key,
+                      first["rank"].get<std::size_t>(), escape_untrusted(theirs.dump(), 200),
+                      part["rank"].get<std::size_t>(), escape_untrusted(mine.dump(), 200)));
+    }
+  }
+}
+
 // Merges the parts: each (node, GPU) and (node, CPU zone) once, the first rank to report it.
 nlohmann::json merge(const std::vector<nlohmann::json>& parts, nlohmann::json& warnings) {
   std::map<std::string, nlohmann::json> nodes;
@@ -197,6 +215,7 @@ nlohmann::json collect_job_report(const fs::path& directory, const LaunchInfo& l
   }
   std::sort(parts.begin(), parts.end(),
             [](const auto& a, const auto& b) { return a["rank"] < b["rank"]; });
+  check_same_options(parts, warnings);
   auto report = merge(parts, warnings);
   nlohmann::json missing = nlohmann::json::array();
   for (auto r : waiting) missing.push_back(r);

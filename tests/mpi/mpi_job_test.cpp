@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "chase/time.h"
 #include "support/fake_nvml_env.h"
 #include "support/process.h"
 
@@ -362,6 +363,39 @@ TEST(JobReport, AnEarlierRunsPartIsNeverMergedAndTheRankIsReportedMissing) {
   EXPECT_EQ(report["job"]["complete"], false);
   EXPECT_EQ(report["total"]["total_energy_j"], 0.0);
   EXPECT_TRUE(fs::exists(parts / "rank-0.json")) << "an incomplete job keeps its parts";
+  std::error_code ignored;
+  fs::remove_all(dir, ignored);
+}
+
+// A rank that ran another command: its numbers are merged (they were measured) and the report
+// names both ranks' values.
+TEST(JobReport, RanksThatRanDifferentCommandsAreNamedWithBothValues) {
+  std::string pattern = (fs::temp_directory_path() / "chase_job_report_XXXXXX").string();
+  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+  const fs::path dir = pattern;
+  const nlohmann::json other = {{"rank", 1},
+                                {"node", "n"},
+                                {"local_rank", 1},
+                                {"command", {"sleep", "9"}},
+                                {"end_time", format_utc_time(std::chrono::system_clock::now())},
+                                {"gpus", {{{"uuid", "GPU-X"}, {"energy_j", 5.0}}}},
+                                {"cpus", nlohmann::json::array()},
+                                {"total_energy_j", 5.0}};
+  write_text(dir / ".chase-job-run-2" / "rank-1.json", other.dump());
+  const auto report_path = dir / "job.json";
+  const auto result = run_process(
+      {"/usr/bin/env", "OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_RANK=0",
+       "OMPI_COMM_WORLD_LOCAL_RANK=0", "OMPI_COMM_WORLD_LOCAL_SIZE=2", "PMIX_NAMESPACE=run-2",
+       "CHASE_NODE_NAME=n", CHASE_CLI_PATH, "measure", "--gpus", "none", "--no-cpu", "--json",
+       "--job-timeout", "5", "-o", report_path.string(), "--", "true"},
+      std::chrono::seconds(30));
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  const auto report = read_json(report_path);
+  EXPECT_EQ(report["total"]["gpu_energy_j"], 5.0);
+  EXPECT_THAT(
+      report["warnings"].dump(),
+      HasSubstr(
+          R"(the ranks disagree about command: rank 0 has [\"true\"] but rank 1 has [\"sleep\",\"9\"])"));
   std::error_code ignored;
   fs::remove_all(dir, ignored);
 }
