@@ -8,7 +8,7 @@
 // not every rank reaches within the timeout (a rank died or stopped profiling) throws kUnavailable
 // on the ranks that did; the group is unusable after that. The single-process coordinator (one rank
 // driving all of a job's GPUs) returns its input. make_in_process_coordinators() gives n ranks that
-// meet in one process (threads); a multi-node transport implements the same interface.
+// meet in one process (threads); chase/mpi_coordinator.h implements the same interface over MPI.
 //
 // Thread safety: each rank's Coordinator is used by that rank's thread; different ranks' objects
 // may be used concurrently (that is the point).

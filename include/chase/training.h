@@ -16,7 +16,13 @@
 // the limit in force, the failure is in the period's report (limit_errors) and the log, and the
 // next period tries again. During profiling a limit the GPUs refuse is skipped and reported
 // (RunReport::skipped_limits); a GPU that cannot be measured abandons profiling (maximum limit).
-// Periods are aligned to UTC multiples of `period` (as CarbonSignal::forecast aligns them). When
+// Periods are aligned to UTC multiples of `period` (as CarbonSignal::forecast aligns them). With
+// several ranks (profiling.coordinator of size > 1) every step agrees on rank 0's clock (one
+// agree() per step, on_step_begin()), so all ranks cross a period boundary, decide and switch at
+// the same step — each rank's own clock would put a boundary on different steps and leave one rank
+// waiting in a collective the others have not reached (docs/MULTINODE.md). A rank lost makes that
+// agreement throw kUnavailable from on_step_begin() on the others: a data-parallel job cannot go on
+// without it, and the controller's guard restores the limits as it is destroyed. When
 // the signal has no data the controller keeps the last limit it chose and says so in the report.
 // The run report holds, per period: its time, steps, energy (the job's GPUs), intensity, emissions,
 // the limits set and why (the candidates' costs for chase, the plan for the planner).

@@ -10,8 +10,10 @@
 #include "chase/carbon.h"
 #include "chase/energy_monitor.h"
 #include "chase/error.h"
+#include "chase/launch.h"
 #include "cli/child_process.h"
 #include "cli/commands.h"
+#include "cli/job_report.h"
 #include "cli/option_checks.h"
 #include "cli/output_file.h"
 #include "cli/reporting.h"
@@ -31,6 +33,8 @@ struct MeasureOptions {
   bool polling = false;
   std::string output;
   std::string csv_log;
+  std::string job_dir;         // under a launcher: where the ranks' parts meet
+  double job_timeout_s = 120;  // how long the job leader waits for the other ranks' parts
   std::vector<std::string> command;
 };
 
@@ -217,6 +221,45 @@ int write_report(const MeasureOptions& options, OutputFile& out, MeasureReport r
   return command_code;
 }
 
+// Under a launcher: this rank's part goes to the job directory; the job leader merges every part
+// into the one report (cli/job_report.h). Returns chase's exit code.
+int finish_in_job(const MeasureOptions& options, OutputFile& out, const LaunchInfo& launch,
+                  const GpuBackend* backend, const MeasureReport& report) {
+  auto part = measurement_json(report);
+  for (auto& gpu : part["gpus"]) {
+    if (backend) gpu["uuid"] = backend->gpus().at(gpu["index"].get<std::size_t>()).uuid;
+  }
+  const std::filesystem::path base =
+      !options.job_dir.empty() ? std::filesystem::path(options.job_dir)
+      : options.output.empty() ? std::filesystem::current_path()
+                               : std::filesystem::absolute(options.output).parent_path();
+  const auto directory = job_part_directory(base, launch);
+  const int command_code = report.exit_code;
+  try {
+    write_job_part(directory, launch, part);
+    if (!launch.job_leader()) return command_code;
+    const auto job = collect_job_report(
+        directory, launch,
+        std::chrono::milliseconds(static_cast<long long>(options.job_timeout_s * 1000)),
+        report.measurement.start_utc);
+    if (options.json) {
+      out.stream() << job.dump(2) << '\n';
+    } else {
+      print_job_report(out.stream(), job);
+    }
+    out.close();
+    if (!job["job"]["complete"].get<bool>()) {
+      return command_code != 0 ? command_code : kReportFailedExitCode;
+    }
+  } catch (const Error& e) {
+    std::cerr << fmt::format(
+        "chase: error: rank {}: {}; the measured command exited with code {}\n", launch.rank,
+        escape_untrusted(e.what()), command_code);
+    return command_code != 0 ? command_code : kReportFailedExitCode;
+  }
+  return command_code;
+}
+
 int run_measure(MeasureOptions& options) {
   if (options.command.empty()) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -224,10 +267,14 @@ int run_measure(MeasureOptions& options) {
   }
   // Every output is checked and opened before the command runs: a missing directory must not cost
   // an hours-long measurement, and no output may overwrite the carbon CSV it reads.
+  // Under mpirun/srun/torchrun each rank measures its share and the job leader alone writes.
+  const LaunchInfo launch = detect_launch();
+  const bool in_job = launch.size > 1;
   RunFiles files;
   files.input("--carbon-csv", options.carbon_csv);
-  OutputFile out = options.output.empty() ? OutputFile::standard_error()
-                                          : files.open_output("-o", options.output);
+  OutputFile out = options.output.empty() || (in_job && !launch.job_leader())
+                       ? OutputFile::standard_error()
+                       : files.open_output("-o", options.output);
   if (!options.csv_log.empty()) files.claim_output("--log", options.csv_log);
 
   block_forwarded_signals();                 // before the monitor starts its thread
@@ -243,7 +290,7 @@ int run_measure(MeasureOptions& options) {
     if (!gpus.backend) report.warnings.push_back("no GPUs: " + gpus.note);
   }
   OpenedCpus cpus;
-  if (!options.no_cpu) {
+  if (!options.no_cpu && (!in_job || launch.node_leader())) {  // node-wide: read once per node
     cpus = open_cpus();
     if (!cpus.backend) report.warnings.push_back("no CPU energy: " + cpus.note);
     if (cpus.backend) {
@@ -251,8 +298,11 @@ int run_measure(MeasureOptions& options) {
     }
   }
   EnergyMonitorOptions monitor_options;
-  monitor_options.gpus =
-      measurable_gpus(parse_gpu_list(options.gpus, gpus.backend.get()), gpus.backend.get(), report);
+  auto selected = parse_gpu_list(options.gpus, gpus.backend.get());
+  if (in_job && options.gpus == "all" && gpus.backend) {  // this rank's share of the node's GPUs
+    selected = assign_devices(node_gpus(gpus.backend->gpus()), launch).measured;
+  }
+  monitor_options.gpus = measurable_gpus(selected, gpus.backend.get(), report);
   monitor_options.counter_refresh_period = kCounterRefresh;
   const bool no_gpus = monitor_options.gpus.empty();
   monitor_options.csv_log = options.csv_log;  // opened (and its header written) here, before
@@ -286,6 +336,7 @@ int run_measure(MeasureOptions& options) {
   if (!report.measurement.log_error.empty()) {
     report.warnings.push_back(report.measurement.log_error);
   }
+  if (in_job) return finish_in_job(options, out, launch, gpus.backend.get(), report);
   return write_report(options, out, std::move(report), shown_early);
 }
 
@@ -319,6 +370,13 @@ void add_measure_command(CLI::App& app, int& exit_code) {
   cmd->add_option("-o,--output", options->output,
                   "Write the report to this file instead of standard error");
   cmd->add_option("--log", options->csv_log, "Append the measured window to this CSV log");
+  cmd->add_option("--job-dir", options->job_dir,
+                  "Under mpirun/srun/torchrun: a directory every rank can write, where the ranks' "
+                  "measurements meet (default: the report's directory, else the current one)");
+  cmd->add_option("--job-timeout", options->job_timeout_s,
+                  "Under a launcher: seconds the job leader waits for the other ranks")
+      ->check(finite_number(0.1, 86400))
+      ->capture_default_str();
   cmd->add_option("command", options->command, "The command and its arguments, after --")
       ->required();
   cmd->footer(

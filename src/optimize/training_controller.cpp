@@ -87,7 +87,7 @@ class TrainingController::Impl final : public ControlledJob {
   void on_train_begin() {
     if (started_) return;
     started_ = true;
-    train_start_ = clock_->utc_now();
+    train_start_ = agreed_now();
     if (options_.carbon && !options_.carbon->status().has_data) options_.carbon->refresh();
     driver_.begin(train_start_);
   }
@@ -96,7 +96,7 @@ class TrainingController::Impl final : public ControlledJob {
     if (!started_) on_train_begin();
     if (policy_->needs_profile()) optimizer_.on_step_begin();
     note_limit();
-    driver_.poll(clock_->utc_now(), control_ready());
+    driver_.poll(agreed_now(), control_ready());
   }
 
   void on_step_end() {
@@ -157,9 +157,13 @@ class TrainingController::Impl final : public ControlledJob {
     note_limit();
   }
 
-  // A repeated choice costs no collective across ranks while it is in force.
+  // A repeated choice costs no collective across ranks while it is in force. With several ranks
+  // the choice is rank-local until agreed, so every rank takes part in the agreement: skipping it
+  // on one rank only would leave the others waiting in a collective it never joins.
   void keep_limit(double watts) override {
-    if (watts != actuator_->current_limit_w()) apply_limit(watts);
+    if (watts != actuator_->current_limit_w() || actuator_->coordinator().size() > 1) {
+      apply_limit(watts);
+    }
   }
 
   void period_began(UtcTime start, std::optional<double> intensity) override {
@@ -193,6 +197,20 @@ class TrainingController::Impl final : public ControlledJob {
   }
 
  private:
+  // The time every rank acts on: rank 0's clock. Each rank's own clock would put a period boundary
+  // between two steps on one rank and after the next step on another, and the rank that crossed
+  // first would wait in the boundary's collective while the others go on training (a stall, or a
+  // collective mixed up with the training's own). One agreement per step keeps every rank's
+  // boundaries, decisions and planned switches at the same step; a single process pays nothing.
+  UtcTime agreed_now() {
+    const auto now = clock_->utc_now();
+    auto& coordinator = actuator_->coordinator();
+    if (coordinator.size() == 1) return now;
+    const double local_s = Seconds(now.time_since_epoch()).count();
+    return UtcTime{} +
+           std::chrono::duration_cast<UtcTime::duration>(Seconds(coordinator.agree(local_s)));
+  }
+
   bool control_ready() const {
     return !policy_->needs_profile() || optimizer_.state() == OptimizerState::kDone;
   }
