@@ -7,6 +7,7 @@
 // timed loop. Target (issue 5): under 50 ms per simulation.
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -92,8 +93,10 @@ void CarbonSimulationDeadline(benchmark::State& state, const char* policy, const
     paused_h = result.paused_s / 3600;
     benchmark::DoNotOptimize(result.carbon_g);
   }
-  state.SetLabel(std::string(policy) + ", pause " + pause + ", slack " + std::to_string(slack) +
-                 ", " + std::to_string(paused_h) + " h paused");
+  char label[96];
+  std::snprintf(label, sizeof label, "%s, pause %s, slack %.1f, %.1f h paused", policy, pause,
+                slack, paused_h);
+  state.SetLabel(label);
 }
 
 }  // namespace
@@ -103,6 +106,8 @@ BENCHMARK_CAPTURE(CarbonSimulationDeadline, planner_idle, "planner", "idle", 0.5
 BENCHMARK_CAPTURE(CarbonSimulationDeadline, planner_release, "planner", "release", 0.5)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(CarbonSimulationDeadline, oracle_release, "oracle", "release", 0.5)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(CarbonSimulationDeadline, oracle_idle, "oracle", "idle", 0.5)
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(CarbonSimulationDeadline, planner_release_slack1, "planner", "release", 1.0)
     ->Unit(benchmark::kMillisecond);
