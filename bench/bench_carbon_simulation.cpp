@@ -7,6 +7,7 @@
 // timed loop. Target (issue 5): under 50 ms per simulation.
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -68,8 +69,48 @@ void CarbonSimulation(benchmark::State& state, const char* policy, const char* f
                  ", " + std::to_string(segments) + " segments");
 }
 
+// Deadline mode (issue 16): the planner or oracle pausing (`idle`, 30 W), slack 0.5 — the job may
+// take up to 64 h, so the planner's forecast reaches ~66 h ahead and every plan spans ~130 periods.
+void CarbonSimulationDeadline(benchmark::State& state, const char* policy, const char* pause,
+                              double slack) {
+  if (!inputs()) {
+    state.SkipWithError(
+        "no data: set CHASE_DATA_DIR to the directory holding zeus-trace/ and "
+        "carbon/dacf/");
+    return;
+  }
+  chase::CarbonSimulationOptions options;
+  chase::PolicyParameters parameters;
+  parameters.slowdown_budget = slack;
+  parameters.pause.mode = chase::parse_pause_mode(pause);
+  options.policy = chase::parse_policy(policy, parameters);
+  options.forecast_model = "auto";
+  options.epochs = 40;
+  options.start = *chase::parse_utc_time("2021-06-01T00:00:00Z");
+  double paused_h = 0;
+  for (auto _ : state) {
+    const auto result = chase::simulate_carbon(inputs()->epochs, inputs()->carbon, options);
+    paused_h = result.paused_s / 3600;
+    benchmark::DoNotOptimize(result.carbon_g);
+  }
+  char label[96];
+  std::snprintf(label, sizeof label, "%s, pause %s, slack %.1f, %.1f h paused", policy, pause,
+                slack, paused_h);
+  state.SetLabel(label);
+}
+
 }  // namespace
 
+BENCHMARK_CAPTURE(CarbonSimulationDeadline, planner_idle, "planner", "idle", 0.5)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(CarbonSimulationDeadline, planner_release, "planner", "release", 0.5)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(CarbonSimulationDeadline, oracle_release, "oracle", "release", 0.5)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(CarbonSimulationDeadline, oracle_idle, "oracle", "idle", 0.5)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(CarbonSimulationDeadline, planner_release_slack1, "planner", "release", 1.0)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(CarbonSimulation, default, "default", "auto")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(CarbonSimulation, zeus, "zeus", "auto")->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(CarbonSimulation, chase_auto, "chase", "auto")->Unit(benchmark::kMillisecond);

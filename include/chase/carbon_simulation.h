@@ -16,14 +16,22 @@
 //   planner  one profiling epoch, then the lookahead planner with its slowdown budget, re-planned
 //            every period on the forecaster's predictions;
 //   oracle   the planner with the trace's true future as its forecast.
+// Deadline mode (the planner's or oracle's PauseOptions, docs/ALGORITHMS.md §3.7): a paused
+// period does no work and draws the idle power (kIdle) or nothing (kRelease); a resume spends
+// resume_s without work at the resume energy. The result counts the time paused and the resumes
+// (time_s is the wall time from start to finish, pauses included). Refused in deadline mode
+// (kInvalidArgument, saying what would work): a deadline shorter than the job at full speed (after
+// the profiling epoch; the error gives the least slack that works), an idle power above the
+// power at the minimum limit, a resume time longer than the slack.
 // The profiling epoch runs at the mean time and energy over all limits (profiling_epoch(), Zeus
-// artifact semantics, docs/ALGORITHMS.md §6) and counts as one epoch of work. Every segment's
-// emissions are its energy at the TRUE intensity of the trace; forecasts only drive decisions. The
-// signal is a CarbonSignal over a replay of the trace, its clock advanced by the simulation,
-// refreshed every period. Errors (chase::Error, kInvalidArgument, each naming the value and what to
-// do): an unknown forecast model, a non-positive period or epoch count, η outside [0, 1], a
-// negative slack, a start outside the trace, too little trace before the start (for CI_max or the
-// forecaster), or a trace that ends before the job does.
+// artifact semantics, docs/ALGORITHMS.md §6) and counts as one epoch of work; without it
+// (profiling_epoch false: a saved profile) the policy controls the job from its start. Every
+// segment's emissions are its energy at the TRUE intensity of the trace; forecasts only drive
+// decisions. The signal is a CarbonSignal over a replay of the trace, its clock advanced by the
+// simulation, refreshed every period. Errors (chase::Error, kInvalidArgument, each naming the value
+// and what to do): an unknown forecast model, a non-positive period or epoch count, η outside [0,
+// 1], a negative slack, a start outside the trace, too little trace before the start (for CI_max or
+// the forecaster), or a trace that ends before the job does.
 //
 // Thread safety: simulate_carbon() is reentrant (every simulation owns its clock, signal and
 // forecaster); the inputs are only read.
@@ -52,6 +60,9 @@ struct CarbonSimulationOptions {
   // History the forecaster learns from, beyond what its features reach back.
   std::chrono::seconds fit_history{std::chrono::hours(28 * 24)};
   double epochs = 40;
+  // The policies that need a profile measure it in the first epoch (false: the profile is known
+  // beforehand, as when live training reuses a saved profile, and every epoch is controlled).
+  bool profiling_epoch = true;
   UtcTime start{};
   // Called with the epochs done at every control event (period boundary, planned switch), e.g.
   // for a progress line; may be empty. Not called per simulated step.
@@ -64,6 +75,8 @@ struct SimulationSegment {
   double duration_s = 0;
   double power_limit_w = 0;  // 0 while profiling (every limit in turn)
   bool profiling = false;
+  bool paused = false;            // deadline mode: paused (no work)
+  bool resuming = false;          // deadline mode: reloading after a pause (no work)
   double carbon_intensity = 0;    // the true mean intensity over the segment, gCO2eq/kWh
   double forecast_intensity = 0;  // what the policy was told for the period (NaN: no signal)
   double epochs = 0;
@@ -85,6 +98,8 @@ struct CarbonSimulationResult {
   double time_s = 0;
   double epochs = 0;
   double max_carbon_intensity = 0;  // CI_max used by chase (0 for other policies)
+  double paused_s = 0;              // deadline mode: time paused
+  std::size_t resumes = 0;          // deadline mode: resumes after a pause
   std::vector<SimulationSegment> timeline;
   std::vector<SimulationDecision> decisions;
 };

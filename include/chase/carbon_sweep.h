@@ -17,6 +17,8 @@
 // each zeus and chase configuration P, the planner and the oracle given P's mean slowdown as their
 // slack ("planner @zeus eta=0.5", "oracle @..."), and for each chase configuration also given the
 // slowdown P incurred from each start ("planner =chase eta=0.5", "oracle =..."), and runs those.
+// Deadline mode (parameters.pause): the planners and oracles of `slacks` pause; those matched to a
+// zeus or chase slowdown never do (limits only).
 // Aggregates, per configuration and in % of the default's run from the same start, averaged over
 // the starts: the carbon change and the time change; and the gap to its oracle, the mean of
 // (carbon − oracle's carbon) / default carbon, in percentage points. Oracles: a planner or oracle

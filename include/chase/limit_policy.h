@@ -21,6 +21,13 @@
 //                                planned (slower ones cost more time and more energy), and the
 //                                cheapest of the plans ending at any period boundary up to the
 //                                deadline is taken (docs/ALGORITHMS.md §3);
+//                                Deadline mode (`pause` not kNone, docs/ALGORITHMS.md §3.7): the
+//                                planner may also pause a period (plan_with_pauses over every
+//                                limit); the deadline is hard — whenever the plan cannot finish
+//                                in time every period runs at the fastest limit. A pause is not
+//                                planned (the reason says why) when the idle power is above the
+//                                power at the minimum limit or the resume time exceeds the slack.
+//                                A decision to pause carries the planned resume time.
 //   oracle   OracleOptions       the planner, fed the true future: only a simulator, which knows
 //                                it, can run it (TrainingController refuses it).
 // Names are parsed once, at the edge (parse_policy_kind / parse_policy: CLI, config, bindings), and
@@ -75,9 +82,11 @@ struct ChaseOptions {
 };
 struct PlannerOptions {
   double slowdown_budget = 0.1;  // finish within (1 + s) × the time at the highest limit
+  PauseOptions pause = {};       // deadline mode when pause.mode is not kNone
 };
 struct OracleOptions {
   double slowdown_budget = 0.1;
+  PauseOptions pause = {};
 };
 
 using PolicyOptions =
@@ -96,6 +105,7 @@ struct PolicyParameters {
   double slowdown_budget = 0.1;     // planner and oracle
   double max_carbon_intensity = 0;  // chase
   double limit_w = 0;               // default
+  PauseOptions pause = {};          // planner and oracle: deadline mode
 };
 // The one parser of policy names: "default", "static" (= zeus(η)), "zeus", "chase", "planner",
 // "oracle". Throws kInvalidArgument naming the unknown name and the known ones.
@@ -110,6 +120,7 @@ struct JobProgress {
   double work_done = 0;        // work units done so far
   double units_per_work = 1;   // how many `unit`s one work unit is (steps per window, ...)
   std::string unit = "steps";  // the name of the job's unit, for reasons
+  bool paused = false;         // deadline mode: the job is paused now (a run must resume first)
 };
 
 struct LimitSwitch {
@@ -125,9 +136,16 @@ struct DecisionInput {
   JobProgress progress;
 };
 
+// Deadline mode: pause until `resume_at` (the plan's next running period; re-planned every period).
+struct PauseDecision {
+  PauseMode mode = PauseMode::kIdle;
+  UtcTime resume_at{};
+};
+
 struct LimitDecision {
   std::optional<double> limit_w;              // the limit to set now; nullopt: keep the current one
   std::optional<LimitSwitch> planned_switch;  // a change of limit later in the same period
+  std::optional<PauseDecision> pause = {};    // deadline mode: pause now (limit_w is then unset)
   std::string reason;
   std::vector<Candidate> candidates;  // the cost table behind a "chase" choice
   // Nothing new: the choice already made (a default or static policy's later periods), set again

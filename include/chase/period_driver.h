@@ -14,6 +14,7 @@
 //                             policy decides again; otherwise a planned switch that is due is
 //                             applied.
 //   end(now)                  once, when the job ends: the last period ends.
+// A decision to pause (deadline mode) goes to ControlledJob::pause() instead of a limit.
 // Periods are aligned to UTC multiples of the policy's period. next_event() is when poll() next
 // has something to do (a simulator advances to it). Before control, decisions are not asked for.
 // A policy that needs a profile, asked to decide without one (profiling was abandoned), is not
@@ -45,6 +46,10 @@ class ControlledJob {
   // The policy repeats a choice it already made (LimitDecision::repeat): the job sets it again
   // when it is not in force (an earlier change failed). By default, apply_limit().
   virtual void keep_limit(double watts) { apply_limit(watts); }
+  // Deadline mode: the policy pauses the job (LimitDecision::pause). The job pauses until a later
+  // decision sets a limit again (apply_limit() on a paused job resumes it). By default the job
+  // cannot pause and runs on at its limit.
+  virtual void pause(const PauseDecision& /*decision*/) {}
 
   // Reporting hooks, called after the driver acted.
   virtual void period_began(UtcTime /*start*/, std::optional<double> /*intensity*/) {}

@@ -26,6 +26,25 @@
 // the signal has no data the controller keeps the last limit it chose and says so in the report.
 // The run report holds, per period: its time, steps, energy (the job's GPUs), intensity, emissions,
 // the limits set and why (the candidates' costs for chase, the plan for the planner).
+// Deadline mode (the planner's PauseOptions, docs/OPTIMIZATION.md "Deadline mode"): when the
+// plan pauses, on_step_begin() acts on it before returning:
+//   idle     it holds the loop — the GPUs at their minimum limit — until the planned resume time,
+//            re-planning at every period boundary while it waits (`wait_until` waits; by default
+//            a ManualClock is advanced and any other clock slept on), then sets the planned limit
+//            and returns; the periods' reports show the time paused (PeriodReport::paused_s);
+//   release  it returns at once with release_request() set: the loop should checkpoint and exit.
+//            The request (and `on_release`, when given, is called with it) holds the planned resume
+//            time, the job's original start and the steps done; `resume_file`, when given, gets it
+//            as JSON (written atomically; read_resume_file() reads it) so that a scheduler can
+//            start the job again at resume_at. The next run passes it as `resumed`, so that its
+//            deadline and work count from the original job. For example:
+//              controller.on_step_begin();
+//              if (const auto release = controller.release_request()) {
+//                save_checkpoint(model, release->steps_done);
+//                controller.on_train_end();
+//                return;  // restart at release->resume_at with options.resumed = *release
+//              }
+// A termination signal during a pause acts as during training: the limits are restored.
 // Bad options throw kInvalidArgument at construction.
 //
 // Thread safety: not thread-safe; call it from the training loop's thread. report() may be called
@@ -34,7 +53,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -48,6 +70,17 @@
 
 namespace chase {
 
+// Deadline mode, release: the loop should checkpoint and exit; the job runs again at resume_at.
+struct ReleaseRequest {
+  UtcTime resume_at{};  // the plan's next running period
+  UtcTime job_start{};  // the original job's start: its deadline counts from it
+  std::size_t steps_done = 0;
+};
+
+// Reads a resume file a released run wrote. Throws kIo (missing, unreadable) or kParse (naming
+// the field).
+ReleaseRequest read_resume_file(const std::filesystem::path& path);
+
 struct TrainingOptions {
   // Its clock is the controller's clock; a static policy's selector, when given, is its selector.
   PowerLimitOptimizerOptions profiling;
@@ -56,6 +89,12 @@ struct TrainingOptions {
   std::size_t total_steps = 0;           // planner: the job's steps (epochs × steps per epoch)
   std::shared_ptr<CarbonSignal> carbon;  // required by chase and planner; optional otherwise
   std::shared_ptr<Clock> clock;          // null: the system clock
+  // Deadline mode (the planner's PauseOptions):
+  std::function<void(UtcTime)> wait_until =
+      {};  // idle: blocks until the time given; null: see above
+  std::function<void(const ReleaseRequest&)> on_release = {};  // release: called once
+  std::filesystem::path resume_file = {};                      // release: written when not empty
+  std::optional<ReleaseRequest> resumed = {};                  // this run continues a released job
 };
 
 struct PeriodReport {
@@ -70,6 +109,7 @@ struct PeriodReport {
   std::string reason;                     // why those limits
   std::vector<Candidate> candidates;      // the cost table behind a chase choice
   std::vector<std::string> limit_errors;  // limit changes the GPUs refused (the job went on)
+  double paused_s = 0;                    // deadline mode: time the loop was held (idle)
 };
 
 struct RunReport {
@@ -80,7 +120,9 @@ struct RunReport {
   double energy_j = 0;
   double carbon_g = 0;    // over the periods with an intensity
   bool profiled = false;  // false when a saved profile was reused (or none was needed)
-  std::vector<SkippedLimit> skipped_limits;  // candidates profiling left out
+  double paused_s = 0;    // deadline mode: time the loop was held (idle pauses)
+  std::optional<ReleaseRequest> release = {};  // deadline mode: the run was released
+  std::vector<SkippedLimit> skipped_limits;    // candidates profiling left out
 };
 
 class TrainingController {
@@ -97,6 +139,9 @@ class TrainingController {
   void on_step_end();
   void on_train_end();
 
+  // Deadline mode, release: set once the plan released the GPUs (checkpoint and exit).
+  std::optional<ReleaseRequest> release_request() const;
+
   const PowerLimitOptimizer& optimizer() const noexcept;
   RunReport report() const;
 
@@ -105,7 +150,8 @@ class TrainingController {
   std::unique_ptr<Impl> impl_;
 };
 
-// The report as JSON (keys: policy, time_s, steps, energy_j, carbon_g, profiled, periods[...]) and
+// The report as JSON (keys: policy, time_s, steps, energy_j, carbon_g, profiled, paused_s, release
+// (when released), periods[...]) and
 // as a table for people.
 std::string run_report_json(const RunReport& report);
 void print_run_report(std::ostream& out, const RunReport& report);

@@ -29,6 +29,23 @@ def _restore_all():
         controller.close()
 
 
+_PAUSE_MODES = ("none", "idle", "release")
+
+
+def _pause_mode(pause):
+    pause = _values.text("pause", pause)
+    if pause not in _PAUSE_MODES:
+        raise ValueError(f"pause must be one of {', '.join(_PAUSE_MODES)}, got {pause!r}")
+    return pause
+
+
+def _resumed_field(resumed, key):
+    if not isinstance(resumed, dict) or key not in resumed:
+        raise ValueError(
+            f"resumed must be a release_request() dict with {key!r}, got {resumed!r}")
+    return resumed[key]
+
+
 class TrainingController:
     """Profiles every power limit during the first steps, then runs at the limit the policy picks.
 
@@ -44,13 +61,27 @@ class TrainingController:
       batch_size: profiling (chase/power_limit_optimizer.h).
       coordinator: a chase.Coordinator (chase.distributed.TorchDistributedCoordinator) for
       data-parallel jobs.
+      pause (planner, deadline mode): "none", "idle" (on_step_begin holds the loop through a
+      paused period, the GPUs at their minimum limit, drawing idle_power_w each) or "release"
+      (release_request() is set: checkpoint and exit; the job runs again at its "resume_at").
+      resume_cost_s: the time a resume takes. resume_file: where a release writes its request
+      (JSON). resumed: a release_request() dict of the run this one continues, e.g.
+
+          controller.on_step_begin()
+          release = controller.release_request()
+          if release is not None:
+              save_checkpoint(model, release["steps_done"])
+              controller.on_train_end()
+              sys.exit(0)   # restart at release["resume_at"] with resumed=release
     """
 
     def __init__(self, gpus=None, *, policy="chase", eta=0.5, max_carbon_intensity=0.0,
                  slowdown_budget=0.1, limit_w=0.0, selector=None, slowdown_factor=1.1,
                  carbon=None, carbon_horizon="48h", period="30m", total_steps=0, clock=None,
                  wait_steps=1, warmup_steps=10, profile_steps=40, limit_step_w=25.0,
-                 gpu_indices=None, profile_dir=None, job_id="", batch_size=0, coordinator=None):
+                 gpu_indices=None, profile_dir=None, job_id="", batch_size=0, coordinator=None,
+                 pause="none", idle_power_w=30.0, resume_cost_s=0.0, resume_file=None,
+                 resumed=None):
         if gpus is None:
             gpus = _chase.open_nvml()
         _values.instance("gpus", gpus, _chase.GpuBackend,
@@ -92,6 +123,14 @@ class TrainingController:
             job_id=_values.text("job_id", job_id, allow_empty=True),
             batch_size=_values.count("batch_size", batch_size),
             coordinator=coordinator,
+            pause=_pause_mode(pause),
+            idle_power_w=_values.number("idle_power_w", idle_power_w, minimum=0),
+            resume_cost_s=_values.number("resume_cost_s", resume_cost_s, minimum=0),
+            resume_file="" if resume_file is None else _values.path("resume_file", resume_file),
+            resumed_job_start=None if resumed is None else _values.number(
+                "resumed['job_start']", _resumed_field(resumed, "job_start")),
+            resumed_steps_done=0 if resumed is None else _values.count(
+                "resumed['steps_done']", _resumed_field(resumed, "steps_done")),
         )
         self.gpus = gpus
         core = self._core
@@ -103,6 +142,12 @@ class TrainingController:
         self.on_epoch_end = core.on_epoch_end
         self.on_train_end = core.on_train_end
         _live.add(self)
+
+    def release_request(self):
+        """Deadline mode, release: None while the job may run on; else a dict (resume_at and
+        job_start in Unix seconds, steps_done): checkpoint and exit, and start the job again at
+        resume_at with resumed=this dict."""
+        return self._core.release_request()
 
     def report(self):
         """The run report as a dict: the JSON keys of run_report_json (policy, time_s, steps,

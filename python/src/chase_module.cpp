@@ -322,6 +322,17 @@ class ControllerBinding {
     finish();
   }
 
+  // Deadline mode, release: {resume_at, job_start (Unix seconds), steps_done}, or None.
+  py::object release_request() const {
+    const auto release = controller_ ? controller_->release_request() : released_;
+    if (!release) return py::none();
+    py::dict out;
+    out["resume_at"] = unix_from_utc(release->resume_at);
+    out["job_start"] = unix_from_utc(release->job_start);
+    out["steps_done"] = release->steps_done;
+    return out;
+  }
+
   std::string report_json() const {
     if (controller_) return run_report_json(controller_->report());
     return final_report_;
@@ -351,6 +362,7 @@ class ControllerBinding {
       }
     }
     final_report_ = run_report_json(controller_->report());
+    released_ = controller_->release_request();
     final_candidates_ = controller_->optimizer().candidate_limits();
     std::unique_ptr<TrainingController> controller = std::move(controller_);
     without_gil([&controller] { controller.reset(); });  // restoring calls the driver
@@ -412,6 +424,7 @@ class ControllerBinding {
   bool in_step_ = false;
   bool ended_ = false;
   std::string final_report_;
+  std::optional<ReleaseRequest> released_;
   std::vector<double> final_candidates_;
 
   void finish() { close(); }
@@ -447,6 +460,14 @@ struct ControllerArgs {
   std::string profile_dir;
   std::string job_id;
   std::size_t batch_size = 0;
+  // Deadline mode (planner): pause none/idle/release, its costs, the release's resume file and
+  // the job a run resumes (its original start in Unix seconds and the steps done before).
+  std::string pause = "none";
+  double idle_power_w = 30;
+  double resume_cost_s = 0;
+  std::string resume_file;
+  std::optional<double> resumed_job_start;
+  std::size_t resumed_steps_done = 0;
 };
 
 TrainingOptions training_options(const ControllerArgs& a, std::shared_ptr<Coordinator> coord) {
@@ -455,7 +476,15 @@ TrainingOptions training_options(const ControllerArgs& a, std::shared_ptr<Coordi
   parameters.max_carbon_intensity = a.max_carbon_intensity;
   parameters.slowdown_budget = a.slowdown_budget;
   parameters.limit_w = a.limit_w;
+  parameters.pause.mode = parse_pause_mode(a.pause);
+  parameters.pause.idle_power_w = a.idle_power_w;
+  parameters.pause.resume_s = a.resume_cost_s;
   TrainingOptions options;
+  options.resume_file = a.resume_file;
+  if (a.resumed_job_start) {
+    options.resumed =
+        ReleaseRequest{UtcTime{}, utc_from_unix(*a.resumed_job_start), a.resumed_steps_done};
+  }
   options.policy = parse_policy(a.policy, parameters);
   if (!a.selector.empty()) {
     auto* chosen = std::get_if<StaticOptions>(&options.policy);
@@ -1050,6 +1079,18 @@ void bind_control(py::module_& m) {
                  a.job_id = value.cast<std::string>();
                else if (name == "batch_size")
                  a.batch_size = value.cast<std::size_t>();
+               else if (name == "pause")
+                 a.pause = value.cast<std::string>();
+               else if (name == "idle_power_w")
+                 a.idle_power_w = value.cast<double>();
+               else if (name == "resume_cost_s")
+                 a.resume_cost_s = value.cast<double>();
+               else if (name == "resume_file")
+                 a.resume_file = value.cast<std::string>();
+               else if (name == "resumed_job_start")
+                 a.resumed_job_start = value.cast<double>();
+               else if (name == "resumed_steps_done")
+                 a.resumed_steps_done = value.cast<std::size_t>();
                else if (name == "coordinator")
                  coordinator = value.cast<std::shared_ptr<Coordinator>>();
                else
@@ -1068,6 +1109,7 @@ void bind_control(py::module_& m) {
       .def("on_step_end", &ControllerBinding::on_step_end)
       .def("on_train_end", &ControllerBinding::on_train_end)
       .def("report_json", &ControllerBinding::report_json)
+      .def("release_request", &ControllerBinding::release_request)
       .def_property_readonly("optimizer_state", &ControllerBinding::optimizer_state)
       .def_property_readonly("candidate_limits", &ControllerBinding::candidate_limits)
       .def_property_readonly("closed", &ControllerBinding::closed)

@@ -249,3 +249,79 @@ def test_hugging_face_callback_without_transformers(sim, clock):
     assert callback.report["steps"] == 4
     with pytest.raises(TypeError, match="controller"):
         ChaseCallback(controller="not a controller")
+
+
+def dirty_window(clock_start):
+    """Half-hour points: clean (100 g/kWh) except 1 h to 2.5 h after the start (600)."""
+    start = clock_start - clock_start % 1800
+    times = [start + 1800 * i for i in range(32)]
+    return chase.CarbonSeries(times, [600.0 if 2 <= i < 5 else 100.0 for i in range(32)], 1800,
+                              "dirty window")
+
+
+def deadline_job(sim, clock, pause, **options):
+    profile = sim.profile(0)
+    step_work = 60.0 * profile.throughput_at(profile.max_limit_w)  # a minute at the highest limit
+    controller = chase.TrainingController(
+        sim, policy="planner", slowdown_budget=1.0, pause=pause, total_steps=120,
+        carbon=dirty_window(clock.utc_now()), clock=clock, warmup_steps=1, profile_steps=2,
+        **options)
+    return controller, step_work
+
+
+def test_deadline_mode_idle_holds_the_loop_and_reports_the_pause(sim, clock):
+    controller, step_work = deadline_job(sim, clock, "idle")
+    start = clock.utc_now()
+    controller.on_train_begin()
+    for _ in range(120):
+        controller.on_step_begin()
+        assert controller.release_request() is None
+        clock.advance(step_work / sim.throughput(0))
+        controller.on_step_end()
+    controller.on_train_end()
+    report = controller.report()
+    assert report["steps"] == 120
+    assert report["paused_s"] >= 1800, "a dirty half hour at least is skipped"
+    assert clock.utc_now() - start <= 4 * 3600 + 60, "done by the deadline (the last step's minute)"
+
+
+def test_deadline_mode_release_asks_the_loop_to_exit_and_a_second_run_finishes(sim, clock,
+                                                                              tmp_path):
+    resume_file = tmp_path / "resume.json"
+    controller, step_work = deadline_job(sim, clock, "release", resume_file=str(resume_file))
+    start = clock.utc_now()
+    controller.on_train_begin()
+    release = None
+    for _ in range(120):
+        controller.on_step_begin()
+        release = controller.release_request()
+        if release is not None:
+            controller.on_step_end()  # the hook order, without training the step
+            break
+        clock.advance(step_work / sim.throughput(0))
+        controller.on_step_end()
+    controller.on_train_end()
+    assert release is not None and 0 < release["steps_done"] < 120
+    assert release["resume_at"] > clock.utc_now()
+    assert json.loads(resume_file.read_text())["steps_done"] == release["steps_done"]
+    assert controller.release_request() == release, "still readable after on_train_end"
+
+    clock.advance(release["resume_at"] - clock.utc_now())
+    second, _ = deadline_job(sim, clock, "release", resumed=release)
+    second.on_train_begin()
+    for _ in range(120 - release["steps_done"]):
+        second.on_step_begin()
+        assert second.release_request() is None
+        clock.advance(step_work / sim.throughput(0))
+        second.on_step_end()
+    second.on_train_end()
+    assert clock.utc_now() - start <= 4 * 3600 + 60
+
+
+def test_deadline_mode_bad_options_name_the_argument(sim, clock):
+    with pytest.raises(ValueError, match="pause"):
+        chase.TrainingController(sim, policy="planner", pause="nap", total_steps=10,
+                                 carbon=carbon_series(clock.utc_now()), clock=clock)
+    with pytest.raises(ValueError, match="resumed"):
+        chase.TrainingController(sim, policy="planner", pause="release", total_steps=10,
+                                 carbon=carbon_series(clock.utc_now()), clock=clock, resumed={})

@@ -12,6 +12,21 @@ namespace {
 
 double change_percent(double value, double reference) { return 100 * (value / reference - 1); }
 
+// Deadline mode's costs, for the policy line.
+std::string pause_details(const PauseOptions& pause) {
+  std::string details;
+  if (pause.mode == PauseMode::kIdle) details += fmt::format(", idle {:g} W", pause.idle_power_w);
+  if (pause.resume_s > 0) details += fmt::format(", resume {:g} s", pause.resume_s);
+  return details;
+}
+
+// The mean hours paused over a configuration's runs.
+double mean_paused_h(const CarbonSweepConfig& config) {
+  double sum = 0;
+  for (const auto& run : config.runs) sum += run.paused_s;
+  return config.runs.empty() ? 0 : sum / static_cast<double>(config.runs.size()) / 3600;
+}
+
 std::string describe_policy(const CarbonSimulationOptions& options,
                             const PolicyParameters& parameters,
                             const CarbonSimulationResult& result) {
@@ -23,6 +38,11 @@ std::string describe_policy(const CarbonSimulationOptions& options,
                          parameters.eta, result.forecast, result.max_carbon_intensity);
     case PolicyKind::kPlanner:
     case PolicyKind::kOracle:
+      if (parameters.pause.mode != PauseMode::kNone) {
+        return fmt::format("{} (slack {:g}, forecast {}, pause {}{})", result.policy,
+                           parameters.slowdown_budget, result.forecast,
+                           to_string(parameters.pause.mode), pause_details(parameters.pause));
+      }
       return fmt::format("{} (slack {:g}, forecast {})", result.policy, parameters.slowdown_budget,
                          result.forecast);
     case PolicyKind::kDefault:
@@ -37,7 +57,10 @@ void print_timeline(std::ostream& out, const CarbonSimulationResult& result) {
   for (const auto& s : result.timeline) {
     out << fmt::format("  {:<21} {:>9} {:>9.1f} {:>9.1f} {:>8.3f} {:>12.0f} {:>10.1f}\n",
                        format_utc_time(s.start),
-                       s.profiling ? std::string("profile") : fmt::format("{:g}", s.power_limit_w),
+                       s.profiling  ? std::string("profile")
+                       : s.paused   ? std::string("pause")
+                       : s.resuming ? std::string("resume")
+                                    : fmt::format("{:g}", s.power_limit_w),
                        s.carbon_intensity, s.forecast_intensity, s.epochs, s.energy_j, s.carbon_g);
   }
 }
@@ -67,6 +90,10 @@ void ConsoleCarbonReporter::report_run(const CarbonJob& job, const CarbonRunRepo
                       change_percent(result.carbon_g, baseline.carbon_g),
                       change_percent(result.energy_j, baseline.energy_j),
                       change_percent(result.time_s, baseline.time_s));
+  if (run.parameters.pause.mode != PauseMode::kNone) {
+    out_ << fmt::format("  paused {:.2f} h, {} resume(s)\n", result.paused_s / 3600,
+                        result.resumes);
+  }
   out_ << fmt::format("  {} decision(s), {} timeline segment(s)\n", result.decisions.size(),
                       result.timeline.size());
   if (timeline_) print_timeline(out_, result);
@@ -78,13 +105,19 @@ void ConsoleCarbonReporter::report_sweep(const CarbonJob& job, const CarbonSweep
                       job.description, base.epochs, sweep.starts.size(),
                       format_utc_time(sweep.starts.front()), format_utc_time(sweep.starts.back()));
   out_ << fmt::format("  carbon trace {}, forecast {}\n", job.carbon_file, base.forecast_model);
-  out_ << fmt::format("  {:<28} {:>10} {:>10} {:>15}\n", "policy", "carbon %", "time %",
-                      "gap to oracle");
+  const bool pausing = sweep.options.parameters.pause.mode != PauseMode::kNone;
+  if (pausing) {
+    out_ << fmt::format("  planner and oracle pause: {}{}\n",
+                        to_string(sweep.options.parameters.pause.mode),
+                        pause_details(sweep.options.parameters.pause));
+  }
+  out_ << fmt::format("  {:<28} {:>10} {:>10} {:>15}{}\n", "policy", "carbon %", "time %",
+                      "gap to oracle", pausing ? "   paused h" : "");
   for (const auto& c : sweep.configs) {
-    out_ << fmt::format(
-        "  {:<28} {:>+10.2f} {:>+10.2f} {:>15}\n", c.label, c.carbon_change_percent,
-        c.time_change_percent,
-        c.oracle ? fmt::format("{:+.2f} pp", c.gap_to_oracle_pp) : std::string("-"));
+    out_ << fmt::format("  {:<28} {:>+10.2f} {:>+10.2f} {:>15}{}\n", c.label,
+                        c.carbon_change_percent, c.time_change_percent,
+                        c.oracle ? fmt::format("{:+.2f} pp", c.gap_to_oracle_pp) : std::string("-"),
+                        pausing ? fmt::format(" {:>10.2f}", mean_paused_h(c)) : std::string());
   }
   for (const auto& comparison : sweep.comparisons) {
     const auto& chase = sweep.configs[comparison.chase];
@@ -109,6 +142,8 @@ void JsonCarbonReporter::report_run(const CarbonJob& job, const CarbonRunReport&
          {"forecast_ci", s.forecast_intensity},
          {"power_limit_w", s.profiling ? nlohmann::json(nullptr) : nlohmann::json(s.power_limit_w)},
          {"profiling", s.profiling},
+         {"paused", s.paused},
+         {"resuming", s.resuming},
          {"duration_s", s.duration_s},
          {"epochs", s.epochs},
          {"energy_j", s.energy_j},
@@ -133,6 +168,9 @@ void JsonCarbonReporter::report_run(const CarbonJob& job, const CarbonRunReport&
       {"energy_j", result.energy_j},
       {"time_s", result.time_s},
       {"max_carbon_intensity", result.max_carbon_intensity},
+      {"pause", to_string(run.parameters.pause.mode)},
+      {"paused_s", result.paused_s},
+      {"resumes", result.resumes},
       {"default",
        {{"carbon_g", baseline.carbon_g},
         {"energy_j", baseline.energy_j},
@@ -153,6 +191,7 @@ void JsonCarbonReporter::report_sweep(const CarbonJob& job, const CarbonSweepRes
                        {"slack", c.parameters.slowdown_budget},
                        {"carbon_change_percent", c.carbon_change_percent},
                        {"time_change_percent", c.time_change_percent},
+                       {"paused_h", mean_paused_h(c)},
                        {"gap_to_oracle_pp",
                         c.oracle ? nlohmann::json(c.gap_to_oracle_pp) : nlohmann::json(nullptr)}});
   }
@@ -171,17 +210,17 @@ void JsonCarbonReporter::report_sweep(const CarbonJob& job, const CarbonSweepRes
 void CsvCarbonReporter::report_sweep(const CarbonJob&, const CarbonSweepResult& sweep) {
   auto& out = out_;
   out << "start,label,policy,eta,slack,forecast,carbon_g,energy_j,time_s,carbon_change_percent,"
-         "time_change_percent\n";
+         "time_change_percent,paused_s,resumes\n";
   const auto& baseline = sweep.baseline();
   for (const auto& config : sweep.configs) {
     for (std::size_t i = 0; i < sweep.starts.size(); ++i) {
       const auto& r = config.runs[i];
       const auto& d = baseline.runs[i];
-      out << fmt::format("{},{},{},{},{},{},{:.3f},{:.1f},{:.1f},{:.4f},{:.4f}\n",
+      out << fmt::format("{},{},{},{},{},{},{:.3f},{:.1f},{:.1f},{:.4f},{:.4f},{:.1f},{}\n",
                          format_utc_time(sweep.starts[i]), config.label, r.policy,
                          config.parameters.eta, config.parameters.slowdown_budget, r.forecast,
                          r.carbon_g, r.energy_j, r.time_s, change_percent(r.carbon_g, d.carbon_g),
-                         change_percent(r.time_s, d.time_s));
+                         change_percent(r.time_s, d.time_s), r.paused_s, r.resumes);
     }
   }
 }

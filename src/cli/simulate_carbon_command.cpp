@@ -2,7 +2,8 @@
 // policy (the same LimitPolicy, selectors, planner and forecasters as live training).
 //   chase simulate carbon --trace-dir DIR --gpu G --workload NAME --batch-size B --carbon FILE
 //       [--start TIME] [--epochs N] [--period 30m] --policy default|zeus|chase|planner|oracle
-//       [--eta X] [--slack S] [--forecast MODEL] [--timeline] [--json]
+//       [--eta X] [--slack S] [--pause none|idle|release [--idle-power-w W] [--resume-cost-s T]]
+//       [--forecast MODEL] [--timeline] [--json]
 //   ... --sweep [--starts N] [--from TIME --to TIME] [--etas LIST] [--slacks LIST] [--csv FILE]
 //       [--plot FILE]
 #include <fmt/format.h>
@@ -40,6 +41,9 @@ struct CarbonCommandOptions {
   std::string policy = "chase";
   double eta = 0.5;
   double slack = 0.1;
+  std::string pause = "none";
+  double idle_power_w = 30;
+  double resume_cost_s = 0;
   std::string forecast = "auto";
   std::optional<double> ci_max;  // left out: the trace's maximum in the day before the start
   bool timeline = false;
@@ -65,6 +69,9 @@ constexpr auto kDefaultStartAfter = std::chrono::hours(150 * 24);
 constexpr double kMaxEpochs = 1e6;
 constexpr double kMaxSlack = 100;
 constexpr double kMaxIntensityGPerKwh = 3000;
+// An idle GPU above 2 kW or a resume longer than a week is a typo.
+constexpr double kMaxIdlePowerW = 2000;
+constexpr double kMaxResumeS = 7 * 24 * 3600;
 
 std::string default_trace_dir() {
   const char* data = std::getenv("CHASE_DATA_DIR");
@@ -100,6 +107,9 @@ PolicyParameters policy_parameters(const CarbonCommandOptions& options) {
   parameters.eta = options.eta;
   parameters.slowdown_budget = options.slack;
   parameters.max_carbon_intensity = options.ci_max.value_or(0);  // 0: chosen by the simulator
+  parameters.pause.mode = parse_pause_mode(options.pause);
+  parameters.pause.idle_power_w = options.idle_power_w;
+  parameters.pause.resume_s = options.resume_cost_s;
   return parameters;
 }
 
@@ -148,6 +158,13 @@ void check_period_count(const CarbonCommandOptions& options, const CarbonJob& jo
 }
 
 void run_single(const CarbonCommandOptions& options) {
+  const auto kind = parse_policy_kind(options.policy);
+  if (options.pause != "none" && kind != PolicyKind::kPlanner && kind != PolicyKind::kOracle) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--pause {} needs --policy planner or oracle (the {} policy never "
+                            "pauses)",
+                            options.pause, options.policy));
+  }
   auto out = OutputFile::standard_output();
   const CarbonJob job = load_job(options);
   auto simulation = simulation_options(options, job);
@@ -252,6 +269,20 @@ void add_simulate_carbon_command(CLI::App& simulate, int& exit_code) {
   cmd->add_option("--slack", options->slack,
                   "planner, oracle: finish within (1 + slack) × the default time")
       ->check(non_negative_number(kMaxSlack))
+      ->capture_default_str();
+  cmd->add_option("--pause", options->pause,
+                  "planner, oracle: deadline mode — pause none, idle (keep the GPUs at the "
+                  "minimum limit) or release (checkpoint and exit)")
+      ->check(CLI::IsMember({"none", "idle", "release"}))
+      ->capture_default_str();
+  cmd->add_option("--idle-power-w", options->idle_power_w,
+                  "--pause idle: power per GPU while paused, W")
+      ->check(non_negative_number(kMaxIdlePowerW))
+      ->capture_default_str();
+  cmd->add_option("--resume-cost-s", options->resume_cost_s,
+                  "deadline mode: time a resume takes (reloading a checkpoint), s; it draws the "
+                  "power of the minimum limit")
+      ->check(non_negative_number(kMaxResumeS))
       ->capture_default_str();
   cmd->add_option("--forecast", options->forecast, "Forecaster for chase and planner")
       ->capture_default_str();

@@ -228,24 +228,36 @@ class ChasePolicy final : public LimitPolicy {
 // The planner; the oracle is the same planner, fed a signal that knows the future.
 class PlannerPolicy final : public LimitPolicy {
  public:
-  PlannerPolicy(PolicyKind kind, double slowdown_budget, std::chrono::seconds period,
-                std::shared_ptr<CarbonSignal> carbon)
+  PlannerPolicy(PolicyKind kind, double slowdown_budget, PauseOptions pause,
+                std::chrono::seconds period, std::shared_ptr<CarbonSignal> carbon)
       : LimitPolicy(period, required_signal(std::move(carbon), to_string(kind))),
         kind_(kind),
-        slowdown_budget_(slowdown_budget) {
+        slowdown_budget_(slowdown_budget),
+        pause_(pause) {
     check_slowdown_budget(slowdown_budget_);
+    check_pause_options(pause_);
   }
   PolicyKind kind() const noexcept override { return kind_; }
   LimitDecision decide(const DecisionInput& input) override;
 
  private:
-  std::vector<PlanPeriod> periods_until(UtcTime now, UtcTime deadline) const;
+  std::vector<PlanPeriod> periods_until(UtcTime now, UtcTime deadline,
+                                        std::size_t* forecast_periods = nullptr) const;
+  // Why deadline mode may not pause this job ("" when it may).
+  std::string pause_refusal(const LimitProfile& profile, const JobProgress& progress,
+                            double slack_s) const;
+  LimitDecision decide_with_pauses(const DecisionInput& input, UtcTime deadline,
+                                   const std::string& left);
 
   PolicyKind kind_;
   double slowdown_budget_;
+  PauseOptions pause_;
+  double lambda_hint_ = 0;  // the last plan's multiplier: the next search starts there
+  bool told_short_forecast_ = false;
 };
 
-std::vector<PlanPeriod> PlannerPolicy::periods_until(UtcTime now, UtcTime deadline) const {
+std::vector<PlanPeriod> PlannerPolicy::periods_until(UtcTime now, UtcTime deadline,
+                                                     std::size_t* forecast_periods) const {
   std::vector<PlanPeriod> periods;
   for (UtcTime start = now; start < deadline;) {
     const UtcTime end = std::min(period_end_after(start, period()), deadline);
@@ -258,6 +270,7 @@ std::vector<PlanPeriod> PlannerPolicy::periods_until(UtcTime now, UtcTime deadli
   } catch (const Error& e) {
     spdlog::warn("planner: no carbon forecast: {}", e.what());
   }
+  if (forecast_periods) *forecast_periods = forecast.size();
   if (forecast.empty()) return {};
   double sum = 0;
   for (const auto& f : forecast) sum += f.g_per_kwh;
@@ -282,6 +295,12 @@ LimitDecision PlannerPolicy::decide(const DecisionInput& input) {
     decision.reason = fmt::format("planner: the job's {} are done; limit kept", progress.unit);
     return decision;
   }
+  std::string no_pause;  // deadline mode refused: why (the plan is then limits only)
+  if (pause_.mode != PauseMode::kNone && deadline > now) {
+    auto paused = decide_with_pauses(input, deadline, left);
+    if (paused.limit_w || paused.pause) return paused;
+    no_pause = fmt::format("; no pause: {}", paused.reason);
+  }
   const auto periods = deadline > now ? periods_until(now, deadline) : std::vector<PlanPeriod>{};
   if (deadline > now && periods.empty()) {
     decision.reason = "planner: no carbon forecast; limit kept";
@@ -295,8 +314,8 @@ LimitDecision PlannerPolicy::decide(const DecisionInput& input) {
         std::min_element(profile.points().begin(), profile.points().end(),
                          [](const auto& a, const auto& b) { return a.time_s < b.time_s; });
     decision.limit_w = fastest->power_limit_w;
-    decision.reason =
-        fmt::format("planner: {} left cannot be done by the deadline; fastest limit", left);
+    decision.reason = fmt::format(
+        "planner: {} left cannot be done by the deadline; fastest limit{}", left, no_pause);
     return decision;
   }
   const auto& first = plan.periods.front();
@@ -307,11 +326,102 @@ LimitDecision PlannerPolicy::decide(const DecisionInput& input) {
                     first.second_limit_w};
   }
   decision.reason = fmt::format(
-      "planner: {} left, {:.0f} s to the deadline over {} periods, planned to end in {}; {} W{}",
+      "planner: {} left, {:.0f} s to the deadline over {} periods, planned to end in {}; {} W{}{}",
       left, seconds_between(now, deadline), periods.size(), used, first.power_limit_w,
       decision.planned_switch ? fmt::format(" for {:.1f} %, then {} W", 100 * first.first_fraction,
                                             first.second_limit_w)
-                              : "");
+                              : "",
+      no_pause);
+  return decision;
+}
+
+std::string PlannerPolicy::pause_refusal(const LimitProfile& profile, const JobProgress& progress,
+                                         double slack_s) const {
+  const auto lowest = std::min_element(
+      profile.points().begin(), profile.points().end(),
+      [](const auto& a, const auto& b) { return a.power_limit_w < b.power_limit_w; });
+  const double gpus = static_cast<double>(profile.info().gpu_count);
+  if (pause_.mode == PauseMode::kIdle && pause_.idle_power_w > lowest->avg_power_w() / gpus) {
+    return fmt::format(
+        "the idle power {} W per GPU is above the {:.1f} W the GPUs draw at their "
+        "minimum limit ({} W)",
+        pause_.idle_power_w, lowest->avg_power_w() / gpus, lowest->power_limit_w);
+  }
+  if (!progress.paused && slack_s >= 0 && pause_.resume_s > slack_s) {  // < 0: catching up
+    return fmt::format("a resume takes {} s, more than the {:.0f} s of slack left", pause_.resume_s,
+                       slack_s);
+  }
+  return "";
+}
+
+LimitDecision PlannerPolicy::decide_with_pauses(const DecisionInput& input, UtcTime deadline,
+                                                const std::string& left) {
+  const auto& profile = *input.profile;
+  const auto& progress = input.progress;
+  const auto now = input.now;
+  LimitDecision decision;
+  std::size_t forecast_periods = 0;
+  const auto periods = periods_until(now, deadline, &forecast_periods);
+  if (periods.empty()) {
+    // Nothing to plan with: never pause blind (the deadline is hard), run at the default.
+    decision.limit_w = profile.highest_limit_point().power_limit_w;
+    decision.reason = "planner: no carbon forecast; highest limit, no pause";
+    return decision;
+  }
+  const double work_left = std::max(0.0, progress.work_total - progress.work_done);
+  const double fastest_s =
+      work_left * std::min_element(profile.points().begin(), profile.points().end(),
+                                   [](const auto& a, const auto& b) { return a.time_s < b.time_s; })
+                      ->time_s;
+  const double slack_s = seconds_between(now, deadline) - fastest_s;
+  if (auto refusal = pause_refusal(profile, progress, slack_s); !refusal.empty()) {
+    return keep(std::move(refusal));  // limits only, saying why
+  }
+  const auto plan =
+      plan_with_pauses(profile, periods, work_left, pause_, progress.paused, lambda_hint_);
+  lambda_hint_ = plan.lambda;
+  std::string forecast_note;
+  if (forecast_periods < periods.size()) {
+    forecast_note = fmt::format(
+        "; the forecast covers {} of the {} periods to the deadline, the "
+        "rest planned at its mean",
+        forecast_periods, periods.size());
+    if (!told_short_forecast_) {
+      spdlog::warn(
+          "planner: the carbon forecast reaches {} of the {} periods to the deadline; "
+          "the rest is planned at its mean intensity",
+          forecast_periods, periods.size());
+      told_short_forecast_ = true;
+    }
+  }
+  if (!plan.feasible) {
+    const auto fastest =
+        std::min_element(profile.points().begin(), profile.points().end(),
+                         [](const auto& a, const auto& b) { return a.time_s < b.time_s; });
+    decision.limit_w = fastest->power_limit_w;
+    decision.reason = fmt::format(
+        "planner: {} left, {:.0f} s to the deadline: catching up at the fastest limit{}", left,
+        seconds_between(now, deadline), forecast_note);
+    return decision;
+  }
+  const auto& first = plan.periods.front();
+  if (first.paused) {
+    double paused_s = 0;
+    for (std::size_t t = 0; t < plan.periods.size() && plan.periods[t].paused; ++t) {
+      paused_s += periods[t].duration_s;
+    }
+    decision.pause = PauseDecision{pause_.mode, after_seconds(now, paused_s)};
+    decision.reason =
+        fmt::format("planner: {} left, {:.0f} s to the deadline; pause ({}) until {}{}", left,
+                    seconds_between(now, deadline), to_string(pause_.mode),
+                    format_utc_time(decision.pause->resume_at), forecast_note);
+    return decision;
+  }
+  decision.limit_w = first.power_limit_w;
+  decision.reason =
+      fmt::format("planner: {} left, {:.0f} s to the deadline over {} periods; {}{} W{}", left,
+                  seconds_between(now, deadline), periods.size(), first.resumes ? "resume at " : "",
+                  first.power_limit_w, forecast_note);
   return decision;
 }
 
@@ -375,9 +485,9 @@ PolicyOptions make_policy_options(PolicyKind kind, const PolicyParameters& param
     case PolicyKind::kChase:
       return ChaseOptions{parameters.eta, parameters.max_carbon_intensity};
     case PolicyKind::kPlanner:
-      return PlannerOptions{parameters.slowdown_budget};
+      return PlannerOptions{parameters.slowdown_budget, parameters.pause};
     case PolicyKind::kOracle:
-      return OracleOptions{parameters.slowdown_budget};
+      return OracleOptions{parameters.slowdown_budget, parameters.pause};
   }
   throw Error(ErrorCode::kInternal, "unhandled policy kind");
 }
@@ -425,11 +535,11 @@ std::unique_ptr<LimitPolicy> make_limit_policy(const PolicyOptions& options,
         } else if constexpr (std::is_same_v<Options, ChaseOptions>) {
           return std::make_unique<ChasePolicy>(o, period, std::move(carbon));
         } else if constexpr (std::is_same_v<Options, PlannerOptions>) {
-          return std::make_unique<PlannerPolicy>(PolicyKind::kPlanner, o.slowdown_budget, period,
-                                                 std::move(carbon));
+          return std::make_unique<PlannerPolicy>(PolicyKind::kPlanner, o.slowdown_budget, o.pause,
+                                                 period, std::move(carbon));
         } else {
-          return std::make_unique<PlannerPolicy>(PolicyKind::kOracle, o.slowdown_budget, period,
-                                                 std::move(carbon));
+          return std::make_unique<PlannerPolicy>(PolicyKind::kOracle, o.slowdown_budget, o.pause,
+                                                 period, std::move(carbon));
         }
       },
       options);

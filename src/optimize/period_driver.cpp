@@ -60,7 +60,9 @@ void PeriodDriver::decide(UtcTime now) {
   } else {
     decision = policy_.decide({now, profile, job_.highest_limit_w(), job_.progress()});
   }
-  if (decision.limit_w) {
+  if (decision.pause) {
+    job_.pause(*decision.pause);
+  } else if (decision.limit_w) {
     decision.repeat ? job_.keep_limit(*decision.limit_w) : job_.apply_limit(*decision.limit_w);
   }
   planned_switch_ = decision.planned_switch;

@@ -33,7 +33,8 @@ nlohmann::json period_json(const PeriodReport& p) {
           {"limits_w", p.limits_w},
           {"reason", p.reason},
           {"candidates", candidates},
-          {"limit_errors", p.limit_errors}};
+          {"limit_errors", p.limit_errors},
+          {"paused_s", p.paused_s}};
 }
 
 // "-" where there was no carbon data.
@@ -60,7 +61,14 @@ std::string run_report_json(const RunReport& report) {
                               {"steps", report.steps},       {"energy_j", report.energy_j},
                               {"carbon_g", report.carbon_g}, {"profiled", report.profiled},
                               {"skipped_limits", skipped},   {"periods", periods}};
-  return doc.dump(2);
+  auto json = doc;
+  json["paused_s"] = report.paused_s;
+  if (report.release) {
+    json["release"] = {{"resume_at", format_utc_time(report.release->resume_at)},
+                       {"job_start", format_utc_time(report.release->job_start)},
+                       {"steps_done", report.release->steps_done}};
+  }
+  return json.dump(2);
 }
 
 void print_run_report(std::ostream& out, const RunReport& report) {
@@ -75,6 +83,14 @@ void print_run_report(std::ostream& out, const RunReport& report) {
                        number_or_dash(p.carbon_intensity, 1), number_or_dash(p.carbon_g, 3),
                        limits_text(p.limits_w), p.reason);
     for (const auto& error : p.limit_errors) out << "    limit change failed: " << error << '\n';
+  }
+  if (report.paused_s > 0) {
+    out << fmt::format("  paused {:.1f} s (loop held, GPUs at their minimum limit)\n",
+                       report.paused_s);
+  }
+  if (report.release) {
+    out << fmt::format("  released after {} steps: checkpoint and exit; resume at {}\n",
+                       report.release->steps_done, format_utc_time(report.release->resume_at));
   }
   for (const auto& s : report.skipped_limits) {
     out << fmt::format("  profiling skipped {:g} W: {}\n", s.power_limit_w, s.reason);

@@ -1,12 +1,16 @@
 // TrainingController: profiling, then a limit per period by policy (contract: chase/training.h).
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <optional>
+#include <thread>
 
 #include "chase/carbon.h"
 #include "chase/energy_monitor.h"
@@ -15,6 +19,8 @@
 #include "chase/limit_policy.h"
 #include "chase/period_driver.h"
 #include "chase/training.h"
+#include "common/bounded_input.h"
+#include "common/json_fields.h"
 
 namespace chase {
 namespace {
@@ -65,7 +71,78 @@ PolicyOptions policy_options(const TrainingOptions& options) {
   return policy;
 }
 
+// How an idle pause waits when the caller gave no wait_until: a virtual clock is advanced, a real
+// one slept on (in slices of at most a minute, so that the clock is read again).
+std::function<void(UtcTime)> default_wait(const std::shared_ptr<Clock>& clock) {
+  if (auto manual = std::dynamic_pointer_cast<ManualClock>(clock)) {
+    return [manual](UtcTime until) {
+      if (until > manual->utc_now()) manual->advance(until - manual->utc_now());
+    };
+  }
+  return [clock](UtcTime until) {
+    while (clock->utc_now() < until) {
+      std::this_thread::sleep_for(
+          std::min<UtcTime::duration>(until - clock->utc_now(), std::chrono::minutes(1)));
+    }
+  };
+}
+
+void write_resume_file(const std::filesystem::path& path, const ReleaseRequest& release) {
+  const nlohmann::json doc = {{"resume_at", format_utc_time(release.resume_at)},
+                              {"job_start", format_utc_time(release.job_start)},
+                              {"steps_done", release.steps_done}};
+  auto temporary = path;
+  temporary += fmt::format(".tmp{}", ::getpid());
+  {
+    std::ofstream out(temporary);
+    out << doc.dump(2) << '\n';
+    if (!out.flush()) {
+      throw Error(ErrorCode::kIo,
+                  fmt::format("cannot write the resume file {}", temporary.string()));
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) {
+    std::filesystem::remove(temporary, error);
+    throw Error(ErrorCode::kIo, fmt::format("cannot write the resume file {}", path.string()));
+  }
+}
+
+UtcTime time_field(const JsonFields& fields, std::string_view key) {
+  const auto text = fields.text(key);
+  const auto time = text ? parse_utc_time(*text) : std::nullopt;
+  if (!time) {
+    throw Error(ErrorCode::kParse,
+                fmt::format("{}: '{}' must be a UTC time such as 2026-01-01T00:00:00Z",
+                            fields.where(), key));
+  }
+  return *time;
+}
+
 }  // namespace
+
+ReleaseRequest read_resume_file(const std::filesystem::path& path) {
+  const auto text = detail::read_bounded_file(path);
+  nlohmann::json doc;
+  try {
+    doc = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(ErrorCode::kParse,
+                fmt::format("resume file {} is not JSON: {}", path.string(), e.what()));
+  }
+  const JsonFields fields(doc, path.string());
+  ReleaseRequest release;
+  release.resume_at = time_field(fields, "resume_at");
+  release.job_start = time_field(fields, "job_start");
+  const auto steps = fields.count("steps_done");
+  if (!steps) {
+    throw Error(ErrorCode::kParse,
+                fmt::format("{}: 'steps_done' (a whole number) is missing", fields.where()));
+  }
+  release.steps_done = static_cast<std::size_t>(*steps);
+  return release;
+}
 
 class TrainingController::Impl final : public ControlledJob {
  public:
@@ -78,7 +155,10 @@ class TrainingController::Impl final : public ControlledJob {
         monitor_(
             std::make_shared<EnergyMonitor>(gpus, nullptr, monitor_options(*actuator_, clock_))),
         optimizer_(gpus, profiling_options(options_, clock_, actuator_, monitor_)),
-        driver_(*policy_, *this) {}
+        driver_(*policy_, *this),
+        wait_until_(options_.wait_until ? options_.wait_until : default_wait(clock_)) {
+    if (options_.resumed) steps_done_ = options_.resumed->steps_done;
+  }
 
   ~Impl() override {
     if (period_open_) monitor_->cancel_window(period_window_name());
@@ -88,6 +168,7 @@ class TrainingController::Impl final : public ControlledJob {
     if (started_) return;
     started_ = true;
     train_start_ = agreed_now();
+    job_start_ = options_.resumed ? options_.resumed->job_start : train_start_;
     if (options_.carbon && !options_.carbon->status().has_data) options_.carbon->refresh();
     driver_.begin(train_start_);
   }
@@ -96,8 +177,12 @@ class TrainingController::Impl final : public ControlledJob {
     if (!started_) on_train_begin();
     if (policy_->needs_profile()) optimizer_.on_step_begin();
     note_limit();
+    if (release_) return;  // released: the loop is checkpointing and exiting
     driver_.poll(agreed_now(), control_ready());
+    hold_while_paused();
   }
+
+  std::optional<ReleaseRequest> release_request() const { return release_; }
 
   void on_step_end() {
     ++steps_done_;
@@ -120,7 +205,9 @@ class TrainingController::Impl final : public ControlledJob {
     report.periods = periods_;
     report.profiled = policy_->needs_profile() && !optimizer_.loaded_saved_profile();
     report.skipped_limits = optimizer_.skipped_limits();
+    report.release = release_;
     for (const auto& p : periods_) {
+      report.paused_s += p.paused_s;
       report.time_s += p.time_s;
       report.steps += p.steps;
       report.energy_j += p.energy_j;
@@ -136,7 +223,8 @@ class TrainingController::Impl final : public ControlledJob {
   // The job's progress in the profile's work units (profiling windows).
   JobProgress progress() const override {
     JobProgress progress;
-    progress.start = train_start_;
+    progress.start = job_start_;
+    progress.paused = paused_;
     progress.units_per_work = steps_per_window();
     progress.work_total = static_cast<double>(options_.total_steps) / progress.units_per_work;
     progress.work_done =
@@ -152,6 +240,7 @@ class TrainingController::Impl final : public ControlledJob {
   double highest_limit_w() const override { return actuator_->max_limit_w(); }
 
   void apply_limit(double watts) override {
+    paused_ = false;  // a limit after an idle pause: the loop runs again
     const auto change = actuator_->apply(watts);
     if (!change.ok) current_.limit_errors.push_back(change.note);
     note_limit();
@@ -164,6 +253,17 @@ class TrainingController::Impl final : public ControlledJob {
     if (watts != actuator_->current_limit_w() || actuator_->coordinator().size() > 1) {
       apply_limit(watts);
     }
+  }
+
+  void pause(const PauseDecision& decision) override {
+    if (decision.mode == PauseMode::kRelease) {
+      release(decision.resume_at);
+      return;
+    }
+    if (actuator_->current_limit_w() != actuator_->min_limit_w()) {
+      apply_limit(actuator_->min_limit_w());
+    }
+    paused_ = true;
   }
 
   void period_began(UtcTime start, std::optional<double> intensity) override {
@@ -215,6 +315,32 @@ class TrainingController::Impl final : public ControlledJob {
     return !policy_->needs_profile() || optimizer_.state() == OptimizerState::kDone;
   }
 
+  // Idle pause: hold the loop until the plan runs again, re-planning at every period boundary
+  // (the planned resume time is one, and a new forecast may move it).
+  void hold_while_paused() {
+    while (paused_) {
+      const UtcTime before = clock_->utc_now();
+      wait_until_(driver_.period_end());
+      const UtcTime after = clock_->utc_now();
+      current_.paused_s += seconds_between(before, after);
+      driver_.poll(agreed_now(), true);  // every rank resumes (or pauses again) at the same step
+    }
+  }
+
+  // Release: the loop is told to checkpoint and exit, and when to start again.
+  void release(UtcTime resume_at) {
+    release_ = ReleaseRequest{resume_at, job_start_, steps_done_};
+    if (!options_.resume_file.empty()) {
+      try {
+        write_resume_file(options_.resume_file, *release_);
+      } catch (const Error& e) {
+        spdlog::error("deadline mode: {}; restart the job at {}", e.what(),
+                      format_utc_time(resume_at));
+      }
+    }
+    if (options_.on_release) options_.on_release(*release_);
+  }
+
   std::string period_window_name() const { return fmt::format("period-{}", periods_.size()); }
 
   // Records a limit change in the current period.
@@ -238,8 +364,12 @@ class TrainingController::Impl final : public ControlledJob {
   PeriodDriver driver_;
   bool started_ = false;
   bool period_open_ = false;
+  std::function<void(UtcTime)> wait_until_;
   UtcTime train_start_{};
+  UtcTime job_start_{};  // the original job's start (a resumed run's deadline counts from it)
   std::size_t steps_done_ = 0;
+  bool paused_ = false;  // idle pause in force
+  std::optional<ReleaseRequest> release_;
   PeriodReport current_;
   std::vector<PeriodReport> periods_;
 };
@@ -258,5 +388,8 @@ const PowerLimitOptimizer& TrainingController::optimizer() const noexcept {
   return impl_->optimizer();
 }
 RunReport TrainingController::report() const { return impl_->report(); }
+std::optional<ReleaseRequest> TrainingController::release_request() const {
+  return impl_->release_request();
+}
 
 }  // namespace chase

@@ -40,6 +40,60 @@ double slowdown_budget_of(const PolicyOptions& policy) {
   return 0;
 }
 
+// The planners' pause options; kNone for the other policies.
+PauseOptions pause_of(const PolicyOptions& policy) {
+  if (const auto* planner = std::get_if<PlannerOptions>(&policy)) return planner->pause;
+  if (const auto* oracle = std::get_if<OracleOptions>(&policy)) return oracle->pause;
+  return {};
+}
+
+const LimitMeasurement& lowest_limit_point(const LimitProfile& profile) {
+  return *std::min_element(
+      profile.points().begin(), profile.points().end(),
+      [](const auto& a, const auto& b) { return a.power_limit_w < b.power_limit_w; });
+}
+
+// Deadline mode's bad input: a deadline the job cannot meet, an idle power the GPUs cannot be
+// held at, a resume that costs more than the slack.
+void check_deadline_mode(const LimitProfile& profile, const CarbonSimulationOptions& options) {
+  const auto pause = pause_of(options.policy);
+  if (pause.mode == PauseMode::kNone) return;
+  check_pause_options(pause);
+  const double slack = slowdown_budget_of(options.policy);
+  const double default_s = options.epochs * profile.highest_limit_point().time_s;
+  const double fastest_epoch_s =
+      std::min_element(profile.points().begin(), profile.points().end(),
+                       [](const auto& a, const auto& b) { return a.time_s < b.time_s; })
+          ->time_s;
+  const double profiled = options.profiling_epoch ? std::min(1.0, options.epochs) : 0;
+  const double shortest_s =
+      profiling_epoch(profile).time_s * profiled + (options.epochs - profiled) * fastest_epoch_s;
+  if ((1 + slack) * default_s < shortest_s) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("the deadline (slack {}: {:.2f} h) is shorter than the job takes at "
+                            "full speed after its profiling epoch ({:.2f} h); give a slack of at "
+                            "least {:.4f}",
+                            slack, (1 + slack) * default_s / 3600, shortest_s / 3600,
+                            shortest_s / default_s - 1));
+  }
+  const auto& lowest = lowest_limit_point(profile);
+  const double gpus = static_cast<double>(profile.info().gpu_count);
+  if (pause.mode == PauseMode::kIdle && pause.idle_power_w > lowest.avg_power_w() / gpus) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("the idle power {} W per GPU is above the {:.1f} W the job draws at "
+                            "its minimum limit ({} W); give an idle power at most that",
+                            pause.idle_power_w, lowest.avg_power_w() / gpus, lowest.power_limit_w));
+  }
+  const double slack_s = (1 + slack) * default_s - shortest_s;
+  if (pause.resume_s > slack_s) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("a resume takes {} s, more than the job's {:.0f} s of slack: pausing "
+                            "could never pay; give a larger slack, a shorter resume cost or "
+                            "--pause none",
+                            pause.resume_s, slack_s));
+  }
+}
+
 void check_options(const LimitProfile& profile, const CarbonSeries& carbon,
                    const CarbonSimulationOptions& options) {
   if (!(options.epochs > 0) || !std::isfinite(options.epochs)) {
@@ -71,6 +125,7 @@ void check_options(const LimitProfile& profile, const CarbonSeries& carbon,
   if (profile.points().empty()) {
     throw Error(ErrorCode::kInvalidArgument, "the job's profile has no power limits");
   }
+  check_deadline_mode(profile, options);
 }
 
 // CI_max of the chase cost: the highest true intensity in the day before the start (§3).
@@ -95,10 +150,12 @@ const LimitMeasurement& point_at(const LimitProfile& profile, double limit_w) {
 
 // How the job runs during a segment: epochs per second and power.
 struct Pace {
-  double epoch_s = 0;
+  double epoch_s = 0;  // +∞: no work (paused or resuming)
   double power_w = 0;
   double limit_w = 0;  // 0: profiling
 };
+
+constexpr double kNoWork = std::numeric_limits<double>::infinity();
 
 // The job as the period driver sees it: a fluid over the trace, in virtual time.
 class Simulation final : public ControlledJob {
@@ -119,7 +176,7 @@ class Simulation final : public ControlledJob {
     policy_ = make_limit_policy(policy_options(), options_.period, std::move(signal));
     PeriodDriver driver(*policy_, *this);
     driver.begin(now_);
-    if (policy_->needs_profile()) profile_first_epoch(driver);
+    if (policy_->needs_profile() && options_.profiling_epoch) profile_first_epoch(driver);
     if (work_done_ < options_.epochs) poll(driver);
     while (work_done_ < options_.epochs) {
       advance(driver.next_event(), options_.epochs);
@@ -139,11 +196,25 @@ class Simulation final : public ControlledJob {
     progress.work_total = options_.epochs;
     progress.work_done = work_done_;
     progress.unit = "epochs";
+    progress.paused = paused_;
     return progress;
   }
   const LimitProfile* profile() const override { return &profile_; }
   double highest_limit_w() const override { return profile_.highest_limit_point().power_limit_w; }
-  void apply_limit(double watts) override { pace_ = pace_at(watts); }
+  void apply_limit(double watts) override {
+    if (paused_) {  // a resume: reloading first, then the limit
+      paused_ = false;
+      ++result_.resumes;
+      resume_left_s_ = pause_.resume_s;
+    }
+    pace_ = pace_at(watts);
+  }
+
+  void pause(const PauseDecision&) override {
+    paused_ = true;
+    resume_left_s_ = 0;
+    pace_ = {kNoWork, pause_power_w(profile_, pause_), lowest_limit_point(profile_).power_limit_w};
+  }
 
   void period_began(UtcTime, std::optional<double> intensity) override {
     period_forecast_ = intensity.value_or(kNoIntensity);
@@ -192,16 +263,25 @@ class Simulation final : public ControlledJob {
     }
   }
 
-  // Runs at the current pace until `until` or until `work_goal` epochs are done.
+  // Runs at the current pace until `until` or until `work_goal` epochs are done; a resume due
+  // first takes its time (and ends the call early).
   void advance(UtcTime until, double work_goal) {
     if (until > carbon_.end()) until = carbon_.end();
     if (now_ >= carbon_.end()) throw_trace_too_short();
+    const bool resuming = resume_left_s_ > 0;
+    const Pace pace =
+        resuming ? Pace{kNoWork, resume_energy_j(profile_, pause_) / pause_.resume_s, pace_.limit_w}
+                 : pace_;
+    if (resuming) {
+      until = std::min(until, after_seconds(now_, resume_left_s_));
+      resume_left_s_ = std::max(0.0, resume_left_s_ - seconds_between(now_, until));
+    }
     double duration_s = seconds_between(now_, until);
-    double work = duration_s / pace_.epoch_s;
+    double work = duration_s / pace.epoch_s;
     UtcTime end = until;
     if (work_done_ + work >= work_goal) {
       work = work_goal - work_done_;
-      duration_s = work * pace_.epoch_s;
+      duration_s = work * pace.epoch_s;
       end = std::min(until, after_seconds(now_, duration_s));
       work_done_ = work_goal;
     } else {
@@ -211,13 +291,18 @@ class Simulation final : public ControlledJob {
     SimulationSegment segment;
     segment.start = now_;
     segment.duration_s = duration_s;
-    segment.power_limit_w = pace_.limit_w;
-    segment.profiling = pace_.limit_w == 0;
+    segment.power_limit_w = pace.limit_w;
+    segment.profiling = pace.limit_w == 0;
+    segment.paused = paused_;
+    segment.resuming = resuming;
     segment.forecast_intensity = period_forecast_;
     segment.epochs = work;
-    segment.energy_j = pace_.power_w * duration_s;
+    segment.energy_j = pace.power_w * duration_s;
     segment.carbon_g = emissions_g(segment.energy_j, now_, end, carbon_);
-    segment.carbon_intensity = segment.carbon_g / segment.energy_j * kJoulesPerKwh;
+    segment.carbon_intensity = segment.energy_j > 0
+                                   ? segment.carbon_g / segment.energy_j * kJoulesPerKwh
+                                   : emissions_g(kJoulesPerKwh, now_, end, carbon_);  // the mean
+    if (paused_) result_.paused_s += duration_s;
     result_.timeline.push_back(segment);
     result_.carbon_g += segment.carbon_g;
     result_.energy_j += segment.energy_j;
@@ -289,6 +374,9 @@ class Simulation final : public ControlledJob {
   double period_forecast_ = kNoIntensity;
   double work_done_ = 0;
   Pace pace_;
+  PauseOptions pause_ = pause_of(options_.policy);
+  bool paused_ = false;
+  double resume_left_s_ = 0;
   std::shared_ptr<ManualClock> clock_;
   std::unique_ptr<LimitPolicy> policy_;
   CarbonSimulationResult result_;

@@ -138,9 +138,12 @@ CarbonSweepConfig matched_config(const CarbonSweepOptions& sweep,
   const auto& source = configs[of];
   const auto& baseline = configs.front();
   const double slack = std::max(0.0, source.time_change_percent / 100);
+  // Matched to a policy that never pauses: limits only (a slack that small leaves no room to).
+  auto limits_only = sweep;
+  limits_only.parameters.pause = PauseOptions{};
   auto config = make_config(fmt::format("{} {}{}", to_string(kind),
                                         match == SlowdownMatch::kMean ? "@" : "=", source.label),
-                            sweep, kind, sweep.parameters.eta, slack);
+                            limits_only, kind, sweep.parameters.eta, slack);
   config.match = match;
   config.slowdown_of = of;
   if (match == SlowdownMatch::kPerStart) {

@@ -125,7 +125,7 @@ TEST(TrainingController, PlannerSpendsItsSlowdownBudgetAndNoMore) {
     SCOPED_TRACE(budget);
     SimulatedJob job;
     auto options = job.options("planner", job.signal(synthetic_day(24)));
-    options.policy = PlannerOptions{budget};
+    options.policy = PlannerOptions{.slowdown_budget = budget};
     options.total_steps = 30000;  // about 13 h at the highest limit
     TrainingController controller(job.gpus, options);
     job.run_steps(controller, options.total_steps);
@@ -141,7 +141,8 @@ TEST(TrainingController, PlannerSpendsItsSlowdownBudgetAndNoMore) {
 TEST(TrainingController, APlannerWithoutSlackRunsTheFastestLimitAndSaysWhy) {
   SimulatedJob job;
   auto options = job.options("planner", job.signal(synthetic_day(24)));
-  options.policy = PlannerOptions{0};  // profiling's slower limits already use more than the budget
+  options.policy = PlannerOptions{
+      .slowdown_budget = 0};  // profiling's slower limits already use more than the budget
   options.total_steps = 3000;
   TrainingController controller(job.gpus, options);
   job.run_steps(controller, options.total_steps);
@@ -246,7 +247,7 @@ TEST(TrainingController, BadOptionsAreClearErrors) {
   auto options = job.options("planner", signal);
   EXPECT_THROW(TrainingController(job.gpus, options), Error);  // no total_steps
   options.total_steps = 10;
-  options.policy = PlannerOptions{-0.1};
+  options.policy = PlannerOptions{.slowdown_budget = -0.1};
   EXPECT_THROW(TrainingController(job.gpus, options), Error);
   options = job.options("chase", signal);
   options.period = 0s;

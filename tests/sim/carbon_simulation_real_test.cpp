@@ -52,14 +52,14 @@ TEST(CarbonSimulationRealData, OracleNeverBeatenByChaseAndPlannerWithinForecastE
     const auto chase = simulate_carbon(epochs, carbon, options);
     chase_carbon += chase.carbon_g;
     chase_time += chase.time_s;
-    options.policy = OracleOptions{chase.time_s / baseline.time_s - 1};
+    options.policy = OracleOptions{.slowdown_budget = chase.time_s / baseline.time_s - 1};
     const auto oracle = simulate_carbon(epochs, carbon, options);
     EXPECT_LE(oracle.carbon_g, chase.carbon_g * (1 + 1e-9)) << start;
     EXPECT_LE(oracle.time_s, chase.time_s * (1 + 1e-9)) << start;
   }
   double planner_carbon = 0;
   const double slack = std::max(0.0, chase_time / default_time - 1);
-  options.policy = PlannerOptions{slack};
+  options.policy = PlannerOptions{.slowdown_budget = slack};
   for (const auto start : starts) {
     options.start = start;
     planner_carbon += simulate_carbon(epochs, carbon, options).carbon_g;

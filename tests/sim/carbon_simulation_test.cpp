@@ -157,7 +157,7 @@ TEST_F(CarbonSimulationTest, PlannerStaysWithinItsBudgetAndOracleDoesAtLeastAsWe
   for (const double slack : {0.05, 0.2, 0.6}) {
     auto o = options("planner", 300, {.slowdown_budget = slack});
     const auto planner = simulate_carbon(profile(), carbon, o);
-    o.policy = OracleOptions{slack};
+    o.policy = OracleOptions{.slowdown_budget = slack};
     const auto oracle = simulate_carbon(profile(), carbon, o);
     EXPECT_LE(planner.time_s, (1 + slack) * base.time_s + 1e-6) << slack;
     EXPECT_LE(oracle.time_s, (1 + slack) * base.time_s + 1e-6) << slack;

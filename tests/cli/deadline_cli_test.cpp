@@ -1,0 +1,118 @@
+// `chase simulate carbon --pause ...` end to end: the real binary on the small hand-made Zeus
+// trace and a synthetic day/night carbon CSV — the pause is reported (summary, timeline, JSON,
+// sweep) and bad input exits 2 with a message saying what would work.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "chase/time.h"
+#include "support/process.h"
+#include "support/small_zeus_trace.h"
+
+namespace chase {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::ProcessResult;
+using testing::run_process;
+namespace fs = std::filesystem;
+
+// Ten days, hourly: clean nights (100 g/kWh from 18:00 to 06:00), dirty days (500).
+std::string day_night_csv() {
+  std::string csv = "UTC time,carbon_intensity\n";
+  const UtcTime start = *parse_utc_time("2021-01-01T00:00:00Z");
+  for (int i = 0; i < 240; ++i) {
+    const int hour = i % 24;
+    csv += format_utc_time(start + std::chrono::hours(i)) + "," +
+           (hour >= 6 && hour < 18 ? "500" : "100") + "\n";
+  }
+  return csv;
+}
+
+class DeadlineCli : public ::testing::Test {
+ protected:
+  DeadlineCli()
+      : dir_(fs::temp_directory_path() / ("chase_deadline_cli_" + std::to_string(::getpid()))) {
+    fs::create_directories(dir_ / "trace");
+    std::ofstream(dir_ / "trace/summary_power_a40.csv") << testing::kSmallA40TracePower;
+    std::ofstream(dir_ / "trace/summary_train.csv") << testing::kSmallA40TraceTrain;
+    std::ofstream(dir_ / "carbon.csv") << day_night_csv();
+  }
+  ~DeadlineCli() override { fs::remove_all(dir_); }
+
+  // 100 epochs (2.8 h at 300 W) from 04:00, two hours before the dirty day begins.
+  ProcessResult chase(std::vector<std::string> args) const {
+    std::vector<std::string> argv{CHASE_CLI_PATH,
+                                  "simulate",
+                                  "carbon",
+                                  "--trace-dir",
+                                  (dir_ / "trace").string(),
+                                  "--gpu",
+                                  "a40",
+                                  "--workload",
+                                  "imagenet",
+                                  "--carbon",
+                                  (dir_ / "carbon.csv").string(),
+                                  "--start",
+                                  "2021-01-03T04:00:00Z",
+                                  "--epochs",
+                                  "100",
+                                  "--forecast",
+                                  "persistence"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return run_process(argv);
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(DeadlineCli, TheOracleReleasesThroughTheDirtyDayAndSaysSo) {
+  const auto r = chase({"--policy", "oracle", "--slack", "5", "--pause", "release", "--timeline"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("pause release"));
+  EXPECT_THAT(r.out, HasSubstr(" pause "));  // a timeline row
+  EXPECT_THAT(r.out, HasSubstr("resume(s)"));
+  const auto json = nlohmann::json::parse(
+      chase({"--policy", "oracle", "--slack", "5", "--pause", "release", "--json"}).out);
+  EXPECT_EQ(json["pause"], "release");
+  EXPECT_GE(json["paused_s"].get<double>(), 10 * 3600) << "the dirty day is skipped";
+  EXPECT_GE(json["resumes"].get<int>(), 1);
+  EXPECT_LT(json["carbon_change_percent"].get<double>(), -50);
+  EXPECT_LE(json["time_s"].get<double>(), 6 * 10000 + 1e-6) << "by the deadline";
+}
+
+TEST_F(DeadlineCli, TheSweepPausesItsPlannersAndReportsTheHoursPaused) {
+  const auto r = chase({"--sweep", "--starts", "2", "--from", "2021-01-03T04:00:00Z", "--to",
+                        "2021-01-04T04:00:00Z", "--etas", "0.5", "--slacks", "5", "--pause", "idle",
+                        "--idle-power-w", "20"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("planner and oracle pause: idle, idle 20 W"));
+  EXPECT_THAT(r.out, HasSubstr("paused h"));
+  EXPECT_THAT(r.out, HasSubstr("oracle slack=5"));
+}
+
+TEST_F(DeadlineCli, BadInputExitsTwoSayingWhatWouldWork) {
+  auto r = chase({"--policy", "chase", "--pause", "idle"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--pause idle needs --policy planner or oracle"));
+  r = chase({"--policy", "oracle", "--slack", "1", "--pause", "idle", "--idle-power-w", "150"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("above the 100.0 W the job draws at its minimum limit"));
+  r = chase({"--policy", "planner", "--slack", "0.001", "--pause", "release"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("give a slack of at least"));
+  r = chase(
+      {"--policy", "planner", "--slack", "0.1", "--pause", "release", "--resume-cost-s", "3000"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("more than the job's"));
+  r = chase({"--policy", "planner", "--pause", "nap"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("--pause"));
+}
+
+}  // namespace
+}  // namespace chase
