@@ -51,9 +51,12 @@ std::optional<unsigned long> parse_id(std::string_view text) {
 
 std::string_view to_string(Capability capability) noexcept {
   switch (capability) {
-    case Capability::kReadGpus: return "read-gpus";
-    case Capability::kControlGpus: return "control-gpus";
-    case Capability::kReadCpus: return "read-cpus";
+    case Capability::kReadGpus:
+      return "read-gpus";
+    case Capability::kControlGpus:
+      return "control-gpus";
+    case Capability::kReadCpus:
+      return "read-cpus";
   }
   return "unknown";
 }
@@ -129,9 +132,12 @@ AllowList parse_allow_list(std::string_view text, std::string_view option) {
 
 const AllowList& AccessPolicy::list(Capability capability) const {
   switch (capability) {
-    case Capability::kReadGpus: return read_gpus;
-    case Capability::kControlGpus: return control_gpus;
-    case Capability::kReadCpus: return read_cpus;
+    case Capability::kReadGpus:
+      return read_gpus;
+    case Capability::kControlGpus:
+      return control_gpus;
+    case Capability::kReadCpus:
+      return read_cpus;
   }
   return read_gpus;
 }

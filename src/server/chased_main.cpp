@@ -40,11 +40,15 @@ struct DaemonOptions {
 int exit_code_for(ErrorCode code) {
   switch (code) {
     case ErrorCode::kInvalidArgument:
-    case ErrorCode::kParse: return 2;
-    case ErrorCode::kPermissionDenied: return 77;
+    case ErrorCode::kParse:
+      return 2;
+    case ErrorCode::kPermissionDenied:
+      return 77;
     case ErrorCode::kUnavailable:
-    case ErrorCode::kAlreadyExists: return 69;
-    default: return 1;
+    case ErrorCode::kAlreadyExists:
+      return 69;
+    default:
+      return 1;
   }
 }
 
@@ -52,8 +56,9 @@ mode_t parse_mode(const std::string& text) {
   unsigned mode = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), mode, 8);
   if (text.empty() || error != std::errc() || end != text.data() + text.size() || mode > 0777) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("--socket-mode '{}': expected octal permission bits such as 0660", text));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--socket-mode '{}': expected octal permission bits such as 0660", text));
   }
   if ((mode & 0002) != 0) {
     throw Error(ErrorCode::kInvalidArgument,

@@ -30,8 +30,8 @@ constexpr std::chrono::milliseconds kProcessLeaseCheck{200};
 
 Error socket_error(const std::string& what, int error) {
   const ErrorCode code = error == EACCES || error == EPERM ? ErrorCode::kPermissionDenied
-                         : error == EADDRINUSE            ? ErrorCode::kAlreadyExists
-                                                          : ErrorCode::kUnavailable;
+                         : error == EADDRINUSE             ? ErrorCode::kAlreadyExists
+                                                           : ErrorCode::kUnavailable;
   return Error(code, fmt::format("chased: cannot {}: {}", what, std::strerror(error)));
 }
 
@@ -84,9 +84,10 @@ void clear_stale_socket(const std::filesystem::path& path) {
                             path.string(), holder));
   }
   if (error != ECONNREFUSED) throw socket_error("probe '" + path.string() + "'", error);
-  spdlog::warn("chased: replacing the stale socket '{}' (nobody answers on it; a previous daemon "
-               "ended without removing it)",
-               path.string());
+  spdlog::warn(
+      "chased: replacing the stale socket '{}' (nobody answers on it; a previous daemon "
+      "ended without removing it)",
+      path.string());
   ::unlink(path.c_str());
 }
 
@@ -103,7 +104,9 @@ struct DaemonServer::Connection {
   std::optional<Clock::time_point> partial_since;
 
   Connection(int socket_fd, std::uint64_t connection_id, bool metrics, std::size_t max_body)
-      : fd(socket_fd), id(connection_id), metrics_only(metrics),
+      : fd(socket_fd),
+        id(connection_id),
+        metrics_only(metrics),
         parser(HttpParser::Mode::kRequest, max_body) {}
 };
 
@@ -162,9 +165,9 @@ DaemonServer::DaemonServer(DaemonService& service, ServerOptions options)
   addrinfo* found = nullptr;
   const std::string port_text = std::to_string(port);
   if (const int rc = ::getaddrinfo(host.c_str(), port_text.c_str(), &hints, &found); rc != 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("--metrics-listen '{}': {}", options_.metrics_listen,
-                            ::gai_strerror(rc)));
+    throw Error(
+        ErrorCode::kInvalidArgument,
+        fmt::format("--metrics-listen '{}': {}", options_.metrics_listen, ::gai_strerror(rc)));
   }
   std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
   metrics_listener_ = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -222,8 +225,8 @@ void DaemonServer::accept_all(int listener, bool metrics_only) {
       ::close(fd);
       continue;
     }
-    auto connection = std::make_unique<Connection>(fd, next_connection_++, metrics_only,
-                                                   options_.max_body_bytes);
+    auto connection =
+        std::make_unique<Connection>(fd, next_connection_++, metrics_only, options_.max_body_bytes);
     connection->caller.connection = connection->id;
     connection->caller.metrics_only = metrics_only;
     if (!metrics_only) connection->caller.credentials = peer_credentials(fd);
@@ -248,7 +251,8 @@ void DaemonServer::read_from(Connection& connection) {
       Reply reply = service_.handle(*request, connection.caller);
       const bool keep_alive = request->keep_alive();
       if (request->method == "HEAD") reply.body.clear();
-      connection.output += format_response(reply.status, reply.content_type, reply.body, keep_alive);
+      connection.output +=
+          format_response(reply.status, reply.content_type, reply.body, keep_alive);
       if (!keep_alive) {
         connection.close_after_write = true;
         break;
@@ -328,8 +332,8 @@ void DaemonServer::run(int stop_fd) {
       ids.push_back(id);
       partial = partial || connection->partial_since.has_value();
     }
-    const int timeout = watching_processes || partial ? static_cast<int>(kProcessLeaseCheck.count())
-                                                      : -1;
+    const int timeout =
+        watching_processes || partial ? static_cast<int>(kProcessLeaseCheck.count()) : -1;
     if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
       throw socket_error("poll", errno);
     }

@@ -29,15 +29,23 @@ struct Refusal {
 
 int status_for(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kInvalidArgument: return 422;
-    case ErrorCode::kParse: return 400;
-    case ErrorCode::kNotFound: return 404;
-    case ErrorCode::kPermissionDenied: return 403;
-    case ErrorCode::kAlreadyExists: return 409;
-    case ErrorCode::kNotSupported: return 501;
+    case ErrorCode::kInvalidArgument:
+      return 422;
+    case ErrorCode::kParse:
+      return 400;
+    case ErrorCode::kNotFound:
+      return 404;
+    case ErrorCode::kPermissionDenied:
+      return 403;
+    case ErrorCode::kAlreadyExists:
+      return 409;
+    case ErrorCode::kNotSupported:
+      return 501;
     case ErrorCode::kUnavailable:
-    case ErrorCode::kDeviceLost: return 503;
-    default: return 500;
+    case ErrorCode::kDeviceLost:
+      return 503;
+    default:
+      return 500;
   }
 }
 
@@ -86,9 +94,9 @@ std::size_t parse_index(std::string_view text) {
   std::size_t value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (text.size() > 6 || error != std::errc() || end != text.data() + text.size()) {
-    throw Refusal{404, ErrorCode::kNotFound,
-                  fmt::format("'{}' is not a GPU index (use e.g. /gpus/0)",
-                              escape_untrusted(text, 40))};
+    throw Refusal{
+        404, ErrorCode::kNotFound,
+        fmt::format("'{}' is not a GPU index (use e.g. /gpus/0)", escape_untrusted(text, 40))};
   }
   return value;
 }
@@ -104,9 +112,9 @@ json parse_body(const std::string& body, std::initializer_list<std::string_view>
   }
   for (const auto& [key, value] : parsed.items()) {
     if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      throw Refusal{400, ErrorCode::kParse,
-                    fmt::format("the request body has an unknown field '{}'",
-                                escape_untrusted(key, 40))};
+      throw Refusal{
+          400, ErrorCode::kParse,
+          fmt::format("the request body has an unknown field '{}'", escape_untrusted(key, 40))};
     }
   }
   return parsed;
@@ -237,7 +245,8 @@ Reply DaemonService::route(const HttpMessage& request, const Caller& caller) {
       if (method == "DELETE") return release_limit(index, request, caller);
       if (!get) throw method_not_allowed(method, path, "GET, POST, DELETE");
       require(Capability::kReadGpus, caller);
-      json reply = {{"index", index}, {"power_limit_w", gpus_->power_limit_w(index)},
+      json reply = {{"index", index},
+                    {"power_limit_w", gpus_->power_limit_w(index)},
                     {"leases", leases_.count(index)}};
       if (const auto original = leases_.original_w(index)) reply["original_w"] = *original;
       return json_reply(reply);
@@ -245,7 +254,8 @@ Reply DaemonService::route(const HttpMessage& request, const Caller& caller) {
     if (what == "power" || what == "energy") {
       if (!get) throw method_not_allowed(method, path, "GET");
       require(Capability::kReadGpus, caller);
-      if (what == "power") return json_reply({{"index", index}, {"power_w", gpus_->power_w(index)}});
+      if (what == "power")
+        return json_reply({{"index", index}, {"power_w", gpus_->power_w(index)}});
       if (!gpu.has_energy_counter) {
         throw Error(ErrorCode::kNotSupported,
                     fmt::format("{} has no energy counter (it is measured by sampling "
@@ -355,8 +365,10 @@ Reply DaemonService::release_limit(std::size_t index, const HttpMessage& request
     const auto held = std::find_if(lease_list.begin(), lease_list.end(), [&](const Lease& l) {
       return l.gpu == index && l.owner.pid == pid;
     });
-    if (held == lease_list.end()) owner.start_time = 0;  // nothing to release either way
-    else if (caller.credentials && caller.credentials->uid != 0 && held->uid != caller.credentials->uid) {
+    if (held == lease_list.end())
+      owner.start_time = 0;  // nothing to release either way
+    else if (caller.credentials && caller.credentials->uid != 0 &&
+             held->uid != caller.credentials->uid) {
       throw Refusal{403, ErrorCode::kPermissionDenied,
                     fmt::format("the lease of process {} on GPU {} belongs to uid {}", pid, index,
                                 held->uid)};
@@ -377,9 +389,10 @@ void DaemonService::apply(const std::vector<LimitChange>& changes) {
     try {
       const double found = gpus_->power_limit_w(change.gpu);
       if (std::abs(found - change.expected_w) >= kLimitTolerance_w) {
-        spdlog::warn("chased: {} is at {} W, not the {} W chased set, so someone else changed it; "
-                     "leaving it (it would have gone back to {} W)",
-                     describe(gpu), found, change.expected_w, change.limit_w);
+        spdlog::warn(
+            "chased: {} is at {} W, not the {} W chased set, so someone else changed it; "
+            "leaving it (it would have gone back to {} W)",
+            describe(gpu), found, change.expected_w, change.limit_w);
       } else {
         gpus_->set_power_limit_w(change.gpu, change.limit_w);
         spdlog::info("chased: {} back to {} W ({})", describe(gpu), change.limit_w,
@@ -387,9 +400,10 @@ void DaemonService::apply(const std::vector<LimitChange>& changes) {
       }
       sync_record(change.gpu);
     } catch (const std::exception& e) {
-      spdlog::error("chased: cannot restore {} to {} W: {} (the record in the state directory is "
-                    "kept; the next chased start retries)",
-                    describe(gpu), change.limit_w, e.what());
+      spdlog::error(
+          "chased: cannot restore {} to {} W: {} (the record in the state directory is "
+          "kept; the next chased start retries)",
+          describe(gpu), change.limit_w, e.what());
     }
   }
 }
@@ -446,8 +460,6 @@ void DaemonService::sync_record(std::size_t index) {
   });
 }
 
-std::string DaemonService::metrics() {
-  return render_metrics(gpus_.get(), cpus_.get(), leases_);
-}
+std::string DaemonService::metrics() { return render_metrics(gpus_.get(), cpus_.get(), leases_); }
 
 }  // namespace chase::server

@@ -41,11 +41,11 @@ struct ServiceOptions {
 
 // Who sent a request, as the transport knows it.
 struct Caller {
-  std::uint64_t connection = 0;                 // non-zero, unique per connection
-  std::optional<PeerCredentials> credentials;   // Unix socket: SO_PEERCRED
-  std::optional<std::set<Capability>> scopes;   // TCP with a valid bearer token: its scopes
-  std::string token_subject;                    // whom the token was issued to
-  bool metrics_only = false;                    // the metrics listener: GET /metrics only
+  std::uint64_t connection = 0;                // non-zero, unique per connection
+  std::optional<PeerCredentials> credentials;  // Unix socket: SO_PEERCRED
+  std::optional<std::set<Capability>> scopes;  // TCP with a valid bearer token: its scopes
+  std::string token_subject;                   // whom the token was issued to
+  bool metrics_only = false;                   // the metrics listener: GET /metrics only
 };
 
 struct Reply {

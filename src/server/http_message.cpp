@@ -62,9 +62,9 @@ int parse_version(std::string_view text) {
 // Content-Length: decimal digits only (no sign, no spaces inside), at most `limit`.
 std::optional<std::size_t> parse_length(std::string_view text, std::size_t limit, bool& too_big) {
   too_big = false;
-  if (text.empty() || text.size() > 19 ||
-      !std::all_of(text.begin(), text.end(),
-                   [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+  if (text.empty() || text.size() > 19 || !std::all_of(text.begin(), text.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c));
+      })) {
     return std::nullopt;
   }
   std::size_t value = 0;
@@ -113,17 +113,17 @@ bool HttpParser::parse_start_line(std::string_view line, HttpMessage& message) {
   const auto last_space = line.rfind(' ');
   if (first_space == std::string_view::npos ||
       (mode_ == Mode::kRequest && first_space == last_space)) {
-    return fail(400, fmt::format("malformed {} line '{}'",
-                                 mode_ == Mode::kRequest ? "request" : "status",
-                                 escape_untrusted(line, 80)));
+    return fail(
+        400, fmt::format("malformed {} line '{}'", mode_ == Mode::kRequest ? "request" : "status",
+                         escape_untrusted(line, 80)));
   }
   if (mode_ == Mode::kResponse) {
     const int version = parse_version(line.substr(0, first_space));
     const auto rest = line.substr(first_space + 1);
     const auto code = rest.substr(0, rest.find(' '));
-    if (version < 0 || code.size() != 3 ||
-        !std::all_of(code.begin(), code.end(),
-                     [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
+    if (version < 0 || code.size() != 3 || !std::all_of(code.begin(), code.end(), [](char c) {
+          return std::isdigit(static_cast<unsigned char>(c));
+        })) {
       return fail(400, fmt::format("malformed status line '{}'", escape_untrusted(line, 80)));
     }
     message.minor_version = version;
@@ -159,8 +159,8 @@ bool HttpParser::parse_start_line(std::string_view line, HttpMessage& message) {
 bool HttpParser::parse_head(std::string_view head, HttpMessage& message) {
   const auto line_end = head.find(kCrlf);
   if (!parse_start_line(head.substr(0, line_end), message)) return false;
-  std::string_view rest = line_end == std::string_view::npos ? std::string_view()
-                                                             : head.substr(line_end + 2);
+  std::string_view rest =
+      line_end == std::string_view::npos ? std::string_view() : head.substr(line_end + 2);
   while (!rest.empty()) {
     const auto end = rest.find(kCrlf);
     const auto line = rest.substr(0, end);
@@ -242,24 +242,42 @@ std::optional<HttpMessage> HttpParser::next() {
 
 std::string_view reason_phrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 422: return "Unprocessable Content";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 415:
+      return "Unsupported Media Type";
+    case 422:
+      return "Unprocessable Content";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    case 505:
+      return "HTTP Version Not Supported";
+    default:
+      return "Unknown";
   }
 }
 

@@ -32,7 +32,7 @@ struct HttpMessage {
   std::string target;
   int status = 0;
   std::string reason;
-  int minor_version = 1;  // HTTP/1.<minor>
+  int minor_version = 1;                                     // HTTP/1.<minor>
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-cased
   std::string body;
 

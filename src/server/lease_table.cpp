@@ -41,9 +41,9 @@ std::vector<LimitChange> LeaseTable::release(const LeaseOwner& owner,
   for (auto entry = gpus_.begin(); entry != gpus_.end();) {
     GpuLeases& leases = entry->second;
     const bool selected = !gpu || *gpu == entry->first;
-    const auto removed = selected ? std::erase_if(leases.leases,
-                                                  [&](const Lease& l) { return l.owner == owner; })
-                                  : 0;
+    const auto removed =
+        selected ? std::erase_if(leases.leases, [&](const Lease& l) { return l.owner == owner; })
+                 : 0;
     if (removed == 0) {
       ++entry;
       continue;
@@ -95,7 +95,8 @@ std::size_t LeaseTable::size() const {
 
 std::vector<Lease> LeaseTable::leases() const {
   std::vector<Lease> all;
-  for (const auto& [gpu, leases] : gpus_) all.insert(all.end(), leases.leases.begin(), leases.leases.end());
+  for (const auto& [gpu, leases] : gpus_)
+    all.insert(all.end(), leases.leases.begin(), leases.leases.end());
   return all;
 }
 

@@ -45,8 +45,8 @@ struct Lease {
 // A change the daemon must make on the device after leases ended.
 struct LimitChange {
   std::size_t gpu = 0;
-  double limit_w = 0;      // what to set
-  double expected_w = 0;   // what the daemon set last (check the device still has it)
+  double limit_w = 0;        // what to set
+  double expected_w = 0;     // what the daemon set last (check the device still has it)
   bool to_original = false;  // the last lease ended: back to the original
 };
 

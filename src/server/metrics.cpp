@@ -17,10 +17,14 @@ std::string label_value(std::string_view text) {
   std::string out;
   out.reserve(text.size());
   for (char c : text) {
-    if (c == '\\') out += "\\\\";
-    else if (c == '"') out += "\\\"";
-    else if (c == '\n') out += "\\n";
-    else out += c;
+    if (c == '\\')
+      out += "\\\\";
+    else if (c == '"')
+      out += "\\\"";
+    else if (c == '\n')
+      out += "\\n";
+    else
+      out += c;
   }
   return out;
 }
@@ -86,8 +90,7 @@ std::string render_metrics(GpuBackend* gpus, CpuBackend* cpus, const LeaseTable&
     gpu_family(out, *gpus, up, "chase_gpu_power_limit_max_watts", "gauge",
                "Highest power limit the GPU accepts, in watts.",
                [](const GpuInfo& gpu) { return gpu.max_power_limit_w; });
-    family_header(out, "chase_gpu_leases", "gauge",
-                  "Live chased leases on the GPU's power limit.");
+    family_header(out, "chase_gpu_leases", "gauge", "Live chased leases on the GPU's power limit.");
     for (const auto& gpu : gpus->gpus()) {
       out += fmt::format("chase_gpu_leases{{{}}} {}\n", gpu_labels(gpu), leases.count(gpu.index));
     }
@@ -109,9 +112,9 @@ std::string render_metrics(GpuBackend* gpus, CpuBackend* cpus, const LeaseTable&
       const auto& zone = cpus->zones()[i];
       try {
         const double energy = cpus->energy_j(i);
-        out += fmt::format("chase_cpu_energy_joules_total{{zone=\"{}\",kind=\"{}\",package=\"{}\"}} {}\n",
-                           label_value(zone.label), label_value(zone.kind), zone.package,
-                           sample_value(energy));
+        out += fmt::format(
+            "chase_cpu_energy_joules_total{{zone=\"{}\",kind=\"{}\",package=\"{}\"}} {}\n",
+            label_value(zone.label), label_value(zone.kind), zone.package, sample_value(energy));
       } catch (const std::exception&) {
         // Left out; the zone's absence is visible in the series, and /cpus says why.
       }
