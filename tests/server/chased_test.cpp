@@ -248,6 +248,23 @@ TEST(Chased, MeasurePowerLimitRefusesAnOutOfRangeLimitBeforeRunning) {
   EXPECT_EQ(daemon.limit_w(0), 300.0);
 }
 
+TEST(Chased, MeasurePowerLimitWorksDirectlyWithoutTheDaemon) {
+  FakeNvmlEnvironment env(FakeNvmlEnvironment::standard_config(2));
+  const auto seen = env.directory() / "seen.json";
+  const auto result =
+      run_process({CHASE_CLI_PATH, "measure", "--no-cpu", "--gpus", "1", "--power-limit", "160",
+                   "--", "/bin/sh", "-c", "cat \"$FAKE_NVML_STATE\" > " + seen.string()},
+                  60s);
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  std::ifstream in(seen);
+  const auto during = nlohmann::json::parse(in);
+  std::map<std::string, double> limits;
+  for (const auto& gpu : during["gpus"]) limits[gpu["uuid"]] = gpu["limit_mw"].get<double>();
+  EXPECT_EQ(limits[FakeNvmlEnvironment::standard_uuid(1)], 160000);  // the measured GPU
+  EXPECT_EQ(limits[FakeNvmlEnvironment::standard_uuid(0)], 300000);  // not the other one
+  EXPECT_EQ(env.limits_in_state_file().at(FakeNvmlEnvironment::standard_uuid(1)), 300.0);
+}
+
 TEST(Chased, AnUnreachableDaemonIsAClearError) {
   FakeNvmlEnvironment env(FakeNvmlEnvironment::standard_config(1));
   EXPECT_THROW(
