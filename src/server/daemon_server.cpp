@@ -27,6 +27,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kProcessLeaseCheck{200};
+// A client that sends requests without reading the answers is not read from while this much is
+// waiting for it, so it cannot make the daemon buffer without bound.
+constexpr std::size_t kMaxPendingOutput = 1 << 20;
 
 Error socket_error(const std::string& what, int error) {
   const ErrorCode code = error == EACCES || error == EPERM ? ErrorCode::kPermissionDenied
@@ -236,7 +239,7 @@ void DaemonServer::accept_all(int listener, bool metrics_only) {
 
 void DaemonServer::read_from(Connection& connection) {
   std::array<char, 16384> buffer{};
-  while (!connection.close_after_write) {
+  while (!connection.close_after_write && connection.output.size() < kMaxPendingOutput) {
     const auto got = ::recv(connection.fd, buffer.data(), buffer.size(), 0);
     if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
       close_connection(connection.id);  // the peer went away: its leases end
@@ -326,7 +329,8 @@ void DaemonServer::run(int stop_fd) {
     std::vector<std::uint64_t> ids;
     bool partial = false;
     for (auto& [id, connection] : connections_) {
-      short events = connection->close_after_write ? 0 : POLLIN;
+      const bool backlogged = connection->output.size() >= kMaxPendingOutput;
+      short events = connection->close_after_write || backlogged ? 0 : POLLIN;
       if (!connection->output.empty()) events |= POLLOUT;
       fds.push_back({connection->fd, events, 0});
       ids.push_back(id);
