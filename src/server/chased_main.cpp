@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 #include <charconv>
+#include <chrono>
 #include <iostream>
 
 #include "chase/cpu.h"
@@ -34,6 +35,7 @@ struct DaemonOptions {
   std::string allow_control_gpus;
   std::string allow_read_cpus;
   std::size_t max_connections = 256;
+  unsigned request_timeout_ms = 10000;
   bool no_state = false;
 };
 
@@ -132,6 +134,7 @@ int serve(const DaemonOptions& options) {
   }
   server_options.metrics_listen = options.metrics_listen;
   server_options.max_connections = options.max_connections;
+  server_options.request_timeout = std::chrono::milliseconds(options.request_timeout_ms);
   chase::server::DaemonServer server(service, server_options);
 
   std::string ready = fmt::format("chased: ready, API on unix:{}", options.socket);
@@ -171,6 +174,10 @@ int main(int argc, char** argv) {
                  "Who may read CPU (RAPL) energy (default: root and the daemon's user)");
   app.add_option("--max-connections", options.max_connections, "Connections served at once")
       ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  app.add_option("--request-timeout-ms", options.request_timeout_ms,
+                 "A request left incomplete this long gets 408 and its connection is closed")
+      ->check(CLI::Range(100u, 600000u))
       ->capture_default_str();
   try {
     app.parse(argc, argv);

@@ -185,6 +185,20 @@ TEST(Chased, MalformedHttpGetsAClearRefusalAndTheDaemonLivesOn) {
   EXPECT_EQ(daemon.limit_w(0), 300.0);
 }
 
+TEST(Chased, ARequestLeftIncompleteTimesOutWith408) {
+  ChasedDaemon daemon(1, {"--request-timeout-ms", "300"});
+  UnixConnection slow(daemon.socket_path());
+  slow.send_raw("POST /gpus/0/power_limit HTTP/1.1\r\nContent-Length: 40\r\n\r\n{\"power");
+  const auto start = std::chrono::steady_clock::now();
+  const auto reply = slow.read_response();
+  EXPECT_EQ(status_of(reply), 408) << reply;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  EXPECT_EQ(daemon.limit_w(0), 300.0);
+  UnixConnection idle(daemon.socket_path());  // an idle connection (no partial request) stays
+  std::this_thread::sleep_for(600ms);
+  EXPECT_EQ(status_of(idle.request("GET", "/health")), 200);
+}
+
 TEST(Chased, AFloodOfConnectionsIsCappedAndServiceGoesOn) {
   ChasedDaemon daemon(1, {"--max-connections", "8"});
   std::vector<std::unique_ptr<UnixConnection>> held;
