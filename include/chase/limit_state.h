@@ -54,6 +54,8 @@ std::optional<std::filesystem::path> default_limit_state_directory(std::string* 
 LimitHolder this_process_holder(std::uint64_t guard, double set_w);
 // False once the holder's process has ended (or its PID now belongs to another process).
 bool holder_alive(const LimitHolder& holder);
+// A process's start time in clock ticks since boot (/proc/<pid>/stat field 22); 0 when unknown.
+std::uint64_t process_start_time(long pid);
 
 class LimitStateStore {
  public:

@@ -1,5 +1,6 @@
 #include <fmt/format.h>
 
+#include "chase/daemon_client.h"
 #include "chase/error.h"
 #include "chase/nvml.h"
 #include "cli/commands.h"
@@ -7,6 +8,10 @@
 namespace chase::cli {
 
 OpenedGpus open_gpus() {
+  // CHASE_DAEMON: the GPUs as chased serves them (limits without root). A daemon that does not
+  // answer is an error, not "no GPUs": the user asked for it by name.
+  if (const auto daemon = daemon_address_from_environment())
+    return {open_daemon_gpus(*daemon), "", false};
   try {
     return {open_nvml(), "", false};
   } catch (const Error& e) {

@@ -5,12 +5,14 @@
 
 #include <cmath>
 #include <iostream>
+#include <memory>
 #include <optional>
 
 #include "chase/carbon.h"
 #include "chase/energy_monitor.h"
 #include "chase/error.h"
 #include "chase/launch.h"
+#include "chase/power_limit_guard.h"
 #include "cli/child_process.h"
 #include "cli/commands.h"
 #include "cli/job_report.h"
@@ -35,6 +37,7 @@ struct MeasureOptions {
   std::string csv_log;
   std::string job_dir;         // under a launcher: where the ranks' parts meet
   double job_timeout_s = 120;  // how long the job leader waits for the other ranks' parts
+  std::optional<double> power_limit_w;  // --power-limit: the GPUs' limit for the run
   std::vector<std::string> command;
 };
 
@@ -154,6 +157,38 @@ class LiveReporter {
   double elapsed_s_ = 0;
   double energy_j_ = 0;
 };
+
+// --power-limit: sets every measured GPU to `watts` (directly, or through chased when CHASE_DAEMON
+// names it) and says so on stderr.
+std::unique_ptr<PowerLimitGuard> apply_power_limit(double watts,
+                                                   const std::vector<std::size_t>& gpus,
+                                                   const std::shared_ptr<GpuBackend>& backend) {
+  if (!backend || gpus.empty()) {
+    throw Error(ErrorCode::kUnavailable,
+                "--power-limit: no GPU to set a limit on (no GPUs measured on this machine)");
+  }
+  auto guard = std::make_unique<PowerLimitGuard>(backend);
+  for (std::size_t gpu : gpus) {
+    guard->set_power_limit_w(gpu, watts);
+    std::cerr << fmt::format(
+        "chase: GPU {} runs at a {} W power limit (was {} W; restored "
+        "afterwards{})\n",
+        gpu, watts, guard->original_limit_w(gpu).value_or(0),
+        backend->backend_name() == "chased" ? " by chased" : "");
+  }
+  return guard;
+}
+
+void restore_power_limits(PowerLimitGuard& guard, MeasureReport& report) {
+  try {
+    guard.restore();
+  } catch (const Error& e) {
+    report.warnings.push_back(
+        fmt::format("--power-limit: a limit could not be restored: {}; check with `chase limits "
+                    "show` and `nvidia-smi -q -d POWER`",
+                    e.what()));
+  }
+}
 
 void add_carbon(const MeasureOptions& options, const std::optional<CarbonSeries>& series,
                 MeasureReport& report) {
@@ -308,6 +343,12 @@ int run_measure(MeasureOptions& options) {
   monitor_options.csv_log = options.csv_log;  // opened (and its header written) here, before
   monitor_options.force_polling = options.polling;
   EnergyMonitor monitor(no_gpus ? nullptr : gpus.backend, cpus.backend, monitor_options);
+  // Before the command starts, after every check that can refuse the run: a refused run leaves no
+  // limit changed. The guard restores on every way out (return, exception, signal).
+  std::unique_ptr<PowerLimitGuard> limits;
+  if (options.power_limit_w) {
+    limits = apply_power_limit(*options.power_limit_w, monitor_options.gpus, gpus.backend);
+  }
 
   for (const auto& warning : report.warnings) {
     std::cerr << "chase: warning: " << escape_untrusted(warning) << '\n';
@@ -328,6 +369,7 @@ int run_measure(MeasureOptions& options) {
   report.measurement = monitor.end_window(kCommandWindow);
   if (monitor.is_window_open(kIntervalWindow)) monitor.cancel_window(kIntervalWindow);
   live.finish();
+  if (limits) restore_power_limits(*limits, report);
   note_lost_gpus(report);
 
   report.exit_code = outcome.exit_code;
@@ -363,6 +405,10 @@ void add_measure_command(CLI::App& app, int& exit_code) {
                               "progress line on a terminal; left out: none)",
                               kMinIntervalS))
       ->check(finite_number(kMinIntervalS, kMaxIntervalS));
+  cmd->add_option("--power-limit", options->power_limit_w,
+                  "Run the command with the measured GPUs at this power limit in W, restored "
+                  "afterwards (through chased when CHASE_DAEMON is set)")
+      ->check(finite_number(1, 100000));
   cmd->add_flag("--json", options->json, "Report as JSON");
   cmd->add_flag("--no-cpu", options->no_cpu, "Do not measure CPU energy (RAPL)");
   cmd->add_flag("--polling", options->polling,

@@ -46,23 +46,6 @@ Error io_error(const std::string& what, const fs::path& path, int error) {
                                  what, path.string(), std::strerror(error)));
 }
 
-// Process start time in clock ticks since boot (field 22 of /proc/<pid>/stat); 0 when unknown.
-std::uint64_t process_start_time(long pid) {
-  std::ifstream in(fmt::format("/proc/{}/stat", pid));
-  std::string text;
-  if (!std::getline(in, text)) return 0;
-  // The command name (field 2) is in parentheses and may hold spaces: count fields after the last
-  // ')'.
-  const auto close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(text.substr(close + 1));
-  std::string field;
-  for (int index = 3; fields >> field; ++index) {
-    if (index == 22) return std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return 0;
-}
-
 // Holds the exclusive flock on <dir>/limits.lock for its lifetime.
 class StoreLock {
  public:
@@ -205,6 +188,22 @@ std::optional<fs::path> default_limit_state_directory(std::string* why_none) {
         "there is no directory for the record of changed GPU power limits";
   }
   return std::nullopt;
+}
+
+std::uint64_t process_start_time(long pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string text;
+  if (!std::getline(in, text)) return 0;
+  // The command name (field 2) is in parentheses and may hold spaces: count fields after the last
+  // ')'.
+  const auto close = text.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 1));
+  std::string field;
+  for (int index = 3; fields >> field; ++index) {
+    if (index == 22) return std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return 0;
 }
 
 LimitHolder this_process_holder(std::uint64_t guard, double set_w) {
