@@ -40,20 +40,6 @@ void configure_logging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
-int exit_code_for(chase::ErrorCode code) {
-  switch (code) {
-    case chase::ErrorCode::kInvalidArgument:
-    case chase::ErrorCode::kParse:
-      return 2;
-    case chase::ErrorCode::kPermissionDenied:
-      return 77;  // sysexits EX_NOPERM
-    case chase::ErrorCode::kUnavailable:
-      return 69;  // EX_UNAVAILABLE
-    default:
-      return 1;
-  }
-}
-
 // The commands write their results through checked outputs (cli/output_file.h); this catches what
 // else reached std::cout (help and version text), so `chase ... > /dev/full` never exits 0.
 int checked_standard_output(int code) {
@@ -95,7 +81,7 @@ int main(int argc, char** argv) {
   } catch (const chase::Error& e) {
     // Escaped here too, whatever built the message: it may quote a file or a service.
     std::cerr << "chase: error: " << chase::escape_untrusted(e.what()) << '\n';
-    code = exit_code_for(e.code());
+    code = chase::exit_status_for(e.code());
   } catch (const std::exception& e) {
     std::cerr << "chase: internal error: " << chase::escape_untrusted(e.what()) << '\n';
     code = 1;

@@ -2,6 +2,20 @@
 
 namespace chase {
 
+int exit_status_for(ErrorCode code) noexcept {
+  switch (code) {
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kParse:
+      return 2;
+    case ErrorCode::kPermissionDenied:
+      return 77;  // sysexits EX_NOPERM
+    case ErrorCode::kUnavailable:
+      return 69;  // EX_UNAVAILABLE
+    default:
+      return 1;
+  }
+}
+
 std::string_view to_string(ErrorCode code) noexcept {
   switch (code) {
     case ErrorCode::kInvalidArgument:

@@ -39,19 +39,9 @@ struct DaemonOptions {
   bool no_state = false;
 };
 
+// A socket path held by a live daemon is "unavailable" to this one (EX_UNAVAILABLE).
 int exit_code_for(ErrorCode code) {
-  switch (code) {
-    case ErrorCode::kInvalidArgument:
-    case ErrorCode::kParse:
-      return 2;
-    case ErrorCode::kPermissionDenied:
-      return 77;
-    case ErrorCode::kUnavailable:
-    case ErrorCode::kAlreadyExists:
-      return 69;
-    default:
-      return 1;
-  }
+  return code == ErrorCode::kAlreadyExists ? 69 : exit_status_for(code);
 }
 
 mode_t parse_mode(const std::string& text) {

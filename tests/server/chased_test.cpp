@@ -11,6 +11,7 @@
 #include "chase/daemon_client.h"
 #include "chase/error.h"
 #include "server/chased_fixture.h"
+#include "support/scoped_env.h"
 
 #ifndef CHASED_CLIENT_HELPER_PATH
 #error "CHASED_CLIENT_HELPER_PATH must name tests/server/chased_client_helper"
@@ -21,28 +22,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// Sets the environment variable for the object's lifetime.
-class ScopedVariable {
- public:
-  ScopedVariable(const char* name, const std::string& value) : name_(name) {
-    if (const char* old = std::getenv(name)) previous_ = old;
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedVariable() {
-    if (previous_)
-      ::setenv(name_, previous_->c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> previous_;
-};
-
 TEST(Chased, AClientKilledWithSigkillHasItsLimitRestoredWithinTwoSeconds) {
   ChasedDaemon daemon;
-  ScopedVariable address("CHASE_DAEMON", daemon.address());
+  ScopedEnv address("CHASE_DAEMON", daemon.address());
   Process client({CHASED_CLIENT_HELPER_PATH, "2", "150"});
   ASSERT_TRUE(client.wait_for_output("limit set", 10s)) << client.stderr_so_far();
   EXPECT_EQ(daemon.limit_w(2), 150.0);
@@ -233,7 +215,7 @@ TEST(Chased, TheLibraryBackendReadsThroughTheDaemon) {
 
 TEST(Chased, MeasurePowerLimitRunsTheCommandAtTheLimitThroughTheDaemon) {
   ChasedDaemon daemon(2);
-  ScopedVariable address("CHASE_DAEMON", daemon.address());
+  ScopedEnv address("CHASE_DAEMON", daemon.address());
   const auto seen = daemon.env().directory() / "seen.json";
   const auto result =
       run_process({CHASE_CLI_PATH, "measure", "--no-cpu", "--power-limit", "175", "--", "/bin/sh",
@@ -251,7 +233,7 @@ TEST(Chased, MeasurePowerLimitRunsTheCommandAtTheLimitThroughTheDaemon) {
 
 TEST(Chased, MeasurePowerLimitRefusesAnOutOfRangeLimitBeforeRunning) {
   ChasedDaemon daemon(1);
-  ScopedVariable address("CHASE_DAEMON", daemon.address());
+  ScopedEnv address("CHASE_DAEMON", daemon.address());
   const auto marker = daemon.env().directory() / "ran";
   const auto result = run_process({CHASE_CLI_PATH, "measure", "--no-cpu", "--power-limit", "20",
                                    "--", "/usr/bin/touch", marker.string()},
