@@ -242,9 +242,9 @@ class HttpRecurringStore final : public RecurringStore {
 
   std::vector<BatchSizeObservation> load(const std::string& job) const override {
     std::vector<BatchSizeObservation> out;
-    for (const auto& o : call("load", {{"job", job}}).at("observations")) {
-      out.push_back(observation_from_json(o));
-    }
+    // The reply is kept: a loop over a member of the temporary would read freed memory.
+    const auto reply = call("load", {{"job", job}});
+    for (const auto& o : reply.at("observations")) out.push_back(observation_from_json(o));
     return out;
   }
   void append(const std::string& job, const BatchSizeObservation& o) override {
@@ -287,7 +287,8 @@ class HttpRecurringStore final : public RecurringStore {
   }
   std::vector<RunRecord> runs(const std::string& job) const override {
     std::vector<RunRecord> out;
-    for (const auto& r : call("runs", {{"job", job}}).at("runs")) out.push_back(run_from_json(r));
+    const auto reply = call("runs", {{"job", job}});
+    for (const auto& r : reply.at("runs")) out.push_back(run_from_json(r));
     return out;
   }
   RunRecord run(std::int64_t run_id) const override {
