@@ -107,6 +107,23 @@ void BM_ServedDecisionsSqlite(benchmark::State& state) {
 }
 BENCHMARK(BM_ServedDecisionsSqlite)->Threads(1)->Threads(8)->UseRealTime();
 
+// The same traffic on the store directly (no HTTP): what the database itself costs.
+void BM_DirectDecisionsSqlite(benchmark::State& state) {
+  static const auto url = "sqlite:" + (std::filesystem::temp_directory_path() /
+                                       ("chase_bench_direct_" + std::to_string(getpid()) + ".db"))
+                                          .string();
+  auto store = chase::open_recurring_store(url);
+  const std::string job = "direct-" + std::to_string(state.thread_index() % 4);
+  const chase::RunOwner owner{"bench", static_cast<std::int64_t>(getpid())};
+  for (auto _ : state) {
+    const auto decision = store->begin_run(job, spec(), owner);
+    const double cost = 1000 + static_cast<double>(decision.batch_size);
+    store->end_run(decision.run_id, {chase::RunOutcome::kReached, 3, cost, 1, cost, 0});
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DirectDecisionsSqlite)->Threads(1)->Threads(8)->UseRealTime();
+
 void BM_ServedDecisionsPostgres(benchmark::State& state) {
   const char* url = std::getenv("CHASE_BENCH_POSTGRES_URL");
   if (url == nullptr || *url == '\0') {

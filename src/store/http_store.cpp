@@ -160,6 +160,9 @@ class RecurringStoreServer::Impl {
       : options_(std::move(options)), pool_(std::move(open_store), options_.lease_s) {
     const auto threads = options_.threads;
     server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    // Small requests and replies on kept-alive connections: without TCP_NODELAY, Nagle's
+    // algorithm meets the peer's delayed ACK and every call waits ~40 ms.
+    server_.set_tcp_nodelay(true);
     server_.Post(R"(/v1/([a-z_]+))",
                  [this](const httplib::Request& request, httplib::Response& response) {
                    handle(request, response);
@@ -236,6 +239,7 @@ class HttpRecurringStore final : public RecurringStore {
     client_.set_connection_timeout(5, 0);
     client_.set_read_timeout(120, 0);  // a decision waits behind other writers at most that long
     client_.set_keep_alive(true);
+    client_.set_tcp_nodelay(true);  // see the server's: ~40 ms per call otherwise
     if (!token.empty()) client_.set_bearer_token_auth(token);
     call("job", {{"job", ""}});  // answers, or fails now: before any command runs
   }
