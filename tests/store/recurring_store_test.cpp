@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "store/http_store.h"
 #include "store/sql.h"
 #include "store/store_contract.h"
 
@@ -118,6 +119,56 @@ TEST(EpochRule, StopsAtTheTargetTheBoundOrMaxEpochs) {
   decision.profile = SavedProfile{{}, 300, 0.1, 4};
   EXPECT_FALSE(judge_epoch(spec, decision, 1, 0.5, 30).stop);
   EXPECT_TRUE(judge_epoch(spec, decision, 2, 0.5, 30).stop);
+}
+
+}  // namespace
+}  // namespace chase::testing
+
+namespace chase::testing {
+namespace {
+
+// The same contract through `chase serve`'s server and its HTTP client, in process.
+class ServedStore : public ::testing::Test {
+ protected:
+  ServedStore() {
+    store::ServerOptions options;
+    options.token = "served-store-test-token";
+    server_ = std::make_unique<store::RecurringStoreServer>(
+        [url = "sqlite:" + (dir_.path() / "store.db").string()] {
+          return open_recurring_store(url);
+        },
+        options);
+    thread_ = std::thread([this] { server_->serve(); });
+  }
+  ~ServedStore() override {
+    server_->stop();
+    thread_.join();
+  }
+  std::function<std::unique_ptr<RecurringStore>()> opener() const {
+    return [url = "http://127.0.0.1:" + std::to_string(server_->port())] {
+      return open_recurring_store(url, "served-store-test-token");
+    };
+  }
+  TempDir dir_;
+  std::unique_ptr<store::RecurringStoreServer> server_;
+  std::thread thread_;
+};
+
+TEST_F(ServedStore, Lifecycle) { check_lifecycle(opener()); }
+TEST_F(ServedStore, DecisionsEqualTheInMemoryOptimizer) { check_decisions_match_memory(opener()); }
+TEST_F(ServedStore, EightConcurrentRunsRecordedOnceInSomeSerialOrder) {
+  check_concurrent_runs(opener());
+}
+TEST_F(ServedStore, KilledOwnerIsRecordedAsKilledByTheNextRun) { check_killed_owner(opener()); }
+
+TEST_F(ServedStore, WrongOrMissingTokenIsRefused) {
+  const auto url = "http://127.0.0.1:" + std::to_string(server_->port());
+  EXPECT_NE(error_message([&] { open_recurring_store(url, "not-the-token"); },
+                          ErrorCode::kPermissionDenied)
+                .find("refused the token"),
+            std::string::npos);
+  unsetenv("CHASE_TOKEN");
+  error_message([&] { open_recurring_store(url); }, ErrorCode::kPermissionDenied);
 }
 
 }  // namespace
