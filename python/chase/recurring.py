@@ -4,7 +4,7 @@
     if run.report(epoch, accuracy).stop: break     # after each epoch
 
 Pure Python over chase run's local socket (``$CHASE_RUN_SOCKET``, one JSON line each way), the same
-protocol ``chase run-report`` and the C++ ``chase::RunClient`` speak; it needs no compiled module.
+protocol ``chase run-report`` and the C++ ``chase::RunClient`` speak; it calls nothing compiled.
 Errors: :class:`RunError` (a ``RuntimeError``) with chase run's message — not started by chase run,
 a NaN or infinite metric, an epoch reported twice, a report after the run was told to stop.
 """
