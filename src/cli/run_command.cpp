@@ -429,6 +429,12 @@ int run_job(RunJobOptions& options) {
         outcome.exit_code == 0 && outcome.signal == 0;
     if (!retry) break;
     exit_code = 1;  // out of tries unless a later run reaches the target
+    if (attempt + 1 == options.max_tries) {
+      std::cerr << fmt::format(
+          "chase run: job '{}': no run reached the target in {} tries "
+          "(--max-tries); each is recorded in the store\n",
+          options.job, options.max_tries);
+    }
   }
   if (options.json) out.stream() << report.dump(2) << '\n';
   out.close();
