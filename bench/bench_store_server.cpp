@@ -6,6 +6,7 @@
 //
 //   chase_bench_store_server --benchmark_min_time=3s
 #include <benchmark/benchmark.h>
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -52,6 +53,16 @@ struct Served {
   std::string url;
 };
 
+// A decision rebuilds the job's optimiser from its whole history, so its cost grows with the
+// history; a real job recurs a few hundred times. Each thread moves to a fresh job every
+// kRecurrencesPerJob decisions, so the figures are those of jobs with 0-200 recurrences behind
+// them.
+constexpr std::size_t kRecurrencesPerJob = 200;
+std::string job_name(const char* kind, const benchmark::State& state, std::size_t iteration) {
+  return fmt::format("{}-{}-{}-{}", kind, getpid(), state.thread_index(),
+                     iteration / kRecurrencesPerJob);
+}
+
 std::mutex latencies_mutex;
 std::condition_variable all_in;
 std::vector<double> latencies_ms;
@@ -59,10 +70,11 @@ int threads_in = 0;
 
 void served_decisions(benchmark::State& state, Served& served) {
   auto store = chase::store::open_http_store(served.url, "bench-token-0123456789");
-  const std::string job = "bench-" + std::to_string(state.thread_index() % 4);
   const chase::RunOwner owner{"bench", static_cast<std::int64_t>(getpid())};
   std::vector<double> mine;
+  std::size_t iteration = 0;
   for (auto _ : state) {
+    const auto job = job_name("served", state, iteration++);
     const auto start = std::chrono::steady_clock::now();
     const auto decision = store->begin_run(job, spec(), owner);
     mine.push_back(
@@ -91,14 +103,27 @@ void served_decisions(benchmark::State& state, Served& served) {
   }
 }
 
+// The benchmark's temporary folder, removed at exit (statics are destroyed in reverse order, so
+// after the servers using it).
+const std::filesystem::path& bench_dir() {
+  struct Dir {
+    Dir()
+        : path(std::filesystem::temp_directory_path() /
+               ("chase_bench_store_" + std::to_string(getpid()))) {
+      std::filesystem::create_directories(path);
+    }
+    ~Dir() {
+      std::error_code ignored;
+      std::filesystem::remove_all(path, ignored);
+    }
+    std::filesystem::path path;
+  };
+  static const Dir dir;
+  return dir.path;
+}
+
 Served* sqlite_served() {
-  static const auto dir = [] {
-    auto d =
-        std::filesystem::temp_directory_path() / ("chase_bench_store_" + std::to_string(getpid()));
-    std::filesystem::create_directories(d);
-    return d;
-  }();
-  static Served served("sqlite:" + (dir / "store.db").string());
+  static Served served("sqlite:" + (bench_dir() / "served.db").string());
   return &served;
 }
 
@@ -109,13 +134,12 @@ BENCHMARK(BM_ServedDecisionsSqlite)->Threads(1)->Threads(8)->UseRealTime();
 
 // The same traffic on the store directly (no HTTP): what the database itself costs.
 void BM_DirectDecisionsSqlite(benchmark::State& state) {
-  static const auto url = "sqlite:" + (std::filesystem::temp_directory_path() /
-                                       ("chase_bench_direct_" + std::to_string(getpid()) + ".db"))
-                                          .string();
+  static const auto url = "sqlite:" + (bench_dir() / "direct.db").string();
   auto store = chase::open_recurring_store(url);
-  const std::string job = "direct-" + std::to_string(state.thread_index() % 4);
   const chase::RunOwner owner{"bench", static_cast<std::int64_t>(getpid())};
+  std::size_t iteration = 0;
   for (auto _ : state) {
+    const auto job = job_name("direct", state, iteration++);
     const auto decision = store->begin_run(job, spec(), owner);
     const double cost = 1000 + static_cast<double>(decision.batch_size);
     store->end_run(decision.run_id, {chase::RunOutcome::kReached, 3, cost, 1, cost, 0});
