@@ -266,6 +266,9 @@ TEST_F(RunCommand, NonFiniteMetricsAndStrayReportsAreRefused) {
 // kill -9 of chase run mid-recurrence: the next chase run records the run as killed and proceeds.
 TEST_F(RunCommand, KilledChaseRunIsRecordedByTheNextOne) {
   setenv("CHASE_CLI", CHASE_CLI_PATH, 1);
+  // chase run's socket folder goes under TMPDIR; a killed chase run cannot remove it, the test
+  // does.
+  setenv("TMPDIR", store_dir_.path().c_str(), 1);
   Process killed({CHASE_CLI_PATH, "run", "--job", "k", "--store", store_url(), "--no-cpu",
                   "--batch-sizes", "8", "--target", "1", "--max-power", "1", "--", "/bin/sh", "-c",
                   "sleep 10"});
@@ -274,6 +277,7 @@ TEST_F(RunCommand, KilledChaseRunIsRecordedByTheNextOne) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_EQ(store->runs("k").size(), 1u);
+  unsetenv("TMPDIR");
   ::kill(killed.pid(), SIGKILL);
   EXPECT_EQ(killed.wait().signal, SIGKILL);
   const auto r =
