@@ -28,9 +28,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "chase/batch_size_optimizer.h"
 #include "chase/zeus_trace.h"
 
 namespace chase {
@@ -45,6 +47,10 @@ struct RecurringOptions {
   std::size_t window = 0;
   std::size_t max_tries = 20;  // runs per recurrence before the target counts as unreachable
   std::size_t score_last = 10;
+  // Where the optimizer keeps its observations (null: in memory), under `job_id` (empty: the
+  // workload's dataset name); a store that already holds the job's history continues from it.
+  std::shared_ptr<BatchSizeStore> store;
+  std::string job_id;
   // Called after each recurrence with (done, total), e.g. for a progress line; may be empty.
   std::function<void(std::size_t, std::size_t)> on_recurrence;
 };
@@ -96,6 +102,10 @@ struct RecurringResult {
 };
 
 RecurringResult simulate_recurring(const ZeusTrace& trace, const RecurringOptions& options = {});
+
+// The optimizer's decisions use seed ^ kDecisionSeedSalt, their own stream apart from the training
+// paths'; a live job (chase/recurring_store.h) uses the same, so a job and its simulation agree.
+inline constexpr std::uint64_t kDecisionSeedSalt = 0x5eed0fba7c4512e5ULL;
 
 // The artifact's default number of recurrences for a trace: 2·|B|·|P|.
 std::size_t default_recurrences(const ZeusTrace& trace);

@@ -18,6 +18,10 @@ void add_select_command(CLI::App& app, int& exit_code);
 void add_forecast_command(CLI::App& app, int& exit_code);
 void add_simulate_command(CLI::App& app, int& exit_code);
 void add_limits_command(CLI::App& app, int& exit_code);
+// Recurring jobs (run_command.cpp): chase run and, for the script it runs, chase run-report.
+void add_run_command(CLI::App& app, int& exit_code);
+void add_run_report_command(CLI::App& app, int& exit_code);
+void add_serve_command(CLI::App& app, int& exit_code);  // serve_command.cpp
 // The subcommands of `simulate`, each in its own file.
 void add_simulate_recurring_command(CLI::App& simulate, int& exit_code);
 void add_simulate_carbon_command(CLI::App& simulate, int& exit_code);

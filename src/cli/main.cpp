@@ -68,6 +68,9 @@ int main(int argc, char** argv) {
   chase::cli::add_forecast_command(app, exit_code);
   chase::cli::add_simulate_command(app, exit_code);
   chase::cli::add_limits_command(app, exit_code);
+  chase::cli::add_run_command(app, exit_code);
+  chase::cli::add_run_report_command(app, exit_code);
+  chase::cli::add_serve_command(app, exit_code);
   app.parse_complete_callback([&] { configure_logging(log_level); });
 
   int code = exit_code;

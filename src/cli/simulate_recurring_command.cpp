@@ -12,6 +12,7 @@
 
 #include "chase/error.h"
 #include "chase/recurring_simulation.h"
+#include "chase/recurring_store.h"
 #include "cli/commands.h"
 #include "cli/option_checks.h"
 #include "cli/output_file.h"
@@ -31,6 +32,7 @@ struct RecurringCommandOptions {
   std::optional<std::size_t> recurrences;  // left out: 2·|B|·|P|
   std::optional<std::size_t> window;       // left out: every reward
   RecurringOptions simulation;
+  std::string store;  // empty: in memory
   bool json = false;
 };
 
@@ -251,11 +253,29 @@ void add_simulate_recurring_command(CLI::App& simulate, int& exit_code) {
   cmd->add_option("--window", options->window,
                   "Latest rewards per arm to learn from (left out: all)")
       ->transform(whole_number(1, kMaxRecurrences));
+  cmd->add_option("--store", options->store,
+                  "Keep the optimizer's observations in this store (sqlite:PATH or "
+                  "postgresql://...; left out: in memory)");
+  cmd->add_option("--job", options->simulation.job_id,
+                  "The job's name in --store (left out: simulate/WORKLOAD/GPU)");
   cmd->add_flag("--json", options->json, "Print JSON instead of a table");
   cmd->callback([options, &exit_code] {
     if (options->trace_dir.empty()) {
       throw Error(ErrorCode::kInvalidArgument,
                   "give --trace-dir (the zeus-trace folder) or set CHASE_DATA_DIR");
+    }
+    if (!options->store.empty()) {
+      if (options->simulation.job_id.empty()) {
+        options->simulation.job_id = fmt::format("simulate/{}/{}", options->workload, options->gpu);
+      }
+      options->simulation.store = open_recurring_store(options->store);
+      const auto earlier = options->simulation.store->load(options->simulation.job_id).size();
+      if (earlier > 0) {
+        throw Error(ErrorCode::kAlreadyExists,
+                    fmt::format("job '{}' already has {} observations in {}; a simulation starts "
+                                "from a fresh job: give another --job",
+                                options->simulation.job_id, earlier, options->store));
+      }
     }
     auto out = OutputFile::standard_output();
     const auto trace = ZeusTrace::load(options->trace_dir, options->gpu, job_spec(*options));

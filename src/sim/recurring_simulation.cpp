@@ -86,7 +86,8 @@ class RecurringJob {
   static BatchSizeOptimizerOptions optimizer_options(const ZeusTrace& trace,
                                                      const RecurringOptions& options) {
     BatchSizeOptimizerOptions bso;
-    bso.job_id = trace.workload().dataset;
+    bso.job_id = options.job_id.empty() ? trace.workload().dataset : options.job_id;
+    bso.store = options.store;
     bso.batch_sizes = trace.batch_sizes();
     bso.default_batch_size = trace.workload().default_batch_size;
     bso.pruning_rounds = options.pruning_rounds;
@@ -94,7 +95,7 @@ class RecurringJob {
     bso.window = options.window;
     bso.beta = options.beta;
     // Its own stream: the paths and the decisions must not share random numbers.
-    bso.seed = options.seed ^ 0x5eed0fba7c4512e5ULL;
+    bso.seed = options.seed ^ kDecisionSeedSalt;
     return bso;
   }
 

@@ -1,0 +1,176 @@
+// The SQLite recurring store: schema and migrations, the run lifecycle, concurrency and crashes
+// (chase/recurring_store.h; the shared checks are in store_contract.h).
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+
+#include "store/http_store.h"
+#include "store/sql.h"
+#include "store/store_contract.h"
+
+namespace chase::testing {
+namespace {
+
+class SqliteStore : public ::testing::Test {
+ protected:
+  std::string url() const { return "sqlite:" + (dir_.path() / "store.db").string(); }
+  std::function<std::unique_ptr<RecurringStore>()> opener() const {
+    return [url = url()] { return open_recurring_store(url); };
+  }
+  void sql(const std::string& statements) const {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_.path() / "store.db").c_str(), &db), SQLITE_OK);
+    char* message = nullptr;
+    const int rc = sqlite3_exec(db, statements.c_str(), nullptr, nullptr, &message);
+    EXPECT_EQ(rc, SQLITE_OK) << (message ? message : "");
+    sqlite3_free(message);
+    sqlite3_close(db);
+  }
+  TempDir dir_;
+};
+
+TEST_F(SqliteStore, Lifecycle) { check_lifecycle(opener()); }
+TEST_F(SqliteStore, DecisionsEqualTheInMemoryOptimizer) { check_decisions_match_memory(opener()); }
+TEST_F(SqliteStore, EightConcurrentRunsRecordedOnceInSomeSerialOrder) {
+  check_concurrent_runs(opener());
+}
+TEST_F(SqliteStore, KilledOwnerIsRecordedAsKilledByTheNextRun) { check_killed_owner(opener()); }
+TEST_F(SqliteStore, KillDuringWritesLeavesItConsistent) {
+  check_kill_during_writes(opener());
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_.path() / "store.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &statement, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(statement), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(statement, 0)), "ok");
+  sqlite3_finalize(statement);
+  sqlite3_close(db);
+}
+
+TEST_F(SqliteStore, NewerSchemaIsRefusedAndLeftAlone) {
+  { open_recurring_store(url()); }
+  sql("UPDATE chase_schema SET version = 99");
+  const auto message = error_message([&] { open_recurring_store(url()); }, ErrorCode::kUnavailable);
+  EXPECT_NE(message.find("schema version 99"), std::string::npos) << message;
+  EXPECT_NE(message.find("upgrade chase"), std::string::npos) << message;
+}
+
+// A store written by the first schema (no epochs, no profiles) is migrated in place, its jobs kept.
+TEST_F(SqliteStore, MigratesTheFirstSchema) {
+  {
+    auto store = open_recurring_store(url());
+    store->begin_run("old", toy_spec(), this_process());
+  }
+  sql("DROP TABLE epochs; DROP TABLE profiles; UPDATE chase_schema SET version = 1;");
+  auto store = open_recurring_store(url());
+  EXPECT_EQ(RecurringStore::schema_version(), 2);
+  ASSERT_TRUE(store->job("old"));
+  EXPECT_EQ(store->runs("old").size(), 1u);
+  store->save_profile("old", 32, {{{250, 1, 2}}, 250, 1, 2});
+  EXPECT_TRUE(store->profile("old", 32));
+}
+
+TEST_F(SqliteStore, BadUrlsSayWhatToWrite) {
+  EXPECT_NE(error_message([] { open_recurring_store("mysql://x"); }, ErrorCode::kInvalidArgument)
+                .find("sqlite:PATH"),
+            std::string::npos);
+  error_message([] { open_recurring_store("sqlite:"); }, ErrorCode::kInvalidArgument);
+  error_message([] { open_recurring_store("sqlite:/nonexistent-dir/x/store.db"); },
+                ErrorCode::kUnavailable);
+  // A file that is not a database.
+  { std::ofstream(dir_.path() / "text.db") << "this is not SQLite, just text\n"; }
+  error_message([&] { open_recurring_store("sqlite:" + (dir_.path() / "text.db").string()); },
+                ErrorCode::kUnavailable);
+}
+
+TEST_F(SqliteStore, RuledOutSizesAreObservedNotStarted) {
+  auto store = open_recurring_store(url());
+  const std::string job = "ruled";
+  // One cheap recurrence (cost 100) sets the limit to 200.
+  const auto first = store->begin_run(job, toy_spec(), this_process());
+  store->end_run(first.run_id, {RunOutcome::kReached, 1, 1, 1, 100, 0});
+  // Pruning next expects 16: its saved epoch costs 1000, over the limit, so it is ruled out.
+  SavedProfile expensive{{{300, 10, 1000}}, 300, 10, 1000};  // η 0.5: 500 + 0.5·300·10 = 2000
+  store->save_profile(job, 16, expensive);
+  const auto next = store->begin_run(job, std::nullopt, this_process());
+  EXPECT_EQ(next.ruled_out, 1u);
+  EXPECT_NE(next.batch_size, 16u);
+  const auto observations = store->load(job);
+  ASSERT_EQ(observations.size(), 2u);
+  EXPECT_FALSE(observations[1].started);
+  EXPECT_EQ(observations[1].batch_size, 16u);
+}
+
+TEST(EpochRule, StopsAtTheTargetTheBoundOrMaxEpochs) {
+  auto spec = toy_spec();
+  RunDecision decision;
+  decision.cost_limit = INFINITY;
+  EXPECT_FALSE(judge_epoch(spec, decision, 3, 0.5, 10).stop);
+  EXPECT_EQ(judge_epoch(spec, decision, 3, 0.95, 10).outcome, RunOutcome::kReached);
+  EXPECT_EQ(judge_epoch(spec, decision, 50, 0.5, 10).outcome, RunOutcome::kFailed);
+  spec.higher_is_better = false;  // a loss or perplexity
+  EXPECT_EQ(judge_epoch(spec, decision, 3, 0.5, 10).outcome, RunOutcome::kReached);
+  spec.higher_is_better = true;
+  decision.cost_limit = 35;  // mean epoch 10: ⌊35 / 10⌋ = 3 whole epochs fit
+  EXPECT_FALSE(judge_epoch(spec, decision, 2, 0.5, 20).stop);
+  EXPECT_EQ(judge_epoch(spec, decision, 3, 0.5, 30).outcome, RunOutcome::kStoppedEarly);
+  // With a saved profile its epoch prices the bound (η 0.5, 300 W: 0.5·4 + 0.5·300·0.1 = 17).
+  decision.profile = SavedProfile{{}, 300, 0.1, 4};
+  EXPECT_FALSE(judge_epoch(spec, decision, 1, 0.5, 30).stop);
+  EXPECT_TRUE(judge_epoch(spec, decision, 2, 0.5, 30).stop);
+}
+
+}  // namespace
+}  // namespace chase::testing
+
+namespace chase::testing {
+namespace {
+
+// The same contract through `chase serve`'s server and its HTTP client, in process.
+class ServedStore : public ::testing::Test {
+ protected:
+  ServedStore() {
+    store::ServerOptions options;
+    options.token = "served-store-test-token";
+    server_ = std::make_unique<store::RecurringStoreServer>(
+        [url = "sqlite:" + (dir_.path() / "store.db").string()] {
+          return open_recurring_store(url);
+        },
+        options);
+    thread_ = std::thread([this] { server_->serve(); });
+  }
+  ~ServedStore() override {
+    server_->stop();
+    thread_.join();
+  }
+  std::function<std::unique_ptr<RecurringStore>()> opener() const {
+    return [url = "http://127.0.0.1:" + std::to_string(server_->port())] {
+      return open_recurring_store(url, "served-store-test-token");
+    };
+  }
+  TempDir dir_;
+  std::unique_ptr<store::RecurringStoreServer> server_;
+  std::thread thread_;
+};
+
+TEST_F(ServedStore, Lifecycle) { check_lifecycle(opener()); }
+TEST_F(ServedStore, DecisionsEqualTheInMemoryOptimizer) { check_decisions_match_memory(opener()); }
+TEST_F(ServedStore, EightConcurrentRunsRecordedOnceInSomeSerialOrder) {
+  check_concurrent_runs(opener());
+}
+// (Killed owners through the server are tested with real processes in run_command_test.cpp: this
+// process runs the server's threads, and forking a threaded process is not safe.)
+
+TEST_F(ServedStore, WrongOrMissingTokenIsRefused) {
+  const auto url = "http://127.0.0.1:" + std::to_string(server_->port());
+  EXPECT_NE(error_message([&] { open_recurring_store(url, "not-the-token"); },
+                          ErrorCode::kPermissionDenied)
+                .find("refused the token"),
+            std::string::npos);
+  unsetenv("CHASE_TOKEN");
+  error_message([&] { open_recurring_store(url); }, ErrorCode::kPermissionDenied);
+}
+
+}  // namespace
+}  // namespace chase::testing
