@@ -29,11 +29,6 @@ enum class ErrorCode {
 
 std::string_view to_string(ErrorCode code) noexcept;
 
-// The process exit status for a failure of this kind, as chase's programs (the CLI, chased) use
-// it: 2 bad input (kInvalidArgument, kParse), 77 permission (sysexits EX_NOPERM), 69 unavailable
-// (EX_UNAVAILABLE), 1 otherwise.
-int exit_status_for(ErrorCode code) noexcept;
-
 class Error : public std::runtime_error {
  public:
   Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}

@@ -11,6 +11,7 @@
 
 #include "chase/error.h"
 #include "cli/commands.h"
+#include "common/exit_status.h"
 #include "common/text.h"
 
 namespace {

@@ -1,5 +1,7 @@
 #include "chase/error.h"
 
+#include "common/exit_status.h"
+
 namespace chase {
 
 int exit_status_for(ErrorCode code) noexcept {

@@ -17,6 +17,7 @@
 #include "chase/cpu.h"
 #include "chase/error.h"
 #include "chase/nvml.h"
+#include "common/exit_status.h"
 #include "server/daemon_server.h"
 #include "server/daemon_service.h"
 
