@@ -35,8 +35,8 @@ struct MeasureOptions {
   bool polling = false;
   std::string output;
   std::string csv_log;
-  std::string job_dir;         // under a launcher: where the ranks' parts meet
-  double job_timeout_s = 120;  // how long the job leader waits for the other ranks' parts
+  std::string job_dir;                  // under a launcher: where the ranks' parts meet
+  double job_timeout_s = 120;           // how long the job leader waits for the other ranks' parts
   std::optional<double> power_limit_w;  // --power-limit: the GPUs' limit for the run
   std::vector<std::string> command;
 };
