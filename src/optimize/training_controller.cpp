@@ -156,7 +156,8 @@ class TrainingController::Impl final : public ControlledJob {
             std::make_shared<EnergyMonitor>(gpus, nullptr, monitor_options(*actuator_, clock_))),
         optimizer_(gpus, profiling_options(options_, clock_, actuator_, monitor_)),
         driver_(*policy_, *this),
-        wait_until_(options_.wait_until ? options_.wait_until : default_wait(clock_)) {
+        wait_until_(options_.wait_until ? options_.wait_until : default_wait(clock_)),
+        single_rank_(actuator_->coordinator().size() == 1) {
     if (options_.resumed) steps_done_ = options_.resumed->steps_done;
   }
 
@@ -304,8 +305,8 @@ class TrainingController::Impl final : public ControlledJob {
   // boundaries, decisions and planned switches at the same step; a single process pays nothing.
   UtcTime agreed_now() {
     const auto now = clock_->utc_now();
+    if (single_rank_) return now;
     auto& coordinator = actuator_->coordinator();
-    if (coordinator.size() == 1) return now;
     const double local_s = Seconds(now.time_since_epoch()).count();
     return UtcTime{} +
            std::chrono::duration_cast<UtcTime::duration>(Seconds(coordinator.agree(local_s)));
@@ -365,6 +366,7 @@ class TrainingController::Impl final : public ControlledJob {
   bool started_ = false;
   bool period_open_ = false;
   std::function<void(UtcTime)> wait_until_;
+  const bool single_rank_;  // one process drives the whole job: no agreement per step
   UtcTime train_start_{};
   UtcTime job_start_{};  // the original job's start (a resumed run's deadline counts from it)
   std::size_t steps_done_ = 0;
