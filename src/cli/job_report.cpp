@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "chase/error.h"
+#include "common/json_fields.h"
 #include "common/text.h"
 
 namespace chase::cli {
@@ -162,20 +163,8 @@ void write_job_part(const fs::path& directory, const LaunchInfo& launch,
   measurement["node"] = launch.node;
   measurement["local_rank"] = launch.local_rank;
   // Written aside, then renamed: the leader never reads half a part.
-  const auto final_path = part_path(directory, launch.rank);
-  const auto temporary = final_path.string() + ".partial";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << measurement.dump() << '\n';
-    if (!out.flush()) {
-      throw Error(ErrorCode::kIo, fmt::format("cannot write this rank's part '{}'", temporary));
-    }
-  }
-  fs::rename(temporary, final_path, error);
-  if (error) {
-    throw Error(ErrorCode::kIo, fmt::format("cannot rename '{}' to '{}': {}", temporary,
-                                            final_path.string(), error.message()));
-  }
+  write_json_file_atomically(part_path(directory, launch.rank), measurement, "this rank's part",
+                             -1);
 }
 
 // Launch skew between ranks is seconds at most; an earlier run's part ended long before.

@@ -3,8 +3,10 @@
 #include "common/json_fields.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <fstream>
 
 #include "chase/error.h"
 #include "common/text.h"
@@ -103,6 +105,26 @@ std::optional<bool> JsonFields::flag(std::string_view key) const {
   if (value == nullptr) return std::nullopt;
   if (!value->is_boolean()) fail(key, *value, "true or false");
   return value->get<bool>();
+}
+
+void write_json_file_atomically(const std::filesystem::path& path, const nlohmann::json& doc,
+                                std::string_view what, int indent) {
+  auto temporary = path;
+  temporary += fmt::format(".tmp{}", ::getpid());
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << doc.dump(indent) << '\n';
+    if (!out.flush()) {
+      throw Error(ErrorCode::kIo, fmt::format("cannot write {} {}", what, temporary.string()));
+    }
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) {
+    std::filesystem::remove(temporary, error);
+    throw Error(ErrorCode::kIo,
+                fmt::format("cannot write {} {}: {}", what, path.string(), error.message()));
+  }
 }
 
 }  // namespace chase

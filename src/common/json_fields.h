@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -51,5 +52,11 @@ class JsonFields {
   const nlohmann::json& object_;
   std::string where_;
 };
+
+// Writes `doc` to `path` atomically: into a temporary file beside it, then renamed over it, so a
+// reader (another rank, the next run) never sees half a file. `indent` as nlohmann's dump (-1:
+// one line). Throws kIo "cannot write <what> <file>" naming the file that failed.
+void write_json_file_atomically(const std::filesystem::path& path, const nlohmann::json& doc,
+                                std::string_view what, int indent = 2);
 
 }  // namespace chase

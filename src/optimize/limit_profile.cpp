@@ -2,12 +2,10 @@
 #include "chase/limit_profile.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -235,22 +233,7 @@ void save_limit_profile(const LimitProfile& profile, const std::filesystem::path
                               {"steps_per_window", info.steps_per_window},
                               {"max_power_limit_w", profile.max_power_limit_w()},
                               {"points", points}};
-  auto temporary = path;
-  temporary += fmt::format(".tmp{}", ::getpid());
-  {
-    std::ofstream out(temporary);
-    out << doc.dump(2) << '\n';
-    if (!out.flush()) {
-      throw Error(ErrorCode::kIo,
-                  fmt::format("cannot write power-limit profile {}", temporary.string()));
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::filesystem::remove(temporary, error);
-    throw Error(ErrorCode::kIo, fmt::format("cannot write power-limit profile {}", path.string()));
-  }
+  write_json_file_atomically(path, doc, "power-limit profile");
 }
 
 }  // namespace chase

@@ -1,11 +1,9 @@
 // TrainingController: profiling, then a limit per period by policy (contract: chase/training.h).
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -91,22 +89,7 @@ void write_resume_file(const std::filesystem::path& path, const ReleaseRequest& 
   const nlohmann::json doc = {{"resume_at", format_utc_time(release.resume_at)},
                               {"job_start", format_utc_time(release.job_start)},
                               {"steps_done", release.steps_done}};
-  auto temporary = path;
-  temporary += fmt::format(".tmp{}", ::getpid());
-  {
-    std::ofstream out(temporary);
-    out << doc.dump(2) << '\n';
-    if (!out.flush()) {
-      throw Error(ErrorCode::kIo,
-                  fmt::format("cannot write the resume file {}", temporary.string()));
-    }
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) {
-    std::filesystem::remove(temporary, error);
-    throw Error(ErrorCode::kIo, fmt::format("cannot write the resume file {}", path.string()));
-  }
+  write_json_file_atomically(path, doc, "the resume file");
 }
 
 UtcTime time_field(const JsonFields& fields, std::string_view key) {

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "chase/time.h"
+#include "support/carbon_csv.h"
+#include "support/cli_fixture.h"
 #include "support/process.h"
 #include "support/small_zeus_trace.h"
 
@@ -21,28 +23,14 @@ using testing::ProcessResult;
 using testing::run_process;
 namespace fs = std::filesystem;
 
-// Ten days, hourly: clean nights (100 g/kWh from 18:00 to 06:00), dirty days (500).
-std::string day_night_csv() {
-  std::string csv = "UTC time,carbon_intensity\n";
-  const UtcTime start = *parse_utc_time("2021-01-01T00:00:00Z");
-  for (int i = 0; i < 240; ++i) {
-    const int hour = i % 24;
-    csv += format_utc_time(start + std::chrono::hours(i)) + "," +
-           (hour >= 6 && hour < 18 ? "500" : "100") + "\n";
-  }
-  return csv;
-}
-
-class DeadlineCli : public ::testing::Test {
+class DeadlineCli : public testing::CliFixture {
  protected:
-  DeadlineCli()
-      : dir_(fs::temp_directory_path() / ("chase_deadline_cli_" + std::to_string(::getpid()))) {
+  DeadlineCli() : CliFixture("chase_deadline_cli") {
     fs::create_directories(dir_ / "trace");
     std::ofstream(dir_ / "trace/summary_power_a40.csv") << testing::kSmallA40TracePower;
     std::ofstream(dir_ / "trace/summary_train.csv") << testing::kSmallA40TraceTrain;
-    std::ofstream(dir_ / "carbon.csv") << day_night_csv();
+    std::ofstream(dir_ / "carbon.csv") << testing::day_night_carbon_csv(10);
   }
-  ~DeadlineCli() override { fs::remove_all(dir_); }
 
   // 100 epochs (2.8 h at 300 W) from 04:00, two hours before the dirty day begins.
   ProcessResult chase(std::vector<std::string> args) const {
@@ -66,8 +54,6 @@ class DeadlineCli : public ::testing::Test {
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv);
   }
-
-  fs::path dir_;
 };
 
 TEST_F(DeadlineCli, TheOracleReleasesThroughTheDirtyDayAndSaysSo) {

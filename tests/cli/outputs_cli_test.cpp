@@ -24,6 +24,7 @@
 #include "carbon/http_client.h"
 #include "chase/error.h"
 #include "chase/time.h"
+#include "support/carbon_csv.h"
 #include "support/cli_fixture.h"
 #include "support/fake_nvml_env.h"
 #include "support/golden.h"
@@ -44,20 +45,6 @@ using testing::read_file;
 using testing::run_process;
 namespace fs = std::filesystem;
 
-// Sets an environment variable for the test's lifetime (the CLI runs inherit it).
-
-// Hourly intensity over `days` days, a day/night pattern.
-std::string carbon_csv(int days) {
-  std::string csv = "UTC time,carbon_intensity\n";
-  const UtcTime start = *parse_utc_time("2021-01-01T00:00:00Z");
-  for (int i = 0; i < 24 * days; ++i) {
-    const int hour = i % 24;
-    csv += format_utc_time(start + std::chrono::hours(i)) + "," +
-           (hour >= 6 && hour < 18 ? "500" : "100") + "\n";
-  }
-  return csv;
-}
-
 std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
 
 class OutputsCliTest : public testing::FakeGpuCliFixture {
@@ -66,7 +53,7 @@ class OutputsCliTest : public testing::FakeGpuCliFixture {
     fs::create_directories(dir_ / "trace");
     std::ofstream(dir_ / "trace/summary_power_a40.csv") << testing::kSmallA40TracePower;
     std::ofstream(dir_ / "trace/summary_train.csv") << testing::kSmallA40TraceTrain;
-    std::ofstream(dir_ / "carbon.csv") << carbon_csv(10);
+    std::ofstream(dir_ / "carbon.csv") << testing::day_night_carbon_csv(10);
   }
   std::vector<std::string> sweep_args() const {
     return {"simulate",

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chase/time.h"
+#include "support/carbon_csv.h"
 #include "support/golden.h"
 #include "support/process.h"
 #include "support/small_zeus_trace.h"
@@ -27,18 +28,6 @@ namespace fs = std::filesystem;
 constexpr const char* kPower = testing::kSmallA40TracePower;
 constexpr const char* kTrain = testing::kSmallA40TraceTrain;
 
-// 10 days of hourly intensity: clean nights (100), dirty days (500).
-std::string day_night_csv() {
-  std::string csv = "UTC time,carbon_intensity\n";
-  const UtcTime start = *parse_utc_time("2021-01-01T00:00:00Z");
-  for (int i = 0; i < 240; ++i) {
-    const int hour = i % 24;
-    csv += format_utc_time(start + std::chrono::hours(i)) + "," +
-           (hour >= 6 && hour < 18 ? "500" : "100") + "\n";
-  }
-  return csv;
-}
-
 class SimulateCarbonCliTest : public ::testing::Test {
  protected:
   SimulateCarbonCliTest()
@@ -46,7 +35,7 @@ class SimulateCarbonCliTest : public ::testing::Test {
     fs::create_directories(dir_ / "trace");
     std::ofstream(dir_ / "trace/summary_power_a40.csv") << kPower;
     std::ofstream(dir_ / "trace/summary_train.csv") << kTrain;
-    std::ofstream(dir_ / "carbon.csv") << day_night_csv();
+    std::ofstream(dir_ / "carbon.csv") << testing::day_night_carbon_csv(10);
   }
   ~SimulateCarbonCliTest() override { fs::remove_all(dir_); }
 

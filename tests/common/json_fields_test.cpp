@@ -3,7 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "chase/error.h"
 #include "support/errors.h"
@@ -74,6 +77,33 @@ TEST(JsonFields, OnlyAnObjectHasFields) {
   const auto message = error_message(
       [&] { [[maybe_unused]] const JsonFields fields(list, "settings.json"); }, ErrorCode::kParse);
   EXPECT_THAT(message, AllOf(HasSubstr("settings.json"), HasSubstr("JSON object")));
+}
+
+TEST(JsonFileWrite, ReplacesTheFileWholeAndLeavesNoTemporary) {
+  const auto dir = std::filesystem::temp_directory_path() / "chase_json_write_test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto path = dir / "doc.json";
+  std::ofstream(path) << "old";
+  write_json_file_atomically(path, {{"a", 1}}, "the test document");
+  std::stringstream text;
+  text << std::ifstream(path).rdbuf();
+  EXPECT_EQ(nlohmann::json::parse(text.str()), nlohmann::json({{"a", 1}}));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir),
+                          std::filesystem::directory_iterator()),
+            1);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(JsonFileWrite, AFailureIsAnIoErrorNamingWhatAndTheFile) {
+  const auto path = std::filesystem::temp_directory_path() / "chase-no-such-dir" / "doc.json";
+  const auto message = error_message(
+      [&] {
+        write_json_file_atomically(path, {{"a", 1}}, "the test document");
+      },
+      ErrorCode::kIo);
+  EXPECT_THAT(message,
+              AllOf(HasSubstr("cannot write the test document"), HasSubstr("chase-no-such-dir")));
 }
 
 }  // namespace
