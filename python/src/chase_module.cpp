@@ -43,6 +43,7 @@
 #include "chase/zeus_trace.h"
 
 namespace py = pybind11;
+using namespace pybind11::literals;  // "name"_a = value: a dict built from keyword arguments
 
 namespace chase {
 namespace {
@@ -175,16 +176,12 @@ std::chrono::seconds checked_seconds(long long seconds, const char* name) {
 }
 
 py::dict gpu_info_dict(const GpuInfo& g) {
-  py::dict d;
-  d["index"] = g.index;
-  d["hardware_index"] = g.hardware_index;
-  d["uuid"] = g.uuid;
-  d["name"] = g.name;
-  d["architecture"] = std::string(to_string(g.architecture));
-  d["min_power_limit_w"] = g.min_power_limit_w;
-  d["max_power_limit_w"] = g.max_power_limit_w;
-  d["default_power_limit_w"] = g.default_power_limit_w;
-  d["has_energy_counter"] = g.has_energy_counter;
+  py::dict d("index"_a = g.index, "hardware_index"_a = g.hardware_index, "uuid"_a = g.uuid,
+             "name"_a = g.name, "architecture"_a = std::string(to_string(g.architecture)),
+             "min_power_limit_w"_a = g.min_power_limit_w,
+             "max_power_limit_w"_a = g.max_power_limit_w,
+             "default_power_limit_w"_a = g.default_power_limit_w,
+             "has_energy_counter"_a = g.has_energy_counter);
   return d;
 }
 
@@ -326,10 +323,9 @@ class ControllerBinding {
   py::object release_request() const {
     const auto release = controller_ ? controller_->release_request() : released_;
     if (!release) return py::none();
-    py::dict out;
-    out["resume_at"] = unix_from_utc(release->resume_at);
-    out["job_start"] = unix_from_utc(release->job_start);
-    out["steps_done"] = release->steps_done;
+    py::dict out("resume_at"_a = unix_from_utc(release->resume_at),
+                 "job_start"_a = unix_from_utc(release->job_start),
+                 "steps_done"_a = release->steps_done);
     return out;
   }
 
@@ -631,10 +627,7 @@ void bind_devices(py::module_& m) {
            [](const CpuBackend& b) {
              py::list out;
              for (const auto& z : b.zones()) {
-               py::dict d;
-               d["package"] = z.package;
-               d["kind"] = z.kind;
-               d["label"] = z.label;
+               py::dict d("package"_a = z.package, "kind"_a = z.kind, "label"_a = z.label);
                out.append(d);
              }
              return out;
@@ -804,13 +797,9 @@ void bind_carbon(py::module_& m) {
           py::arg("periods"), py::arg("period_s") = 1800)
       .def("status", [](const CarbonSignal& s) {
         const auto st = s.status();
-        py::dict d;
-        d["has_data"] = st.has_data;
-        d["stale"] = st.stale;
-        d["stale_reason"] = st.stale_reason;
-        d["age_s"] = st.age.count();
-        d["provider"] = st.provider;
-        d["forecast_source"] = st.forecast_source;
+        py::dict d("has_data"_a = st.has_data, "stale"_a = st.stale,
+                   "stale_reason"_a = st.stale_reason, "age_s"_a = st.age.count(),
+                   "provider"_a = st.provider, "forecast_source"_a = st.forecast_source);
         return d;
       });
   m.def("carbon_provider_names", &carbon_provider_names);
@@ -838,35 +827,23 @@ void bind_forecasters(py::module_& m) {
 
 // simulate_carbon's result as a dict of plain values (the pandas frame is built in Python).
 py::dict simulation_dict(const CarbonSimulationResult& r) {
-  py::dict d;
-  d["policy"] = r.policy;
-  d["forecast"] = r.forecast;
-  d["carbon_g"] = r.carbon_g;
-  d["energy_j"] = r.energy_j;
-  d["time_s"] = r.time_s;
-  d["epochs"] = r.epochs;
-  d["max_carbon_intensity"] = r.max_carbon_intensity;
+  py::dict d("policy"_a = r.policy, "forecast"_a = r.forecast, "carbon_g"_a = r.carbon_g,
+             "energy_j"_a = r.energy_j, "time_s"_a = r.time_s, "epochs"_a = r.epochs,
+             "max_carbon_intensity"_a = r.max_carbon_intensity);
   py::list timeline;
   for (const auto& s : r.timeline) {
-    py::dict row;
-    row["start"] = unix_from_utc(s.start);
-    row["duration_s"] = s.duration_s;
-    row["power_limit_w"] = s.power_limit_w;
-    row["profiling"] = s.profiling;
-    row["carbon_intensity"] = s.carbon_intensity;
-    row["forecast_intensity"] = s.forecast_intensity;
-    row["epochs"] = s.epochs;
-    row["energy_j"] = s.energy_j;
-    row["carbon_g"] = s.carbon_g;
+    py::dict row("start"_a = unix_from_utc(s.start), "duration_s"_a = s.duration_s,
+                 "power_limit_w"_a = s.power_limit_w, "profiling"_a = s.profiling,
+                 "carbon_intensity"_a = s.carbon_intensity,
+                 "forecast_intensity"_a = s.forecast_intensity, "epochs"_a = s.epochs,
+                 "energy_j"_a = s.energy_j, "carbon_g"_a = s.carbon_g);
     timeline.append(row);
   }
   d["timeline"] = timeline;
   py::list decisions;
   for (const auto& x : r.decisions) {
-    py::dict row;
-    row["time"] = unix_from_utc(x.time);
-    row["power_limit_w"] = x.power_limit_w;
-    row["reason"] = x.reason;
+    py::dict row("time"_a = unix_from_utc(x.time), "power_limit_w"_a = x.power_limit_w,
+                 "reason"_a = x.reason);
     decisions.append(row);
   }
   d["decisions"] = decisions;
@@ -874,11 +851,9 @@ py::dict simulation_dict(const CarbonSimulationResult& r) {
 }
 
 py::dict trace_config_dict(const TraceConfig& c) {
-  py::dict d;
-  d["batch_size"] = c.batch_size;
-  d["power_limit_w"] = c.power_limit_w;
-  d["energy_to_accuracy_j"] = c.energy_to_accuracy_j;
-  d["time_to_accuracy_s"] = c.time_to_accuracy_s;
+  py::dict d("batch_size"_a = c.batch_size, "power_limit_w"_a = c.power_limit_w,
+             "energy_to_accuracy_j"_a = c.energy_to_accuracy_j,
+             "time_to_accuracy_s"_a = c.time_to_accuracy_s);
   return d;
 }
 
@@ -886,47 +861,28 @@ py::dict trace_config_dict(const TraceConfig& c) {
 py::dict recurring_dict(const RecurringResult& r) {
   py::list history;
   for (const auto& run : r.history) {
-    py::dict row;
-    row["recurrence"] = run.recurrence;
-    row["batch_size"] = run.batch_size;
-    row["power_limit_w"] = run.power_limit_w;
-    row["epochs"] = run.epochs;
-    row["energy_j"] = run.energy_j;
-    row["time_s"] = run.time_s;
-    row["cost"] = run.cost;
-    row["reached"] = run.reached;
-    row["profiled"] = run.profiled;
+    py::dict row("recurrence"_a = run.recurrence, "batch_size"_a = run.batch_size,
+                 "power_limit_w"_a = run.power_limit_w, "epochs"_a = run.epochs,
+                 "energy_j"_a = run.energy_j, "time_s"_a = run.time_s, "cost"_a = run.cost,
+                 "reached"_a = run.reached, "profiled"_a = run.profiled);
     history.append(row);
   }
   py::list recurrences;
   for (const auto& x : r.recurrences) {
-    py::dict row;
-    row["runs"] = x.runs;
-    row["energy_j"] = x.energy_j;
-    row["time_s"] = x.time_s;
-    row["cost"] = x.cost;
-    row["batch_size"] = x.batch_size;
-    row["power_limit_w"] = x.power_limit_w;
+    py::dict row("runs"_a = x.runs, "energy_j"_a = x.energy_j, "time_s"_a = x.time_s,
+                 "cost"_a = x.cost, "batch_size"_a = x.batch_size,
+                 "power_limit_w"_a = x.power_limit_w);
     recurrences.append(row);
   }
   const auto& s = r.summary;
-  py::dict summary;
-  summary["recurrences"] = s.recurrences;
-  summary["runs"] = s.runs;
-  summary["scored"] = s.scored;
-  summary["mean_energy_j"] = s.mean_energy_j;
-  summary["mean_time_s"] = s.mean_time_s;
-  summary["energy_reduction"] = s.energy_reduction;
-  summary["time_reduction"] = s.time_reduction;
-  summary["batch_size"] = s.batch_size;
-  summary["power_limit_w"] = s.power_limit_w;
-  summary["best"] = trace_config_dict(s.best);
-  summary["best_energy_reduction"] = s.best_energy_reduction;
-  py::dict d;
-  d["default_config"] = trace_config_dict(r.default_config);
-  d["history"] = history;
-  d["recurrences"] = recurrences;
-  d["summary"] = summary;
+  py::dict summary("recurrences"_a = s.recurrences, "runs"_a = s.runs, "scored"_a = s.scored,
+                   "mean_energy_j"_a = s.mean_energy_j, "mean_time_s"_a = s.mean_time_s,
+                   "energy_reduction"_a = s.energy_reduction, "time_reduction"_a = s.time_reduction,
+                   "batch_size"_a = s.batch_size, "power_limit_w"_a = s.power_limit_w,
+                   "best"_a = trace_config_dict(s.best),
+                   "best_energy_reduction"_a = s.best_energy_reduction);
+  py::dict d("default_config"_a = trace_config_dict(r.default_config), "history"_a = history,
+             "recurrences"_a = recurrences, "summary"_a = summary);
   return d;
 }
 

@@ -9,6 +9,7 @@
 #include <charconv>
 #include <climits>
 #include <cstdlib>
+#include <utility>
 
 #include "chase/error.h"
 #include "common/text.h"
@@ -106,23 +107,28 @@ void check_ranks(const LaunchInfo& launch, std::string_view rank_name,
   }
 }
 
-LaunchInfo from_openmpi(const EnvironmentLookup& env) {
+// What every launcher names directly: the global rank and size and the local rank.
+LaunchInfo ranks_from(const EnvironmentLookup& env, std::string launcher, const char* rank,
+                      const char* size, const char* local_rank) {
   LaunchInfo launch;
-  launch.launcher = "openmpi";
-  launch.rank = number_variable(env, "OMPI_COMM_WORLD_RANK");
-  launch.size = number_variable(env, "OMPI_COMM_WORLD_SIZE");
-  launch.local_rank = number_variable(env, "OMPI_COMM_WORLD_LOCAL_RANK");
+  launch.launcher = std::move(launcher);
+  launch.rank = number_variable(env, rank);
+  launch.size = number_variable(env, size);
+  launch.local_rank = number_variable(env, local_rank);
+  return launch;
+}
+
+LaunchInfo from_openmpi(const EnvironmentLookup& env) {
+  LaunchInfo launch = ranks_from(env, "openmpi", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE",
+                                 "OMPI_COMM_WORLD_LOCAL_RANK");
   launch.local_size = number_variable(env, "OMPI_COMM_WORLD_LOCAL_SIZE");
   launch.job_id = env("PMIX_NAMESPACE").value_or(env("OMPI_MCA_ess_base_jobid").value_or(""));
   return launch;
 }
 
 LaunchInfo from_slurm(const EnvironmentLookup& env) {
-  LaunchInfo launch;
-  launch.launcher = "slurm";
-  launch.rank = number_variable(env, "SLURM_PROCID");
-  launch.size = number_variable(env, "SLURM_STEP_NUM_TASKS");
-  launch.local_rank = number_variable(env, "SLURM_LOCALID");
+  LaunchInfo launch =
+      ranks_from(env, "slurm", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID");
   const auto per_node = env("SLURM_STEP_TASKS_PER_NODE");
   launch.local_size = per_node ? slurm_tasks_on_node("SLURM_STEP_TASKS_PER_NODE", *per_node,
                                                      number_variable(env, "SLURM_NODEID"))
@@ -133,11 +139,7 @@ LaunchInfo from_slurm(const EnvironmentLookup& env) {
 }
 
 LaunchInfo from_torchrun(const EnvironmentLookup& env) {
-  LaunchInfo launch;
-  launch.launcher = "torchrun";
-  launch.rank = number_variable(env, "RANK");
-  launch.size = number_variable(env, "WORLD_SIZE");
-  launch.local_rank = number_variable(env, "LOCAL_RANK");
+  LaunchInfo launch = ranks_from(env, "torchrun", "RANK", "WORLD_SIZE", "LOCAL_RANK");
   launch.local_size = env("LOCAL_WORLD_SIZE") ? number_variable(env, "LOCAL_WORLD_SIZE") : 1;
   launch.job_id = env("TORCHELASTIC_RUN_ID").value_or("");
   return launch;

@@ -6,14 +6,12 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "chase/time.h"
-#include "support/carbon_csv.h"
 #include "support/cli_fixture.h"
 #include "support/process.h"
-#include "support/small_zeus_trace.h"
+#include "support/simulate_carbon_case.h"
 
 namespace chase {
 namespace {
@@ -25,32 +23,13 @@ namespace fs = std::filesystem;
 
 class DeadlineCli : public testing::CliFixture {
  protected:
-  DeadlineCli() : CliFixture("chase_deadline_cli") {
-    fs::create_directories(dir_ / "trace");
-    std::ofstream(dir_ / "trace/summary_power_a40.csv") << testing::kSmallA40TracePower;
-    std::ofstream(dir_ / "trace/summary_train.csv") << testing::kSmallA40TraceTrain;
-    std::ofstream(dir_ / "carbon.csv") << testing::day_night_carbon_csv(10);
-  }
+  DeadlineCli() : CliFixture("chase_deadline_cli") { testing::write_small_carbon_case(dir_); }
 
   // 100 epochs (2.8 h at 300 W) from 04:00, two hours before the dirty day begins.
   ProcessResult chase(std::vector<std::string> args) const {
-    std::vector<std::string> argv{CHASE_CLI_PATH,
-                                  "simulate",
-                                  "carbon",
-                                  "--trace-dir",
-                                  (dir_ / "trace").string(),
-                                  "--gpu",
-                                  "a40",
-                                  "--workload",
-                                  "imagenet",
-                                  "--carbon",
-                                  (dir_ / "carbon.csv").string(),
-                                  "--start",
-                                  "2021-01-03T04:00:00Z",
-                                  "--epochs",
-                                  "100",
-                                  "--forecast",
-                                  "persistence"};
+    std::vector<std::string> argv = testing::simulate_carbon_args(
+        dir_, {"--start", "2021-01-03T04:00:00Z", "--epochs", "100", "--forecast", "persistence"});
+    argv.insert(argv.begin(), CHASE_CLI_PATH);
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv);
   }

@@ -24,14 +24,13 @@
 #include "carbon/http_client.h"
 #include "chase/error.h"
 #include "chase/time.h"
-#include "support/carbon_csv.h"
 #include "support/cli_fixture.h"
 #include "support/fake_nvml_env.h"
 #include "support/golden.h"
 #include "support/process.h"
 #include "support/replay_server.h"
 #include "support/scoped_env.h"
-#include "support/small_zeus_trace.h"
+#include "support/simulate_carbon_case.h"
 
 namespace chase {
 namespace {
@@ -50,37 +49,13 @@ std::string quoted(const fs::path& path) { return "'" + path.string() + "'"; }
 class OutputsCliTest : public testing::FakeGpuCliFixture {
  protected:
   OutputsCliTest() : FakeGpuCliFixture("chase_outputs_cli", 2) {
-    fs::create_directories(dir_ / "trace");
-    std::ofstream(dir_ / "trace/summary_power_a40.csv") << testing::kSmallA40TracePower;
-    std::ofstream(dir_ / "trace/summary_train.csv") << testing::kSmallA40TraceTrain;
-    std::ofstream(dir_ / "carbon.csv") << testing::day_night_carbon_csv(10);
+    testing::write_small_carbon_case(dir_);
   }
   std::vector<std::string> sweep_args() const {
-    return {"simulate",
-            "carbon",
-            "--trace-dir",
-            (dir_ / "trace").string(),
-            "--gpu",
-            "a40",
-            "--workload",
-            "imagenet",
-            "--carbon",
-            (dir_ / "carbon.csv").string(),
-            "--forecast",
-            "persistence",
-            "--epochs",
-            "100",
-            "--sweep",
-            "--starts",
-            "3",
-            "--from",
-            "2021-01-03T00:00:00Z",
-            "--to",
-            "2021-01-05T00:00:00Z",
-            "--etas",
-            "0.5",
-            "--slacks",
-            "0.1"};
+    return testing::simulate_carbon_args(
+        dir_, {"--forecast", "persistence", "--epochs", "100", "--sweep", "--starts", "3", "--from",
+               "2021-01-03T00:00:00Z", "--to", "2021-01-05T00:00:00Z", "--etas", "0.5", "--slacks",
+               "0.1"});
   }
 };
 

@@ -6,14 +6,12 @@
 #include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "chase/time.h"
-#include "support/carbon_csv.h"
 #include "support/golden.h"
 #include "support/process.h"
-#include "support/small_zeus_trace.h"
+#include "support/simulate_carbon_case.h"
 
 namespace chase {
 namespace {
@@ -25,36 +23,18 @@ using testing::read_file;
 using testing::run_process;
 namespace fs = std::filesystem;
 
-constexpr const char* kPower = testing::kSmallA40TracePower;
-constexpr const char* kTrain = testing::kSmallA40TraceTrain;
-
 class SimulateCarbonCliTest : public ::testing::Test {
  protected:
   SimulateCarbonCliTest()
       : dir_(fs::temp_directory_path() / ("chase_sim_carbon_cli_" + std::to_string(::getpid()))) {
-    fs::create_directories(dir_ / "trace");
-    std::ofstream(dir_ / "trace/summary_power_a40.csv") << kPower;
-    std::ofstream(dir_ / "trace/summary_train.csv") << kTrain;
-    std::ofstream(dir_ / "carbon.csv") << testing::day_night_carbon_csv(10);
+    testing::write_small_carbon_case(dir_);
   }
   ~SimulateCarbonCliTest() override { fs::remove_all(dir_); }
 
   ProcessResult chase(std::vector<std::string> args) const {
-    std::vector<std::string> argv{CHASE_CLI_PATH,
-                                  "simulate",
-                                  "carbon",
-                                  "--trace-dir",
-                                  (dir_ / "trace").string(),
-                                  "--gpu",
-                                  "a40",
-                                  "--workload",
-                                  "imagenet",
-                                  "--carbon",
-                                  (dir_ / "carbon.csv").string(),
-                                  "--start",
-                                  "2021-01-03T02:00:00Z",
-                                  "--forecast",
-                                  "persistence"};
+    std::vector<std::string> argv = testing::simulate_carbon_args(
+        dir_, {"--start", "2021-01-03T02:00:00Z", "--forecast", "persistence"});
+    argv.insert(argv.begin(), CHASE_CLI_PATH);
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv);
   }

@@ -12,6 +12,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -339,24 +340,37 @@ TEST_F(MpiJob, MeasureUnderMpirunWritesOneReportCountingEachDeviceOnce) {
 namespace chase::testing {
 namespace {
 
+// Rank 0 of a two-rank job, without mpirun: the launcher's variables are given directly (job id
+// `job_id`, node "n"), and `chase measure` measures `true` into `report`.
+ProcessResult measure_as_rank_zero_of_two(const std::string& job_id, const fs::path& report,
+                                          const std::string& job_timeout_s) {
+  return run_process(
+      {"/usr/bin/env", "OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_RANK=0",
+       "OMPI_COMM_WORLD_LOCAL_RANK=0", "OMPI_COMM_WORLD_LOCAL_SIZE=2", "PMIX_NAMESPACE=" + job_id,
+       "CHASE_NODE_NAME=n", CHASE_CLI_PATH, "measure", "--gpus", "none", "--no-cpu", "--json",
+       "--job-timeout", job_timeout_s, "-o", report.string(), "--", "true"},
+      std::chrono::seconds(30));
+}
+
+// A fresh temporary directory for one test.
+fs::path make_job_directory() {
+  std::string pattern = (fs::temp_directory_path() / "chase_job_report_XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr)
+    throw std::runtime_error("mkdtemp failed for " + pattern);
+  return pattern;
+}
+
 // The job leader alone (no mpirun: the launcher's variables given directly): rank 1's part is an
 // earlier run's, left under the same job id. It is never merged; rank 1 is reported missing and
 // chase exits with 74 (EX_IOERR), the parts kept on disk.
 TEST(JobReport, AnEarlierRunsPartIsNeverMergedAndTheRankIsReportedMissing) {
-  std::string pattern = (fs::temp_directory_path() / "chase_job_report_XXXXXX").string();
-  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-  const fs::path dir = pattern;
+  const fs::path dir = make_job_directory();
   const auto parts = dir / ".chase-job-run-1";
   write_text(parts / "rank-1.json",
              R"({"rank": 1, "node": "n", "local_rank": 1, "end_time": "2020-01-01T00:00:00Z",
                  "gpus": [{"uuid": "GPU-X", "energy_j": 1e9}], "cpus": [], "total_energy_j": 1e9})");
   const auto report_path = dir / "job.json";
-  const auto result = run_process(
-      {"/usr/bin/env", "OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_RANK=0",
-       "OMPI_COMM_WORLD_LOCAL_RANK=0", "OMPI_COMM_WORLD_LOCAL_SIZE=2", "PMIX_NAMESPACE=run-1",
-       "CHASE_NODE_NAME=n", CHASE_CLI_PATH, "measure", "--gpus", "none", "--no-cpu", "--json",
-       "--job-timeout", "0.5", "-o", report_path.string(), "--", "true"},
-      std::chrono::seconds(30));
+  const auto result = measure_as_rank_zero_of_two("run-1", report_path, "0.5");
   EXPECT_EQ(result.exit_code, 74) << result.err;
   const auto report = read_json(report_path);
   EXPECT_EQ(report["job"]["missing_ranks"], nlohmann::json({1}));
@@ -370,9 +384,7 @@ TEST(JobReport, AnEarlierRunsPartIsNeverMergedAndTheRankIsReportedMissing) {
 // A rank that ran another command: its numbers are merged (they were measured) and the report
 // names both ranks' values.
 TEST(JobReport, RanksThatRanDifferentCommandsAreNamedWithBothValues) {
-  std::string pattern = (fs::temp_directory_path() / "chase_job_report_XXXXXX").string();
-  ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-  const fs::path dir = pattern;
+  const fs::path dir = make_job_directory();
   const nlohmann::json other = {{"rank", 1},
                                 {"node", "n"},
                                 {"local_rank", 1},
@@ -383,12 +395,7 @@ TEST(JobReport, RanksThatRanDifferentCommandsAreNamedWithBothValues) {
                                 {"total_energy_j", 5.0}};
   write_text(dir / ".chase-job-run-2" / "rank-1.json", other.dump());
   const auto report_path = dir / "job.json";
-  const auto result = run_process(
-      {"/usr/bin/env", "OMPI_COMM_WORLD_SIZE=2", "OMPI_COMM_WORLD_RANK=0",
-       "OMPI_COMM_WORLD_LOCAL_RANK=0", "OMPI_COMM_WORLD_LOCAL_SIZE=2", "PMIX_NAMESPACE=run-2",
-       "CHASE_NODE_NAME=n", CHASE_CLI_PATH, "measure", "--gpus", "none", "--no-cpu", "--json",
-       "--job-timeout", "5", "-o", report_path.string(), "--", "true"},
-      std::chrono::seconds(30));
+  const auto result = measure_as_rank_zero_of_two("run-2", report_path, "5");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const auto report = read_json(report_path);
   EXPECT_EQ(report["total"]["gpu_energy_j"], 5.0);
