@@ -3,9 +3,12 @@
 #include <fmt/format.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <memory>
+#include <thread>
 
 #include "chase/error.h"
 #include "store/sql.h"
@@ -32,9 +35,10 @@ class SqliteConnection final : public SqlConnection {
     }
     sqlite3_busy_timeout(db_, kBusyTimeoutMs);
     try {
-      // WAL: readers never block the writer; NORMAL sync is durable against a process crash
-      // (what kill -9 does), and a power loss can only lose the last commits, never corrupt.
-      execute_script("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+      enter_wal_mode();
+      // NORMAL sync in WAL mode is durable against a process crash (what kill -9 does), and a
+      // power loss can only lose the last commits, never corrupt.
+      execute_script("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
     } catch (...) {
       sqlite3_close(db_);
       throw;
@@ -86,6 +90,26 @@ class SqliteConnection final : public SqlConnection {
   std::string identity_column() const override { return "INTEGER PRIMARY KEY AUTOINCREMENT"; }
 
  private:
+  // WAL: readers never block the writer. Switching a new file to WAL needs an exclusive lock, and
+  // SQLite answers SQLITE_BUSY at once, without calling the busy handler, when waiting could
+  // deadlock (several processes opening one new store at the same moment do exactly that). So
+  // this one statement is retried by hand, with the same patience as the busy timeout.
+  void enter_wal_mode() {
+    const std::string sql = "PRAGMA journal_mode=WAL";
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kBusyTimeoutMs);
+    auto pause = std::chrono::microseconds(200);
+    for (;;) {
+      const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
+      if (rc == SQLITE_OK) return;
+      const int primary = rc & 0xff;
+      const bool contended = primary == SQLITE_BUSY || primary == SQLITE_LOCKED;
+      if (!contended || std::chrono::steady_clock::now() >= deadline) check(rc, sql);
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(50'000));
+    }
+  }
+
   static void bind(sqlite3_stmt* statement, int index, const SqlValue& value) {
     if (std::holds_alternative<std::nullptr_t>(value)) {
       sqlite3_bind_null(statement, index);
