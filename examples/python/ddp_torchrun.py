@@ -79,7 +79,10 @@ def main():
     if any(other != gathered[0] for other in gathered):
         raise SystemExit(f"rank {rank}: the ranks ran different limits")
     if rank == 0:
-        print(json.dumps(controller.report()))
+        print(json.dumps(controller.report()), flush=True)
+    # Every rank leaves together: a rank tearing its process group down while another still talks
+    # through it can leave that one waiting (a hang seen once under heavy load in the tests).
+    dist.barrier()
     dist.destroy_process_group()
 
 
