@@ -40,7 +40,8 @@ int http_status(ErrorCode code) {
 std::optional<std::pair<int, std::string>> refusal(const httplib::Request& request,
                                                    const server::TokenKey& key,
                                                    std::string_view call) {
-  const std::string_view token = server::bearer_token(request.get_header_value("Authorization"));
+  const std::string header = request.get_header_value("Authorization");  // the token views it
+  const std::string_view token = server::bearer_token(header);
   if (token.empty()) {
     return std::pair{401, std::string("a bearer token is needed (Authorization: Bearer <token>, "
                                       "issued by `chased token issue`)")};
