@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
                  "Key file that signs the bearer tokens (chased token keygen; mode 0600)");
   app.set_config("--config", "", "JSON file whose keys are these long option names")
       ->configurable(false);
-  app.config_formatter(std::make_shared<chase::server::JsonConfig>());
+  app.config_formatter(std::make_shared<chase::server::JsonConfig>(app));
   app.allow_config_extras(false);
   int token_exit = 0;
   auto* token = chase::server::add_token_commands(app, token_exit);

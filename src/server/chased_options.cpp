@@ -115,6 +115,12 @@ std::vector<CLI::ConfigItem> JsonConfig::from_config(std::istream& input) const 
   }
   std::vector<CLI::ConfigItem> parsed;
   for (const auto& [key, value] : config.items()) {
+    if (key.empty() || key.starts_with("-") || app_.get_option_no_throw("--" + key) == nullptr) {
+      throw CLI::ConfigError(fmt::format(
+          "--config: \"{}\" is not an option of chased; keys are the long option names without "
+          "the dashes, e.g. \"socket\", \"allow-control-gpus\" (chased --help lists them)",
+          escape_untrusted(key, 60)));
+    }
     CLI::ConfigItem item;
     item.name = key;
     item.inputs.push_back(config_value(key, value));

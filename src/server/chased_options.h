@@ -18,9 +18,14 @@ namespace chase::server {
 
 class JsonConfig final : public CLI::Config {
  public:
+  // `app`: whose options the keys must name (it must outlive this).
+  explicit JsonConfig(const CLI::App& app) : app_(app) {}
   std::string to_config(const CLI::App* app, bool default_also, bool write_description,
                         std::string prefix) const override;
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override;
+
+ private:
+  const CLI::App& app_;
 };
 
 void check_config_file(const std::string& path);

@@ -250,7 +250,10 @@ void DaemonServer::read_from(Connection& connection) {
       const bool keep_alive = request->keep_alive();
       if (request->method == "HEAD") reply.body.clear();
       connection.output +=
-          format_response(reply.status, reply.content_type, reply.body, keep_alive);
+          reply.status == 401
+              ? format_response(reply.status, reply.content_type, reply.body, keep_alive,
+                                {{"WWW-Authenticate", "Bearer"}})
+              : format_response(reply.status, reply.content_type, reply.body, keep_alive);
       if (!keep_alive) {
         connection.close_after_write = true;
         break;

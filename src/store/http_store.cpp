@@ -207,6 +207,7 @@ class RecurringStoreServer::Impl {
       if (const auto refused = refusal(request, *options_.token_key, request.matches[1].str())) {
         answer_error(response, ErrorCode::kPermissionDenied, refused->second);
         response.status = refused->first;
+        if (refused->first == 401) response.set_header("WWW-Authenticate", "Bearer");
         return;
       }
     }
