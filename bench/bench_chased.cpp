@@ -6,6 +6,9 @@
 //                          the durable record); counters p50_us and p99_us per call.
 //   BM_SetLimitRoundTripNoRecord  the same with --no-state (no durable record): the record's share.
 //   BM_MetricsScrape       one GET /metrics of 8 GPUs over TCP (keep-alive), as Prometheus does.
+//   BM_SetLimitRoundTripTcpToken  BM_SetLimitRoundTrip over TCP (--listen), the bearer token
+//                          verified on every request.
+//   BM_VerifyToken         one TokenKey::verify() of a typical token (HMAC-SHA256, JSON payload).
 // docs/BENCHMARKS.md has the figures and the command.
 #include <benchmark/benchmark.h>
 #include <httplib.h>
@@ -18,6 +21,7 @@
 #include "chase/nvml.h"
 #include "server/daemon_server.h"
 #include "server/daemon_service.h"
+#include "server/token.h"
 #include "support/fake_nvml_env.h"
 
 namespace {
@@ -30,6 +34,8 @@ struct BenchDaemon {
   std::unique_ptr<chase::server::DaemonService> service;
   std::unique_ptr<chase::server::DaemonServer> server;
   std::thread loop;
+  std::shared_ptr<const chase::server::TokenKey> key =
+      std::make_shared<const chase::server::TokenKey>(chase::server::TokenKey::generate());
 
   explicit BenchDaemon(bool durable) {
     spdlog::set_level(spdlog::level::warn);  // a log line per change would be measured too
@@ -39,6 +45,8 @@ struct BenchDaemon {
     chase::server::ServerOptions server_options;
     server_options.socket_path = env.directory() / "chased.sock";
     server_options.metrics_listen = "127.0.0.1:0";
+    server_options.api_listen = "127.0.0.1:0";
+    server_options.token_key = key;
     server = std::make_unique<chase::server::DaemonServer>(*service, server_options);
     loop = std::thread([this] { server->run(); });
   }
@@ -103,6 +111,38 @@ void BM_MetricsScrape(benchmark::State& state) {
   report_percentiles(state, micros);
 }
 BENCHMARK(BM_MetricsScrape)->Unit(benchmark::kMicrosecond);
+
+// A token like `chased token issue --scope read-gpus,control-gpus --ttl 8h` gives.
+std::string bench_token(const chase::server::TokenKey& key) {
+  const auto now = chase::server::unix_now();
+  return key.issue({"bench-client", {"read-gpus", "control-gpus"}, now, now + 8 * 3600});
+}
+
+void BM_SetLimitRoundTripTcpToken(benchmark::State& state) {
+  BenchDaemon& served = daemon();
+  auto gpus = chase::open_daemon_gpus(
+      "tcp://127.0.0.1:" + std::to_string(served.server->api_port()), bench_token(*served.key));
+  std::vector<double> micros;
+  bool low = false;
+  for (auto _ : state) {
+    low = !low;
+    const auto start = std::chrono::steady_clock::now();
+    gpus->set_power_limit_w(1, low ? 200 : 250);
+    micros.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  report_percentiles(state, micros);
+}
+BENCHMARK(BM_SetLimitRoundTripTcpToken)->Unit(benchmark::kMicrosecond);
+
+void BM_VerifyToken(benchmark::State& state) {
+  const auto key = chase::server::TokenKey::generate();
+  const std::string token = bench_token(key);
+  for (auto _ : state) benchmark::DoNotOptimize(key.verify(token));
+  state.counters["token_bytes"] = static_cast<double>(token.size());
+}
+BENCHMARK(BM_VerifyToken)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

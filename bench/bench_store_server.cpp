@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "chase/recurring_store.h"
+#include "server/token.h"
 #include "store/http_store.h"
 
 namespace {
@@ -37,7 +38,7 @@ struct Served {
   explicit Served(std::string served_store) : store_url(std::move(served_store)) {
     chase::store::ServerOptions options;
     options.threads = 16;
-    options.token = "bench-token-0123456789";
+    options.token_key = key;
     server = std::make_unique<chase::store::RecurringStoreServer>(
         [u = store_url] { return chase::open_recurring_store(u); }, options);
     thread = std::thread([this] { server->serve(); });
@@ -47,7 +48,14 @@ struct Served {
     server->stop();
     thread.join();
   }
+  // A signed token with both scopes, as `chased token issue` makes (verified on every call).
+  std::string token() const {
+    const auto now = chase::server::unix_now();
+    return key->issue({"bench", {"recurring:read", "recurring:write"}, now, now + 3600});
+  }
   std::string store_url;
+  std::shared_ptr<const chase::server::TokenKey> key =
+      std::make_shared<const chase::server::TokenKey>(chase::server::TokenKey::generate());
   std::unique_ptr<chase::store::RecurringStoreServer> server;
   std::thread thread;
   std::string url;
@@ -69,7 +77,7 @@ std::vector<double> latencies_ms;
 int threads_in = 0;
 
 void served_decisions(benchmark::State& state, Served& served) {
-  auto store = chase::store::open_http_store(served.url, "bench-token-0123456789");
+  auto store = chase::store::open_http_store(served.url, served.token());
   const chase::RunOwner owner{"bench", static_cast<std::int64_t>(getpid())};
   std::vector<double> mine;
   std::size_t iteration = 0;

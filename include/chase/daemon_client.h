@@ -11,7 +11,15 @@
 // "chased:". When the connection breaks, every later call throws kUnavailable: the daemon has
 // restored the limits this backend set, and silently reconnecting would hide that.
 //
-// CHASE_DAEMON selects the daemon for the CLI and the library's open paths: "unix:/path".
+// Over TCP ("tcp://HOST:PORT", chased --listen) every request carries a bearer token (chased token
+// issue): `token` when given, else $CHASE_DAEMON_TOKEN, else the first line of the file named by
+// $CHASE_DAEMON_TOKEN_FILE; without any, opening throws kPermissionDenied saying what to set. A
+// token the daemon refuses (expired, badly signed: HTTP 401) or whose scopes lack a permission
+// (HTTP 403) is thrown as kPermissionDenied with the daemon's message. The leases of a TCP
+// connection end with it, as on the Unix socket.
+//
+// CHASE_DAEMON selects the daemon for the CLI and the library's open paths: "unix:/path" or
+// "tcp://HOST:PORT".
 //
 // Thread safety: every method may be called concurrently (one request at a time on the
 // connection).
@@ -26,7 +34,8 @@
 namespace chase {
 
 // Throws kInvalidArgument for a malformed address, kUnavailable when nothing answers there.
-std::shared_ptr<GpuBackend> open_daemon_gpus(const std::string& address);
+std::shared_ptr<GpuBackend> open_daemon_gpus(const std::string& address,
+                                             std::optional<std::string> token = std::nullopt);
 
 // $CHASE_DAEMON when set and non-empty.
 std::optional<std::string> daemon_address_from_environment();

@@ -143,8 +143,9 @@ class RecurringStore : public BatchSizeStore {
   virtual void set_lease(double seconds) = 0;
 };
 
-// "sqlite:PATH", "postgresql://..." or "http://HOST:PORT" (a `chase serve`; `token` its bearer
-// token, empty: $CHASE_TOKEN when set); see the contract above.
+// "sqlite:PATH", "postgresql://..." or "http://HOST:PORT" (a `chase serve`; `token` a bearer token
+// signed with its key, issued by `chased token issue`; empty: $CHASE_SERVER_TOKEN, else the first
+// line of the file $CHASE_SERVER_TOKEN_FILE names); see the contract above.
 std::unique_ptr<RecurringStore> open_recurring_store(const std::string& url,
                                                      const std::string& token = {});
 // Whether this build has the PostgreSQL backend.

@@ -76,12 +76,15 @@ std::string default_store_url() {
   return "sqlite:" + (base / "chase" / "recurring.db").string();
 }
 
-// The first line of --token-file (empty without one: $CHASE_TOKEN then applies).
+// The first line of --token-file (empty without one: $CHASE_SERVER_TOKEN or
+// $CHASE_SERVER_TOKEN_FILE then applies).
 std::string read_token_file(const std::string& path) {
   if (path.empty()) return {};
   std::ifstream in(path);
   std::string token;
-  if (!in || !std::getline(in, token) || token.empty()) {
+  if (in) std::getline(in, token);
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.empty()) {
     throw Error(ErrorCode::kNotFound,
                 fmt::format("--token-file '{}' cannot be read or is empty", path));
   }
@@ -459,7 +462,8 @@ void add_run_command(CLI::App& app, int& exit_code) {
                                  "A chase serve to decide and record through: http://HOST:PORT")
                      ->excludes(store);
   cmd->add_option("--token-file", options->token_file,
-                  "The server's bearer token, first line of FILE (default: $CHASE_TOKEN)")
+                  "A bearer token for the server (chased token issue), first line of FILE "
+                  "(default: $CHASE_SERVER_TOKEN, else $CHASE_SERVER_TOKEN_FILE)")
       ->needs(server);
   cmd->add_option("--batch-sizes", options->batch_sizes, "The feasible batch sizes, e.g. 32,64,128")
       ->delimiter(',')

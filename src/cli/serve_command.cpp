@@ -1,4 +1,4 @@
-// chase serve --store URL [--listen HOST:PORT] [--token-file FILE]: the recurring store and its
+// chase serve --store URL [--listen HOST:PORT] [--token-key FILE]: the recurring store and its
 // optimiser behind an HTTP/JSON API (docs/RECURRING.md "HTTP API"), so many machines share one
 // store without database credentials on each; `chase run --server http://HOST:PORT` uses it.
 #include <fmt/format.h>
@@ -14,6 +14,7 @@
 #include "chase/recurring_store.h"
 #include "cli/commands.h"
 #include "cli/option_checks.h"
+#include "server/token.h"
 #include "store/http_store.h"
 
 namespace chase::cli {
@@ -22,7 +23,7 @@ namespace {
 struct ServeOptions {
   std::string store;
   std::string listen = "127.0.0.1:8470";
-  std::string token_file;
+  std::string token_key;
   std::size_t threads = 8;
   double lease_s = kDefaultRunLeaseS;
 };
@@ -45,21 +46,14 @@ std::pair<std::string, int> host_and_port(const std::string& text) {
   return {text.substr(0, colon), port};
 }
 
-// The token: the file's first line, at least 16 characters (a guessable token guards nothing).
-std::string read_token(const std::string& path) {
-  if (path.empty()) return {};
-  std::ifstream in(path);
-  if (!in) throw Error(ErrorCode::kNotFound, fmt::format("--token-file '{}' cannot be read", path));
-  std::string token;
-  std::getline(in, token);
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.size() < 16) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("--token-file '{}': the token is shorter than 16 characters; make one "
-                            "with e.g. `head -c 24 /dev/urandom | base64 > FILE`",
-                            path));
+// The key that signs the bearer tokens (server/token.h): refused when others may read it.
+std::shared_ptr<const server::TokenKey> read_token_key(const std::string& path) {
+  if (path.empty()) return nullptr;
+  try {
+    return std::make_shared<const server::TokenKey>(server::TokenKey::load(path));
+  } catch (const Error& e) {
+    throw Error(e.code(), fmt::format("--token-key: {}", e.what()));
   }
-  return token;
 }
 
 int serve(const ServeOptions& options) {
@@ -67,13 +61,14 @@ int serve(const ServeOptions& options) {
   store::ServerOptions server_options;
   server_options.host = host;
   server_options.port = port;
-  server_options.token = read_token(options.token_file);
+  server_options.token_key = read_token_key(options.token_key);
   server_options.threads = options.threads;
   server_options.lease_s = options.lease_s;
-  if (server_options.token.empty() && host != "127.0.0.1" && host != "localhost" && host != "::1") {
+  if (!server_options.token_key && host != "127.0.0.1" && host != "localhost" && host != "::1") {
     throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("--listen {} reaches other machines: give --token-file so that only "
-                            "holders of the token can decide and record runs",
+                fmt::format("--listen {} reaches other machines: give --token-key so that only "
+                            "holders of tokens signed with it (chased token issue --scope "
+                            "recurring:read,recurring:write) can decide and record runs",
                             options.listen));
   }
   // SIGINT/SIGTERM stop the server cleanly: waited for on a thread of their own.
@@ -107,8 +102,9 @@ void add_serve_command(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("--listen", options->listen, "HOST:PORT to listen on (port 0: any free one)")
       ->capture_default_str();
-  cmd->add_option("--token-file", options->token_file,
-                  "A file whose first line is the bearer token every request must carry");
+  cmd->add_option("--token-key", options->token_key,
+                  "Key file (chased token keygen, mode 0600) whose signed tokens every request "
+                  "must carry; scopes recurring:read, recurring:write");
   cmd->add_option("--threads", options->threads, "Requests served at once")
       ->transform(whole_number(1, 256))
       ->capture_default_str();

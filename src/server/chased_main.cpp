@@ -18,6 +18,7 @@
 #include "chase/error.h"
 #include "chase/nvml.h"
 #include "common/exit_status.h"
+#include "server/chased_options.h"
 #include "server/daemon_server.h"
 #include "server/daemon_service.h"
 
@@ -30,7 +31,11 @@ struct DaemonOptions {
   std::string socket = "/run/chased/chased.sock";
   std::string socket_mode = "0660";
   std::string socket_group;
+  std::string socket_owner;
   std::string metrics_listen;
+  std::string listen;  // the whole API over TCP, with bearer tokens signed by token_key
+  std::string token_key;
+  std::string config;
   std::string state_dir = "/run/chased";
   std::string allow_read_gpus = "*";
   std::string allow_control_gpus;
@@ -123,6 +128,19 @@ int serve(const DaemonOptions& options) {
     }
     server_options.socket_group = found->gr_gid;
   }
+  if (!options.socket_owner.empty()) {
+    const passwd* found = ::getpwnam(options.socket_owner.c_str());
+    if (found == nullptr) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("--socket-owner '{}': no such user", options.socket_owner));
+    }
+    server_options.socket_owner = found->pw_uid;
+  }
+  server_options.api_listen = options.listen;
+  if (!options.token_key.empty()) {
+    server_options.token_key = std::make_shared<const chase::server::TokenKey>(
+        chase::server::TokenKey::load(options.token_key));
+  }
   server_options.metrics_listen = options.metrics_listen;
   server_options.max_connections = options.max_connections;
   server_options.request_timeout = std::chrono::milliseconds(options.request_timeout_ms);
@@ -133,6 +151,10 @@ int serve(const DaemonOptions& options) {
     const auto [host, port] =
         chase::server::parse_listen_address(options.metrics_listen, "--metrics-listen");
     ready += fmt::format(", metrics on {}:{}", host, server.metrics_port());
+  }
+  if (!options.listen.empty()) {
+    const auto [host, port] = chase::server::parse_listen_address(options.listen, "--listen");
+    ready += fmt::format(", API with tokens on {}:{}", host, server.api_port());
   }
   std::cout << ready << std::endl;
   server.run(signal_fd);
@@ -150,6 +172,18 @@ int main(int argc, char** argv) {
   app.add_option("--socket-mode", options.socket_mode, "Permission bits of the socket (octal)")
       ->capture_default_str();
   app.add_option("--socket-group", options.socket_group, "Group owning the socket");
+  app.add_option("--socket-owner", options.socket_owner, "User owning the socket");
+  app.add_option("--listen", options.listen,
+                 "HOST:PORT serving the whole API over TCP; every request needs a bearer token "
+                 "(needs --token-key)");
+  app.add_option("--token-key", options.token_key,
+                 "Key file that signs the bearer tokens (chased token keygen; mode 0600)");
+  app.set_config("--config", "", "JSON file whose keys are these long option names")
+      ->configurable(false);
+  app.config_formatter(std::make_shared<chase::server::JsonConfig>(app));
+  app.allow_config_extras(false);
+  int token_exit = 0;
+  auto* token = chase::server::add_token_commands(app, token_exit);
   app.add_option("--metrics-listen", options.metrics_listen,
                  "HOST:PORT serving GET /metrics (Prometheus), read-only");
   app.add_option("--state-dir", options.state_dir,
@@ -175,7 +209,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  if (token->parsed()) return token_exit;
   try {
+    if (const auto* config = app.get_config_ptr(); config != nullptr && config->count() > 0) {
+      chase::server::check_config_file(config->as<std::string>());
+    }
+    if (!options.listen.empty() && options.token_key.empty()) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--listen needs --token-key FILE: over TCP chased cannot tell who connects, so "
+                  "every request must carry a token signed with that key (chased token keygen)");
+    }
     return serve(options);
   } catch (const Error& e) {
     std::cerr << "chased: " << e.what() << '\n';

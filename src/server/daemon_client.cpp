@@ -15,6 +15,7 @@
 
 #include "chase/error.h"
 #include "common/text.h"
+#include "server/daemon_tcp_client.h"
 #include "server/http_message.h"
 
 namespace chase {
@@ -69,8 +70,14 @@ GpuInfo parse_gpu(const json& entry) {
 
 class DaemonGpuBackend final : public GpuBackend {
  public:
-  explicit DaemonGpuBackend(const std::string& address) : address_(address) {
-    connect_unix(parse_address(address));
+  DaemonGpuBackend(const std::string& address, std::optional<std::string> token)
+      : address_(address) {
+    if (address.starts_with("tcp://")) {
+      token_ = token ? *token : server::token_from_environment(address);
+      fd_ = server::connect_daemon_tcp(address);
+    } else {
+      connect_unix(parse_address(address));
+    }
     try {
       for (const auto& entry : request("GET", "/gpus", "")) gpus_.push_back(parse_gpu(entry));
     } catch (const json::exception& e) {
@@ -104,7 +111,8 @@ class DaemonGpuBackend final : public GpuBackend {
   static std::string parse_address(const std::string& address) {
     if (address.starts_with("unix:") && address.size() > 5) return address.substr(5);
     throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("CHASE_DAEMON '{}': expected unix:/path/to/chased.sock",
+                fmt::format("CHASE_DAEMON '{}': expected unix:/path/to/chased.sock or "
+                            "tcp://HOST:PORT",
                             escape_untrusted(address, 200)));
   }
 
@@ -153,7 +161,10 @@ class DaemonGpuBackend final : public GpuBackend {
   json request(std::string_view method, const std::string& target, const std::string& body) {
     std::lock_guard lock(mutex_);
     if (!broken_.empty()) broken(broken_);
-    const std::string message = server::format_request(method, target, body);
+    const std::string message =
+        token_.empty()
+            ? server::format_request(method, target, body)
+            : server::format_request(method, target, body, {{"Authorization", "Bearer " + token_}});
     for (std::size_t sent = 0; sent < message.size();) {
       const auto n = ::send(fd_, message.data() + sent, message.size() - sent, MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
@@ -186,6 +197,7 @@ class DaemonGpuBackend final : public GpuBackend {
   }
 
   std::string address_;
+  std::string token_;  // tcp:// only: the bearer token sent with every request
   int fd_ = -1;
   std::mutex mutex_;
   std::string broken_;
@@ -194,8 +206,9 @@ class DaemonGpuBackend final : public GpuBackend {
 
 }  // namespace
 
-std::shared_ptr<GpuBackend> open_daemon_gpus(const std::string& address) {
-  return std::make_shared<DaemonGpuBackend>(address);
+std::shared_ptr<GpuBackend> open_daemon_gpus(const std::string& address,
+                                             std::optional<std::string> token) {
+  return std::make_shared<DaemonGpuBackend>(address, std::move(token));
 }
 
 std::optional<std::string> daemon_address_from_environment() {

@@ -21,6 +21,7 @@
 
 #include "chase/error.h"
 #include "common/text.h"
+#include "server/tcp_access.h"
 
 namespace chase::server {
 namespace {
@@ -30,6 +31,8 @@ constexpr std::chrono::milliseconds kProcessLeaseCheck{200};
 // A client that sends requests without reading the answers is not read from while this much is
 // waiting for it, so it cannot make the daemon buffer without bound.
 constexpr std::size_t kMaxPendingOutput = 1 << 20;
+// The poll slots before the connections: wake, stop, Unix, metrics and API listeners.
+constexpr std::size_t kListenerSlots = 5;
 
 Error socket_error(const std::string& what, int error) {
   const ErrorCode code = error == EACCES || error == EPERM ? ErrorCode::kPermissionDenied
@@ -100,6 +103,7 @@ struct DaemonServer::Connection {
   int fd = -1;
   std::uint64_t id = 0;
   bool metrics_only = false;
+  bool needs_token = false;  // the TCP API: each request is authenticated by its bearer token
   HttpParser parser;
   Caller caller;
   std::string output;
@@ -159,39 +163,25 @@ DaemonServer::DaemonServer(DaemonService& service, ServerOptions options)
   if (::stat(options_.socket_path.c_str(), &status) == 0) socket_inode_ = status.st_ino;
   if (::listen(unix_listener_, 128) != 0) throw socket_error("listen", errno);
 
+  if (!options_.api_listen.empty()) {
+    if (!options_.token_key) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  "--listen needs --token-key: over TCP the daemon cannot tell who connects, so "
+                  "every request must carry a token signed with that key");
+    }
+    const TcpListener api = open_tcp_listener(options_.api_listen, "--listen");
+    api_listener_ = api.fd;
+    api_port_ = api.port;
+  }
   if (options_.metrics_listen.empty()) return;
-  const auto [host, port] = parse_listen_address(options_.metrics_listen, "--metrics-listen");
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string port_text = std::to_string(port);
-  if (const int rc = ::getaddrinfo(host.c_str(), port_text.c_str(), &hints, &found); rc != 0) {
-    throw Error(
-        ErrorCode::kInvalidArgument,
-        fmt::format("--metrics-listen '{}': {}", options_.metrics_listen, ::gai_strerror(rc)));
-  }
-  std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> addresses(found, ::freeaddrinfo);
-  metrics_listener_ = ::socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (metrics_listener_ < 0) throw socket_error("create a TCP socket", errno);
-  const int yes = 1;
-  ::setsockopt(metrics_listener_, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  if (::bind(metrics_listener_, found->ai_addr, found->ai_addrlen) != 0 ||
-      ::listen(metrics_listener_, 128) != 0) {
-    throw socket_error("listen on --metrics-listen " + options_.metrics_listen, errno);
-  }
-  sockaddr_storage bound_address{};
-  socklen_t size = sizeof bound_address;
-  ::getsockname(metrics_listener_, reinterpret_cast<sockaddr*>(&bound_address), &size);
-  metrics_port_ = ntohs(bound_address.ss_family == AF_INET6
-                            ? reinterpret_cast<sockaddr_in6*>(&bound_address)->sin6_port
-                            : reinterpret_cast<sockaddr_in*>(&bound_address)->sin_port);
+  const TcpListener metrics = open_tcp_listener(options_.metrics_listen, "--metrics-listen");
+  metrics_listener_ = metrics.fd;
+  metrics_port_ = metrics.port;
 }
 
 DaemonServer::~DaemonServer() {
   for (auto& [id, connection] : connections_) ::close(connection->fd);
-  for (int fd : {unix_listener_, metrics_listener_, wake_fd_}) {
+  for (int fd : {unix_listener_, metrics_listener_, api_listener_, wake_fd_}) {
     if (fd >= 0) ::close(fd);
   }
   // Remove the socket file only if it is still ours (not one a later daemon bound).
@@ -207,7 +197,7 @@ void DaemonServer::stop() noexcept {
   [[maybe_unused]] const auto written = ::write(wake_fd_, &one, sizeof one);
 }
 
-void DaemonServer::accept_all(int listener, bool metrics_only) {
+void DaemonServer::accept_all(int listener, bool metrics_only, bool needs_token) {
   while (true) {
     const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd < 0) {
@@ -232,7 +222,8 @@ void DaemonServer::accept_all(int listener, bool metrics_only) {
         std::make_unique<Connection>(fd, next_connection_++, metrics_only, options_.max_body_bytes);
     connection->caller.connection = connection->id;
     connection->caller.metrics_only = metrics_only;
-    if (!metrics_only) connection->caller.credentials = peer_credentials(fd);
+    connection->needs_token = needs_token;
+    if (!metrics_only && !needs_token) connection->caller.credentials = peer_credentials(fd);
     connections_.emplace(connection->id, std::move(connection));
   }
 }
@@ -251,11 +242,18 @@ void DaemonServer::read_from(Connection& connection) {
     }
     connection.parser.feed(std::string_view(buffer.data(), static_cast<std::size_t>(got)));
     while (auto request = connection.parser.next()) {
-      Reply reply = service_.handle(*request, connection.caller);
+      Caller caller = connection.caller;  // a token is per request, not per connection
+      const auto refused = connection.needs_token
+                               ? authenticate(*request, *options_.token_key, caller)
+                               : std::nullopt;
+      Reply reply = refused ? *refused : service_.handle(*request, caller);
       const bool keep_alive = request->keep_alive();
       if (request->method == "HEAD") reply.body.clear();
       connection.output +=
-          format_response(reply.status, reply.content_type, reply.body, keep_alive);
+          reply.status == 401
+              ? format_response(reply.status, reply.content_type, reply.body, keep_alive,
+                                {{"WWW-Authenticate", "Bearer"}})
+              : format_response(reply.status, reply.content_type, reply.body, keep_alive);
       if (!keep_alive) {
         connection.close_after_write = true;
         break;
@@ -326,6 +324,7 @@ void DaemonServer::run(int stop_fd) {
     fds.push_back({stop_fd, POLLIN, 0});
     fds.push_back({unix_listener_, POLLIN, 0});
     fds.push_back({metrics_listener_, POLLIN, 0});
+    fds.push_back({api_listener_, POLLIN, 0});
     std::vector<std::uint64_t> ids;
     bool partial = false;
     for (auto& [id, connection] : connections_) {
@@ -344,8 +343,9 @@ void DaemonServer::run(int stop_fd) {
     if (fds[0].revents != 0 || fds[1].revents != 0) break;
     if (fds[2].revents & POLLIN) accept_all(unix_listener_, false);
     if (fds[3].revents & POLLIN) accept_all(metrics_listener_, true);
+    if (fds[4].revents & POLLIN) accept_all(api_listener_, false, true);
     for (std::size_t i = 0; i < ids.size(); ++i) {
-      const short revents = fds[4 + i].revents;
+      const short revents = fds[kListenerSlots + i].revents;
       if (revents == 0) continue;
       const auto found = connections_.find(ids[i]);
       if (found == connections_.end()) continue;

@@ -1,13 +1,15 @@
 // Internal (chased): the sockets of the daemon — a Unix socket for the API (peer known by
-// SO_PEERCRED) and optionally a TCP address serving only GET /metrics — and the single-threaded
-// poll(2) loop that feeds requests to a DaemonService.
+// SO_PEERCRED), optionally a TCP address serving only GET /metrics, and optionally the whole API on
+// a TCP address where every request needs a signed bearer token (server/tcp_access.h) — and the
+// single-threaded poll(2) loop that feeds requests to a DaemonService.
 //
 // Contract: the constructor binds everything or throws a chase::Error saying what is in the way: a
 // socket path that a live daemon answers on (kAlreadyExists), a path that is not a socket, a path
-// longer than a Unix socket allows, an address in use. A socket file nobody answers on (left by a
-// daemon that was killed) is stale: it is replaced, with a note in the log. run() serves until
-// stop() is called or `stop_fd` (e.g. a signalfd) becomes readable, then ends every connection
-// (their leases end, so their limits are restored) and removes the socket file.
+// longer than a Unix socket allows, an address in use, an API address without a token key. A socket
+// file nobody answers on (left by a daemon that was killed) is stale: it is replaced, with a note
+// in the log. run() serves until stop() is called or `stop_fd` (e.g. a signalfd) becomes readable,
+// then ends every connection (their leases end, so their limits are restored) and removes the
+// socket file.
 //
 // Limits that keep one client from hurting the others: at most `max_connections` at once (more
 // get 503 and are closed), a request head of 16 KiB and a body of max_body_bytes, and a request
@@ -34,6 +36,7 @@
 
 #include "server/daemon_service.h"
 #include "server/http_message.h"
+#include "server/token.h"
 
 namespace chase::server {
 
@@ -44,6 +47,9 @@ struct ServerOptions {
   std::optional<gid_t> socket_group;
   // "HOST:PORT" for GET /metrics (port 0: any free port, see metrics_port()); empty: none.
   std::string metrics_listen;
+  // "HOST:PORT" for the whole API, bearer tokens signed with `token_key` required; empty: none.
+  std::string api_listen;
+  std::shared_ptr<const TokenKey> token_key;
   std::size_t max_connections = 256;
   std::chrono::milliseconds request_timeout{10000};
   std::size_t max_body_bytes = kDefaultMaxBodyBytes;
@@ -58,12 +64,14 @@ class DaemonServer {
 
   // The port the metrics listener is bound to (0 when there is none).
   std::uint16_t metrics_port() const noexcept { return metrics_port_; }
+  // The port the token-guarded API listener is bound to (0 when there is none).
+  std::uint16_t api_port() const noexcept { return api_port_; }
   void run(int stop_fd = -1);
   void stop() noexcept;
 
  private:
   struct Connection;
-  void accept_all(int listener, bool metrics_only);
+  void accept_all(int listener, bool metrics_only, bool needs_token = false);
   void read_from(Connection& connection);
   void write_to(Connection& connection);
   void close_connection(std::uint64_t id);
@@ -73,8 +81,10 @@ class DaemonServer {
   ServerOptions options_;
   int unix_listener_ = -1;
   int metrics_listener_ = -1;
+  int api_listener_ = -1;
   int wake_fd_ = -1;
   std::uint16_t metrics_port_ = 0;
+  std::uint16_t api_port_ = 0;
   ino_t socket_inode_ = 0;
   std::uint64_t next_connection_ = 1;
   std::map<std::uint64_t, std::unique_ptr<Connection>> connections_;

@@ -344,8 +344,11 @@ Reply DaemonService::set_limit(std::size_t index, const HttpMessage& request,
     throw;
   }
   const Lease& lease = leases_.acquire(owner, index, watts, current, uid);
-  spdlog::info("chased: {} set to {} W by {} (uid {}); original {} W", describe(gpu), watts,
-               lease.owner.describe(), uid, original);
+  spdlog::info("chased: {} set to {} W by {} ({}); original {} W", describe(gpu), watts,
+               lease.owner.describe(),
+               caller.credentials ? fmt::format("uid {}", uid)
+                                  : fmt::format("token of '{}'", caller.token_subject),
+               original);
   return json_reply({{"index", index},
                      {"power_limit_w", watts},
                      {"original_w", original},

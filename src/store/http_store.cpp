@@ -5,10 +5,14 @@
 #include <httplib.h>
 
 #include <condition_variable>
+#include <cstdlib>
+#include <fstream>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "chase/error.h"
+#include "server/token.h"
 #include "store/store_json.h"
 
 namespace chase::store {
@@ -32,13 +36,26 @@ int http_status(ErrorCode code) {
   }
 }
 
-// Equal-time comparison: how much of a token matched must not show in the answer's timing.
-bool same_token(const std::string& given, const std::string& expected) {
-  unsigned char difference = given.size() == expected.size() ? 0 : 1;
-  for (std::size_t i = 0; i < given.size(); ++i) {
-    difference |= static_cast<unsigned char>(given[i] ^ expected[i % expected.size()]);
+// Why a request may not make `call` (status and message), or nullopt when its token allows it.
+std::optional<std::pair<int, std::string>> refusal(const httplib::Request& request,
+                                                   const server::TokenKey& key,
+                                                   std::string_view call) {
+  const std::string header = request.get_header_value("Authorization");  // the token views it
+  const std::string_view token = server::bearer_token(header);
+  if (token.empty()) {
+    return std::pair{401, std::string("a bearer token is needed (Authorization: Bearer <token>, "
+                                      "issued by `chased token issue`)")};
   }
-  return difference == 0;
+  try {
+    const server::TokenClaims claims = key.verify(token);
+    const std::string_view scope = scope_for_call(call);
+    if (claims.has_scope(scope)) return std::nullopt;
+    return std::pair{403, fmt::format("permission '{}' is missing: the token of '{}' does not "
+                                      "carry that scope; ask for a token with --scope {}",
+                                      scope, claims.subject, scope)};
+  } catch (const Error& e) {
+    return std::pair{401, std::string(e.what())};
+  }
 }
 
 // One call of the API on one store connection.
@@ -146,6 +163,13 @@ void answer_error(httplib::Response& response, ErrorCode code, const std::string
 
 }  // namespace
 
+std::string_view scope_for_call(std::string_view call) noexcept {
+  for (std::string_view reading : {"job", "load", "profile", "runs", "run"}) {
+    if (call == reading) return "recurring:read";
+  }
+  return "recurring:write";
+}
+
 ErrorCode error_code_named(const std::string& name) {
   for (int c = 0; c <= static_cast<int>(ErrorCode::kInternal); ++c) {
     const auto code = static_cast<ErrorCode>(c);
@@ -179,14 +203,11 @@ class RecurringStoreServer::Impl {
   }
 
   void handle(const httplib::Request& request, httplib::Response& response) {
-    if (!options_.token.empty()) {
-      const auto header = request.get_header_value("Authorization");
-      const std::string prefix = "Bearer ";
-      if (header.rfind(prefix, 0) != 0 ||
-          !same_token(header.substr(prefix.size()), options_.token)) {
-        answer_error(response, ErrorCode::kPermissionDenied,
-                     "missing or wrong bearer token (Authorization: Bearer <token>)");
-        response.status = 401;
+    if (options_.token_key) {
+      if (const auto refused = refusal(request, *options_.token_key, request.matches[1].str())) {
+        answer_error(response, ErrorCode::kPermissionDenied, refused->second);
+        response.status = refused->first;
+        if (refused->first == 401) response.set_header("WWW-Authenticate", "Bearer");
         return;
       }
     }
@@ -321,9 +342,10 @@ class HttpRecurringStore final : public RecurringStore {
     }
     if (result->status == 401) {
       throw Error(ErrorCode::kPermissionDenied,
-                  fmt::format("{} refused the token: give the server's token (--token-file or "
-                              "$CHASE_TOKEN)",
-                              url_));
+                  fmt::format("{} refused the token ({}): give a token signed with the server's "
+                              "key (`chased token issue --scope recurring:read,recurring:write`) "
+                              "with --token-file, $CHASE_SERVER_TOKEN or $CHASE_SERVER_TOKEN_FILE",
+                              url_, reply.value("error", "no reason given")));
     }
     if (result->status != 200) {
       throw Error(error_code_named(reply.value("code", "")),
@@ -337,6 +359,26 @@ class HttpRecurringStore final : public RecurringStore {
 };
 
 }  // namespace
+
+std::string server_token_from_environment() {
+  if (const char* token = std::getenv("CHASE_SERVER_TOKEN"); token != nullptr && *token != '\0') {
+    return token;
+  }
+  const char* file = std::getenv("CHASE_SERVER_TOKEN_FILE");
+  if (file == nullptr || *file == '\0') return {};
+  std::ifstream in(file);
+  std::string token;
+  if (!in || !std::getline(in, token)) {
+    throw Error(ErrorCode::kNotFound,
+                fmt::format("CHASE_SERVER_TOKEN_FILE '{}' cannot be read", file));
+  }
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("CHASE_SERVER_TOKEN_FILE '{}': its first line is empty", file));
+  }
+  return token;
+}
 
 std::unique_ptr<RecurringStore> open_http_store(const std::string& url, const std::string& token) {
   return std::make_unique<HttpRecurringStore>(url, token);

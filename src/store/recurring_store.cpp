@@ -150,8 +150,8 @@ std::unique_ptr<RecurringStore> open_recurring_store(const std::string& url,
     return store::make_sql_recurring_store(store::open_postgresql(url));
   }
   if (url.rfind("http://", 0) == 0) {
-    const char* env = std::getenv("CHASE_TOKEN");
-    return store::open_http_store(url, !token.empty() ? token : env != nullptr ? env : "");
+    return store::open_http_store(url,
+                                  !token.empty() ? token : store::server_token_from_environment());
   }
   throw Error(ErrorCode::kInvalidArgument,
               fmt::format("'{}' is not a store URL: use sqlite:PATH, http://HOST:PORT (chase "

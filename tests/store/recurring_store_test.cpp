@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/token.h"
 #include "store/http_store.h"
 #include "store/sql.h"
 #include "store/store_contract.h"
@@ -153,12 +154,29 @@ TEST(EpochRule, StopsAtTheTargetTheBoundOrMaxEpochs) {
 namespace chase::testing {
 namespace {
 
+// The signing key of the served store in these tests: 32 bytes of 0x5c.
+const server::TokenKey& served_key() {
+  static const server::TokenKey key = [] {
+    std::array<unsigned char, server::TokenKey::kBytes> bytes{};
+    bytes.fill(0x5c);
+    return server::TokenKey(bytes);
+  }();
+  return key;
+}
+
+// A token of `key` for `scopes`, valid for an hour from `issued` seconds ago.
+std::string served_token(std::vector<std::string> scopes = {"recurring:read", "recurring:write"},
+                         const server::TokenKey& key = served_key(), std::int64_t issued = 0) {
+  const auto now = server::unix_now() - issued;
+  return key.issue({"store-test", std::move(scopes), now, now + 3600});
+}
+
 // The same contract through `chase serve`'s server and its HTTP client, in process.
 class ServedStore : public ::testing::Test {
  protected:
   ServedStore() {
     store::ServerOptions options;
-    options.token = "served-store-test-token";
+    options.token_key = std::make_shared<const server::TokenKey>(served_key());
     server_ = std::make_unique<store::RecurringStoreServer>(
         [url = "sqlite:" + (dir_.path() / "store.db").string()] {
           return open_recurring_store(url);
@@ -172,7 +190,7 @@ class ServedStore : public ::testing::Test {
   }
   std::function<std::unique_ptr<RecurringStore>()> opener() const {
     return [url = "http://127.0.0.1:" + std::to_string(server_->port())] {
-      return open_recurring_store(url, "served-store-test-token");
+      return open_recurring_store(url, served_token());
     };
   }
   TempDir dir_;
@@ -188,14 +206,56 @@ TEST_F(ServedStore, EightConcurrentRunsRecordedOnceInSomeSerialOrder) {
 // (Killed owners through the server are tested with real processes in run_command_test.cpp: this
 // process runs the server's threads, and forking a threaded process is not safe.)
 
-TEST_F(ServedStore, WrongOrMissingTokenIsRefused) {
+TEST_F(ServedStore, WrongMissingOrExpiredTokensAreRefused) {
   const auto url = "http://127.0.0.1:" + std::to_string(server_->port());
   EXPECT_NE(error_message([&] { open_recurring_store(url, "not-the-token"); },
                           ErrorCode::kPermissionDenied)
                 .find("refused the token"),
             std::string::npos);
-  unsetenv("CHASE_TOKEN");
+  const auto other_key = server::TokenKey::generate();
+  EXPECT_NE(
+      error_message([&] { open_recurring_store(url, served_token({"recurring:read"}, other_key)); },
+                    ErrorCode::kPermissionDenied)
+          .find("signature does not match"),
+      std::string::npos);
+  EXPECT_NE(
+      error_message(
+          [&] { open_recurring_store(url, served_token({"recurring:read"}, served_key(), 7200)); },
+          ErrorCode::kPermissionDenied)
+          .find("expired at"),
+      std::string::npos);
+  unsetenv("CHASE_SERVER_TOKEN");
+  unsetenv("CHASE_SERVER_TOKEN_FILE");
   error_message([&] { open_recurring_store(url); }, ErrorCode::kPermissionDenied);
+}
+
+TEST_F(ServedStore, AReadOnlyTokenReadsButCannotWrite) {
+  const auto url = "http://127.0.0.1:" + std::to_string(server_->port());
+  auto reader = open_recurring_store(url, served_token({"recurring:read"}));
+  EXPECT_TRUE(reader->load("job").empty());
+  const auto why = error_message(
+      [&] {
+        reader->append("job", {32, 1.0, true, true});
+      },
+      ErrorCode::kPermissionDenied);
+  EXPECT_NE(why.find("permission 'recurring:write' is missing"), std::string::npos) << why;
+  EXPECT_TRUE(reader->load("job").empty());  // the refused call changed nothing
+  EXPECT_EQ(store::scope_for_call("begin_run"), "recurring:write");
+  EXPECT_EQ(store::scope_for_call("runs"), "recurring:read");
+}
+
+TEST_F(ServedStore, TheTokenComesFromTheEnvironmentOrItsFile) {
+  const auto url = "http://127.0.0.1:" + std::to_string(server_->port());
+  setenv("CHASE_SERVER_TOKEN", served_token().c_str(), 1);
+  EXPECT_TRUE(open_recurring_store(url)->load("job").empty());
+  unsetenv("CHASE_SERVER_TOKEN");
+  const auto file = dir_.path() / "token";
+  std::ofstream(file) << served_token() << "\n";
+  setenv("CHASE_SERVER_TOKEN_FILE", file.c_str(), 1);
+  EXPECT_TRUE(open_recurring_store(url)->load("job").empty());
+  setenv("CHASE_SERVER_TOKEN_FILE", (dir_.path() / "none").c_str(), 1);
+  error_message([&] { open_recurring_store(url); }, ErrorCode::kNotFound);
+  unsetenv("CHASE_SERVER_TOKEN_FILE");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "chase/recurring_simulation.h"
+#include "server/token.h"
 #include "store/store_contract.h"
 #include "support/process.h"
 #include "support/real_data.h"
@@ -336,12 +337,12 @@ TEST_F(RunCommand, PythonScriptReportsWithTheTwoLineApi) {
 namespace chase::testing {
 namespace {
 
-// A `chase serve` on 127.0.0.1, a free port, with a token; killed (SIGKILL) by the destructor.
+// A `chase serve` on 127.0.0.1, a free port, with a token key; killed (SIGKILL) by the destructor.
 class Served {
  public:
-  Served(const std::string& store_url, const std::filesystem::path& token_file)
+  Served(const std::string& store_url, const std::filesystem::path& key_file)
       : process_({CHASE_CLI_PATH, "serve", "--store", store_url, "--listen", "127.0.0.1:0",
-                  "--token-file", token_file.string()}) {
+                  "--token-key", key_file.string()}) {
     if (!process_.wait_for_output("listening on http://", std::chrono::seconds(20))) {
       throw std::runtime_error("chase serve did not start: " + process_.stderr_so_far());
     }
@@ -360,9 +361,21 @@ class Served {
 
 class ServeCommand : public RunCommand {
  protected:
+  // The server's signing key (created once, mode 0600).
+  std::filesystem::path key_file() const {
+    const auto path = store_dir_.path() / "token.key";
+    if (!std::filesystem::exists(path)) server::TokenKey::generate().create_key_file(path);
+    return path;
+  }
+  // A token signed with key_file() carrying `scopes`.
+  std::string token(std::vector<std::string> scopes = {"recurring:read", "recurring:write"}) const {
+    const auto now = server::unix_now();
+    return server::TokenKey::load(key_file())
+        .issue({"run-test", std::move(scopes), now, now + 600});
+  }
   std::filesystem::path token_file() const {
     const auto path = store_dir_.path() / "token";
-    std::ofstream(path) << "a-test-token-of-some-length\n";
+    std::ofstream(path) << token() << "\n";
     return path;
   }
   ProcessResult run_via(const std::string& url, const std::string& job,
@@ -378,7 +391,7 @@ class ServeCommand : public RunCommand {
 };
 
 TEST_F(ServeCommand, RunsThroughTheServerLandInItsStore) {
-  Served served(store_url(), token_file());
+  Served served(store_url(), key_file());
   setenv("CHASE_CLI", CHASE_CLI_PATH, 1);
   const std::vector<std::string> job = {"--batch-sizes", "8,16", "--target", "1",
                                         "--max-power",   "100"};
@@ -391,7 +404,7 @@ TEST_F(ServeCommand, RunsThroughTheServerLandInItsStore) {
   ASSERT_EQ(runs.size(), 3u);
   for (const auto& run : runs) EXPECT_EQ(run.outcome, RunOutcome::kReached);
   // The HTTP store answers like the database behind it.
-  auto over_http = open_recurring_store(served.url(), "a-test-token-of-some-length");
+  auto over_http = open_recurring_store(served.url(), token());
   EXPECT_EQ(over_http->load("shared").size(), 3u);
   EXPECT_EQ(over_http->runs("shared").back().run_id, runs.back().run_id);
   error_message([&] { over_http->run(424242); }, ErrorCode::kNotFound);
@@ -400,7 +413,7 @@ TEST_F(ServeCommand, RunsThroughTheServerLandInItsStore) {
 TEST_F(ServeCommand, WrongTokenAndDeadServerAreRefusedBeforeTheCommandRuns) {
   const auto marker = store_dir_.path() / "started";
   {
-    Served served(store_url(), token_file());
+    Served served(store_url(), key_file());
     const auto wrong = store_dir_.path() / "wrong";
     std::ofstream(wrong) << "not-the-token-at-all\n";
     const auto r = run_process({CHASE_CLI_PATH, "run", "--job", "j", "--server", served.url(),
@@ -408,6 +421,14 @@ TEST_F(ServeCommand, WrongTokenAndDeadServerAreRefusedBeforeTheCommandRuns) {
                                 "1", "--max-power", "1", "--", "/usr/bin/touch", marker.string()});
     EXPECT_EQ(r.exit_code, 77) << r.err;
     EXPECT_THAT(r.err, HasSubstr("refused the token"));
+    // A valid token that may only read: refused at the first write, before the command runs.
+    std::ofstream(wrong) << token({"recurring:read"}) << "\n";
+    const auto reader =
+        run_process({CHASE_CLI_PATH, "run", "--job", "j", "--server", served.url(), "--token-file",
+                     wrong.string(), "--batch-sizes", "8", "--target", "1", "--max-power", "1",
+                     "--", "/usr/bin/touch", marker.string()});
+    EXPECT_EQ(reader.exit_code, 77) << reader.err;
+    EXPECT_THAT(reader.err, HasSubstr("permission 'recurring:write' is missing"));
   }
   // Nothing listens there any more.
   const auto r = run_via("http://127.0.0.1:1", "j",
@@ -422,7 +443,7 @@ TEST_F(ServeCommand, WrongTokenAndDeadServerAreRefusedBeforeTheCommandRuns) {
 // run is recorded as killed once its chase run is gone, and the next run proceeds.
 TEST_F(ServeCommand, KilledServerLeavesTheStoreConsistent) {
   setenv("CHASE_CLI", CHASE_CLI_PATH, 1);
-  auto served = std::make_unique<Served>(store_url(), token_file());
+  auto served = std::make_unique<Served>(store_url(), key_file());
   const std::vector<std::string> job = {"--batch-sizes", "8", "--target", "1", "--max-power", "1"};
   Process run({CHASE_CLI_PATH, "run", "--job", "k", "--server", served->url(), "--token-file",
                token_file().string(), "--no-cpu", "--batch-sizes", "8", "--target", "1",
@@ -439,7 +460,7 @@ TEST_F(ServeCommand, KilledServerLeavesTheStoreConsistent) {
   EXPECT_THAT(lost.err, HasSubstr("does not answer"));
   EXPECT_EQ(store->runs("k")[0].outcome, RunOutcome::kOpen);
 
-  Served again(store_url(), token_file());
+  Served again(store_url(), key_file());
   const auto r = run_via(again.url(), "k", {},
                          {"/bin/sh", "-c", "\"$CHASE_CLI\" run-report --epoch 1 --metric 1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
