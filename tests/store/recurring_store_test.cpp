@@ -61,6 +61,19 @@ TEST_F(SqliteStore, EightRunsOpeningANewStoreAtOnceAllSucceed) {
     EXPECT_EQ(open_recurring_store(url)->runs("new").size(), static_cast<std::size_t>(kRuns));
   }
 }
+TEST_F(SqliteStore, LongLivedStoreCatchesUpWithOtherWriters) {
+  check_long_lived_store_catches_up(opener());
+}
+TEST_F(SqliteStore, FailedDecisionTeachesTheCacheNothing) {
+  check_failed_decision_teaches_nothing(
+      opener(), [&](const std::string& statements) { sql(statements); },
+      "CREATE TRIGGER refuse_runs BEFORE INSERT ON runs BEGIN "
+      "SELECT RAISE(ABORT, 'refused by the test'); END;",
+      "DROP TRIGGER refuse_runs;");
+}
+TEST_F(SqliteStore, EditedHistoryIsRebuilt) {
+  check_edited_history_rebuilds(opener(), [&](const std::string& statements) { sql(statements); });
+}
 TEST_F(SqliteStore, KilledOwnerIsRecordedAsKilledByTheNextRun) { check_killed_owner(opener()); }
 TEST_F(SqliteStore, KillDuringWritesLeavesItConsistent) {
   check_kill_during_writes(opener());
