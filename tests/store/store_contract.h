@@ -79,8 +79,8 @@ inline RunDecision run_once(RecurringStore& store, const std::string& job) {
 }
 
 // The optimizer in memory, fed `observations`, as the store's decisions must equal.
-inline std::size_t serial_decision(const std::string& job,
-                                   const std::vector<BatchSizeObservation>& observations) {
+inline BatchSizeOptimizer serial_optimizer(const std::string& job,
+                                           const std::vector<BatchSizeObservation>& observations) {
   const auto spec = toy_spec();
   BatchSizeOptimizerOptions options;
   options.job_id = job;
@@ -90,7 +90,11 @@ inline std::size_t serial_decision(const std::string& job,
   options.seed = spec.seed ^ kDecisionSeedSalt;
   options.store = make_memory_batch_size_store();
   for (const auto& o : observations) options.store->append(job, o);
-  return BatchSizeOptimizer(options).next_batch_size();
+  return BatchSizeOptimizer(options);
+}
+inline std::size_t serial_decision(const std::string& job,
+                                   const std::vector<BatchSizeObservation>& observations) {
+  return serial_optimizer(job, observations).next_batch_size();
 }
 
 inline void check_lifecycle(const std::function<std::unique_ptr<RecurringStore>()>& open) {
@@ -348,7 +352,7 @@ inline void check_failed_decision_teaches_nothing(
   EXPECT_EQ(next.batch_size, serial_decision(job, observations));
 }
 
-// History edited by hand under a long-lived store — its last observation changed, one in the
+// History edited by hand under a long-lived store — its last two observations changed, one in the
 // middle removed, all of them removed: each next decision is the one the edited history gives.
 inline void check_edited_history_rebuilds(
     const std::function<std::unique_ptr<RecurringStore>()>& open, const RawSql& sql) {
@@ -358,12 +362,14 @@ inline void check_edited_history_rebuilds(
   const auto decide_from_stored = [&](const char* after) {
     const auto before = store->load(job);
     const auto decision = run_once(*store, job);
-    EXPECT_EQ(decision.batch_size, serial_decision(job, before)) << "after " << after;
+    const auto serial = serial_optimizer(job, before);
+    EXPECT_EQ(decision.batch_size, serial.next_batch_size()) << "after " << after;
+    EXPECT_EQ(decision.cost_limit, serial.cost_limit()) << "after " << after;
     EXPECT_EQ(decision.sequence, before.size()) << "after " << after;
   };
-  sql("UPDATE observations SET reached = 1 - reached, cost = cost + 1 WHERE job = 'edited' AND "
-      "seq = (SELECT MAX(seq) FROM observations WHERE job = 'edited')");
-  decide_from_stored("the last observation was edited");
+  sql("UPDATE observations SET cost = cost / 10 WHERE job = 'edited' AND "
+      "seq >= (SELECT MAX(seq) - 1 FROM observations WHERE job = 'edited')");
+  decide_from_stored("the last two observations were edited");
   sql("DELETE FROM observations WHERE job = 'edited' AND seq = 1");
   decide_from_stored("an observation in the middle was removed");
   sql("DELETE FROM observations WHERE job = 'edited'");
