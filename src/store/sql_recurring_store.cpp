@@ -163,17 +163,28 @@ class TransactionObservations final : public BatchSizeStore {
   }
   void set_run(std::optional<std::int64_t> run_id) { run_id_ = run_id; }
 
-  // The job's observations from `first_seq` on, in order; the last becomes the tail.
-  std::vector<StoredObservation> read_from(const std::string& job, std::int64_t first_seq) const {
+  // The job's observations from `first_seq` on, in order; the last becomes the tail. With
+  // `before`, also how many come before `first_seq` (in the same statement: one round trip).
+  std::vector<StoredObservation> read_from(const std::string& job, std::int64_t first_seq,
+                                           std::int64_t* before = nullptr) const {
+    const auto rows =
+        before == nullptr
+            ? db_.query(
+                  "SELECT seq, batch_size, cost, reached, started FROM observations WHERE job = ? "
+                  "AND seq >= ? ORDER BY seq",
+                  {job, first_seq})
+            : db_.query(
+                  "SELECT seq, batch_size, cost, reached, started, (SELECT COUNT(*) FROM "
+                  "observations WHERE job = ? AND seq < ?) FROM observations WHERE job = ? AND "
+                  "seq >= ? ORDER BY seq",
+                  {job, first_seq, job, first_seq});
     std::vector<StoredObservation> observations;
-    for (const auto& row : db_.query(
-             "SELECT seq, batch_size, cost, reached, started FROM observations WHERE job = ? AND "
-             "seq >= ? ORDER BY seq",
-             {job, first_seq})) {
+    for (const auto& row : rows) {
       observations.push_back({row.integer(0),
                               {static_cast<std::size_t>(row.integer(1)), row.real(2),
                                row.integer(3) != 0, row.integer(4) != 0}});
     }
+    if (before != nullptr && !rows.empty()) *before = rows.front().integer(5);
     if (!observations.empty()) tail_ = observations.back();
     return observations;
   }
@@ -463,14 +474,11 @@ class SqlRecurringStore final : public RecurringStore {
       cached.optimizer.catch_up(appended);
       return true;
     }
-    const auto up_to_tail =
-        db_->query("SELECT COUNT(*) FROM observations WHERE job = ? AND seq <= ?", {job, tail->seq})
-            .front()
-            .integer(0);
-    if (static_cast<std::size_t>(up_to_tail) != held) return false;
-    const auto rows = cached.observations->read_from(job, tail->seq);
+    std::int64_t before_tail = -1;
+    const auto rows = cached.observations->read_from(job, tail->seq, &before_tail);
     if (rows.empty() || rows.front().seq != tail->seq ||
-        !same_observation(rows.front().observation, tail->observation)) {
+        !same_observation(rows.front().observation, tail->observation) ||
+        static_cast<std::size_t>(before_tail) + 1 != held) {
       return false;
     }
     std::vector<BatchSizeObservation> appended;
