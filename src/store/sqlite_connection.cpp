@@ -41,7 +41,8 @@ constexpr int kCheckpointPages = 1000;
 // decision ever waits for it.
 class Checkpointer {
  public:
-  explicit Checkpointer(std::string path) : path_(std::move(path)), owner_(getpid()) {}
+  Checkpointer(std::string path, std::mutex& writer)
+      : path_(std::move(path)), writer_(writer), owner_(getpid()) {}
   ~Checkpointer() {
     if (!thread_) return;
     if (getpid() != owner_) {
@@ -73,20 +74,39 @@ class Checkpointer {
       sqlite3_close(db);  // the writers' next commit asks again; SQLite checkpoints at close
       return;
     }
+    // A connection finds the file in WAL mode only once it read it; until then a checkpoint on
+    // it does nothing.
+    sqlite3_exec(db, "SELECT COUNT(*) FROM sqlite_master", nullptr, nullptr, nullptr);
     std::unique_lock lock(mutex_);
     for (;;) {
       wake_.wait(lock, [&] { return requested_ || stopping_; });
-      if (stopping_) break;
+      // A request is served even when stopping: a short-lived process (one `chase run`) that
+      // asked must still checkpoint, or a stream of them would grow the WAL without end.
+      if (!requested_) break;
       requested_ = false;
       lock.unlock();
-      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      checkpoint(db);
       lock.lock();
     }
     lock.unlock();
     sqlite3_close(db);
   }
 
+  // The WAL starts over from its beginning (instead of growing) only at a write that finds every
+  // page of it copied. Writers that went on during the copy left a few pages behind (the copy
+  // takes what was there when it began), so those are copied with this process's writers held
+  // for that moment: a pause of a few pages and one sync, never a whole copy.
+  void checkpoint(sqlite3* db) {
+    int pages = 0;
+    int copied = 0;
+    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &pages, &copied);
+    if (pages <= 0) return;
+    std::lock_guard writer(writer_);
+    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &pages, &copied);
+  }
+
   std::string path_;
+  std::mutex& writer_;
   pid_t owner_;
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -97,7 +117,7 @@ class Checkpointer {
 
 // What the connections of one process to one database file share.
 struct SharedFile {
-  explicit SharedFile(const std::string& path) : checkpointer(path) {}
+  explicit SharedFile(const std::string& path) : checkpointer(path, writer) {}
   std::mutex writer;  // held from BEGIN IMMEDIATE to COMMIT / ROLLBACK
   Checkpointer checkpointer;
 };
