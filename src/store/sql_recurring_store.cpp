@@ -150,15 +150,18 @@ class TransactionObservations final : public BatchSizeStore {
   }
   void append(const std::string& job, const BatchSizeObservation& o) override {
     // One past the last, not the count: a history with a gap (edited by hand) still appends.
+    // One statement (one round trip); the job's lock keeps the number from being taken meanwhile.
     const auto seq =
-        db_.query("SELECT COALESCE(MAX(seq), -1) + 1 FROM observations WHERE job = ?", {job})
+        db_.query(
+               "INSERT INTO observations (job, seq, batch_size, cost, reached, started, run_id) "
+               "SELECT ?, COALESCE(MAX(seq), -1) + 1, ?, ?, ?, ?, ? FROM observations WHERE job = "
+               "? "
+               "RETURNING seq",
+               {job, static_cast<std::int64_t>(o.batch_size), o.cost,
+                std::int64_t{o.reached ? 1 : 0}, std::int64_t{o.started ? 1 : 0},
+                run_id_ ? SqlValue(*run_id_) : SqlValue(nullptr), job})
             .front()
             .integer(0);
-    db_.query(
-        "INSERT INTO observations (job, seq, batch_size, cost, reached, started, run_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        {job, seq, static_cast<std::int64_t>(o.batch_size), o.cost, std::int64_t{o.reached ? 1 : 0},
-         std::int64_t{o.started ? 1 : 0}, run_id_ ? SqlValue(*run_id_) : SqlValue(nullptr)});
     tail_ = StoredObservation{seq, o};
   }
   void set_run(std::optional<std::int64_t> run_id) { run_id_ = run_id; }

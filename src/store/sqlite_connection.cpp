@@ -4,8 +4,8 @@
 // before BEGIN IMMEDIATE: SQLite's busy handler waits by sleeping (1 ms, 2 ms, 5 ms ... 100 ms),
 // so threads that only wait on each other would sleep past the moment the lock is free, which is
 // what made served decisions' p99 tens of ms. Other processes still meet the busy timeout. The WAL
-// is checkpointed by a thread of its own (passive: it never waits for or blocks a writer) instead
-// of by whichever commit crosses the threshold, which would stall that decision.
+// is checkpointed by a thread of its own instead of by whichever commit crosses the threshold,
+// which would stall that decision for the whole copy (see Checkpointer).
 #include <fmt/format.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -140,8 +140,18 @@ std::shared_ptr<SharedFile> shared_file(const std::string& path) {
   return shared;
 }
 
-int on_commit(void* file, sqlite3*, const char*, int wal_pages) {
-  if (wal_pages >= kCheckpointPages) static_cast<SharedFile*>(file)->checkpointer.request();
+// The checkpointer is a thread, and a starved thread (a loaded machine) can fall behind writers
+// that go on back to back. Past this many pages the committing connection checkpoints itself,
+// as SQLite does by default, so the WAL stays bounded whatever the scheduler does.
+constexpr int kInlineCheckpointPages = 4 * kCheckpointPages;
+
+int on_commit(void* file, sqlite3* db, const char* schema, int wal_pages) {
+  if (wal_pages >= kInlineCheckpointPages) {
+    // Still inside COMMIT, with this process's writers held: the WAL starts over after it.
+    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  } else if (wal_pages >= kCheckpointPages) {
+    static_cast<SharedFile*>(file)->checkpointer.request();
+  }
   return SQLITE_OK;
 }
 
