@@ -34,7 +34,8 @@ if [ "${ONLY:-sqlite}" = sqlite ] || [ -z "${ONLY:-}" ]; then
 fi
 [ "${ONLY:-postgres}" = postgres ] || exit 0
 
-pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+pg_bin=""
+for candidate in /usr/lib/postgresql/*/bin; do pg_bin=$candidate; done  # Debian installs one
 [ -x "$pg_bin/initdb" ] || { echo "PostgreSQL server binaries not found: skipping it" >&2; exit 0; }
 dir=$(mktemp -d /tmp/chase_bench_pg.XXXXXX)
 as_user=""
