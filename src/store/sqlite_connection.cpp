@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -37,8 +38,8 @@ constexpr int kBusyTimeoutMs = 60'000;
 constexpr int kCheckpointPages = 1000;
 
 // Copies the WAL back into the database file on a thread of its own when a commit asks for it.
-// Passive: it copies what no reader still needs and gives up on what a busy writer holds, so no
-// decision ever waits for it.
+// Passive: it copies what no reader still needs and never waits for a lock; writers wait for it
+// only while it copies the few pages they wrote during its copy (see checkpoint()).
 class Checkpointer {
  public:
   Checkpointer(std::string path, std::mutex& writer)
@@ -71,7 +72,8 @@ class Checkpointer {
     sqlite3* db = nullptr;
     if (sqlite3_open_v2(path_.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, nullptr) !=
         SQLITE_OK) {
-      sqlite3_close(db);  // the writers' next commit asks again; SQLite checkpoints at close
+      // Left to the commits past kInlineCheckpointPages, and to SQLite's checkpoint at close.
+      sqlite3_close(db);
       return;
     }
     // A connection finds the file in WAL mode only once it read it; until then a checkpoint on
