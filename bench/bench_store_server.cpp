@@ -61,10 +61,10 @@ struct Served {
   std::string url;
 };
 
-// A decision rebuilds the job's optimiser from its whole history, so its cost grows with the
-// history; a real job recurs a few hundred times. Each thread moves to a fresh job every
+// A real job recurs a few hundred times. Each thread moves to a fresh job every
 // kRecurrencesPerJob decisions, so the figures are those of jobs with 0-200 recurrences behind
-// them.
+// them (and of the first decision of a job on each server connection, which builds the job's
+// cached optimiser from the history; later ones only catch up on what was appended since).
 constexpr std::size_t kRecurrencesPerJob = 200;
 std::string job_name(const char* kind, const benchmark::State& state, std::size_t iteration) {
   return fmt::format("{}-{}-{}-{}", kind, getpid(), state.thread_index(),

@@ -26,6 +26,10 @@
 // and history give the same batch size, and asking twice without observing gives the same answer.
 // An observation for a batch size other than the one pruning expects (a concurrent run) is kept in
 // the history (its reward counts for Thompson sampling) but does not advance pruning.
+// A long-lived optimizer whose store is also written by others (other processes, other
+// connections) need not be rebuilt: catch_up() feeds it the observations appended since it loaded
+// or last caught up, and it then decides exactly as one constructed from the whole store would
+// (the recurring store caches its optimizers so, docs/RECURRING.md).
 // Bad options (no batch sizes, a default that is not one of them, β < 1, a negative window...)
 // throw kInvalidArgument; observing an unknown batch size or a non-finite cost throws
 // kInvalidArgument; next_batch_size() throws kNotFound when pruning left no batch size that reached
@@ -98,6 +102,11 @@ class BatchSizeOptimizer {
   std::size_t next_batch_size() const;
   void observe(std::size_t batch_size, double cost, bool reached);
   void observe_not_started(std::size_t batch_size);
+  // The observations others appended to the store after the ones this optimizer holds, oldest
+  // first; they are applied as construction applies loaded ones and are not appended again. The
+  // caller vouches that they follow this optimizer's history in the store (else its decisions are
+  // those of a history the store does not hold; rebuild it instead).
+  void catch_up(const std::vector<BatchSizeObservation>& appended);
 
   // β × the cheapest recurrence's cost; +inf before any recurrence reached the target.
   double cost_limit() const noexcept;

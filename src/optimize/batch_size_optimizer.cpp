@@ -196,6 +196,10 @@ class BatchSizeOptimizer::Impl {
     record({batch_size, kNotStartedPenalty * cost_limit(), false, false});
   }
 
+  void catch_up(const std::vector<BatchSizeObservation>& appended) {
+    for (const auto& observation : appended) apply(observation);
+  }
+
   double cost_limit() const noexcept {
     if (!std::isfinite(cheapest_recurrence_)) return kInfinity;
     return options_.beta * cheapest_recurrence_;
@@ -325,6 +329,9 @@ void BatchSizeOptimizer::observe(std::size_t batch_size, double cost, bool reach
 }
 void BatchSizeOptimizer::observe_not_started(std::size_t batch_size) {
   impl_->observe_not_started(batch_size);
+}
+void BatchSizeOptimizer::catch_up(const std::vector<BatchSizeObservation>& appended) {
+  impl_->catch_up(appended);
 }
 double BatchSizeOptimizer::cost_limit() const noexcept { return impl_->cost_limit(); }
 BatchSizeStage BatchSizeOptimizer::stage() const noexcept { return impl_->stage(); }

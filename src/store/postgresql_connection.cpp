@@ -6,7 +6,9 @@
 #include "store/sql.h"
 
 #ifdef CHASE_HAVE_POSTGRESQL
+#include <optional>
 #include <pqxx/pqxx>
+#include <unordered_map>
 #endif
 
 namespace chase::store {
@@ -50,11 +52,18 @@ class PostgresConnection final : public SqlConnection {
   }
   void rollback() noexcept override { work_.reset(); }  // a pqxx::work aborts when destroyed
 
+  // Prepared once per connection (the store's statements are a fixed set), values sent apart from
+  // the text: the server parses and plans each statement once instead of on every call.
   std::vector<SqlRow> query(const std::string& sql, const std::vector<SqlValue>& values) override {
     return guarded(sql, [&] {
-      if (work_) return rows(work_->exec(with_values(*work_, sql, values)));
+      const auto& name = prepared(sql);
+      const auto texts = value_texts(values);
+      std::vector<const char*> pointers;  // null: SQL NULL
+      for (const auto& text : texts) pointers.push_back(text ? text->c_str() : nullptr);
+      const auto params = pqxx::prepare::make_dynamic_params(pointers);
+      if (work_) return rows(work_->exec_prepared(name, params));
       pqxx::nontransaction once(*connection_);
-      return rows(once.exec(with_values(once, sql, values)));
+      return rows(once.exec_prepared(name, params));
     });
   }
 
@@ -89,29 +98,40 @@ class PostgresConnection final : public SqlConnection {
     return text;
   }
 
-  template <typename Transaction>
-  static std::string with_values(Transaction& tx, const std::string& sql,
-                                 const std::vector<SqlValue>& values) {
-    std::string out;
-    std::size_t next = 0;
+  // The statement's name on this connection, preparing it on first use with `?` turned into
+  // PostgreSQL's numbered placeholders.
+  const std::string& prepared(const std::string& sql) {
+    if (const auto it = statements_.find(sql); it != statements_.end()) return it->second;
+    std::string numbered;
+    int next = 0;
     for (const char c : sql) {
-      if (c != '?') {
-        out += c;
-        continue;
-      }
-      if (next >= values.size()) throw Error(ErrorCode::kInternal, "a statement lacks a value");
-      const auto& value = values[next++];
-      if (std::holds_alternative<std::nullptr_t>(value)) {
-        out += "NULL";
-      } else if (const auto* integer = std::get_if<std::int64_t>(&value)) {
-        out += std::to_string(*integer);
-      } else if (const auto* real = std::get_if<double>(&value)) {
-        out += fmt::format("'{}'::float8", *real);  // shortest round-trip text: every bit kept
+      if (c == '?') {
+        numbered += "$" + std::to_string(++next);
       } else {
-        out += tx.quote(std::get<std::string>(value));
+        numbered += c;
       }
     }
-    return out;
+    const auto name = "chase_" + std::to_string(statements_.size());
+    connection_->prepare(name, numbered);
+    return statements_.emplace(sql, name).first->second;
+  }
+
+  // Each value as the text PostgreSQL parses (a double as its shortest round-trip text: every bit
+  // kept); none for NULL.
+  static std::vector<std::optional<std::string>> value_texts(const std::vector<SqlValue>& values) {
+    std::vector<std::optional<std::string>> texts;
+    for (const auto& value : values) {
+      if (std::holds_alternative<std::nullptr_t>(value)) {
+        texts.emplace_back(std::nullopt);
+      } else if (const auto* integer = std::get_if<std::int64_t>(&value)) {
+        texts.emplace_back(std::to_string(*integer));
+      } else if (const auto* real = std::get_if<double>(&value)) {
+        texts.emplace_back(fmt::format("{}", *real));
+      } else {
+        texts.emplace_back(std::get<std::string>(value));
+      }
+    }
+    return texts;
   }
 
   static std::vector<SqlRow> rows(const pqxx::result& result) {
@@ -147,6 +167,7 @@ class PostgresConnection final : public SqlConnection {
   std::string location_;
   std::unique_ptr<pqxx::connection> connection_;
   std::unique_ptr<pqxx::work> work_;
+  std::unordered_map<std::string, std::string> statements_;  // SQL → prepared statement's name
 };
 
 }  // namespace

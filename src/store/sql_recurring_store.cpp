@@ -7,7 +7,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "chase/error.h"
 #include "chase/recurring_simulation.h"
@@ -123,39 +125,91 @@ RunRecord run_from_row(const SqlRow& row) {
   return r;
 }
 
-class SqlRecurringStore;
+// One stored observation with its place in the job's history.
+struct StoredObservation {
+  std::int64_t seq = 0;
+  BatchSizeObservation observation;
+};
+
+bool same_observation(const BatchSizeObservation& a, const BatchSizeObservation& b) {
+  return a.batch_size == b.batch_size && a.reached == b.reached && a.started == b.started &&
+         std::memcmp(&a.cost, &b.cost, sizeof(double)) == 0;  // every bit
+}
 
 // The observations of one job inside the caller's open transaction: what the optimizer reads at
 // construction and appends through observe(), so a decision and what it learnt commit together.
+// It remembers the last observation it read or wrote (the tail), which is where a cached
+// optimizer over it stands in the history.
 class TransactionObservations final : public BatchSizeStore {
  public:
   explicit TransactionObservations(SqlConnection& db) : db_(db) {}
   std::vector<BatchSizeObservation> load(const std::string& job) const override {
     std::vector<BatchSizeObservation> observations;
-    for (const auto& row :
-         db_.query("SELECT batch_size, cost, reached, started FROM observations WHERE job = ? "
-                   "ORDER BY seq",
-                   {job})) {
-      observations.push_back({static_cast<std::size_t>(row.integer(0)), row.real(1),
-                              row.integer(2) != 0, row.integer(3) != 0});
-    }
+    for (auto& stored : read_from(job, 0)) observations.push_back(stored.observation);
     return observations;
   }
   void append(const std::string& job, const BatchSizeObservation& o) override {
+    // One past the last, not the count: a history with a gap (edited by hand) still appends.
+    // One statement (one round trip); the job's lock keeps the number from being taken meanwhile.
     const auto seq =
-        db_.query("SELECT COUNT(*) FROM observations WHERE job = ?", {job}).front().integer(0);
-    db_.query(
-        "INSERT INTO observations (job, seq, batch_size, cost, reached, started, run_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        {job, seq, static_cast<std::int64_t>(o.batch_size), o.cost, std::int64_t{o.reached ? 1 : 0},
-         std::int64_t{o.started ? 1 : 0}, run_id_ ? SqlValue(*run_id_) : SqlValue(nullptr)});
+        db_.query(
+               "INSERT INTO observations (job, seq, batch_size, cost, reached, started, run_id) "
+               "SELECT ?, COALESCE(MAX(seq), -1) + 1, ?, ?, ?, ?, ? FROM observations WHERE job = "
+               "? "
+               "RETURNING seq",
+               {job, static_cast<std::int64_t>(o.batch_size), o.cost,
+                std::int64_t{o.reached ? 1 : 0}, std::int64_t{o.started ? 1 : 0},
+                run_id_ ? SqlValue(*run_id_) : SqlValue(nullptr), job})
+            .front()
+            .integer(0);
+    tail_ = StoredObservation{seq, o};
   }
   void set_run(std::optional<std::int64_t> run_id) { run_id_ = run_id; }
+
+  // The job's observations from `first_seq` on, in order; the last becomes the tail. With
+  // `before`, also how many come before `first_seq` (in the same statement: one round trip).
+  std::vector<StoredObservation> read_from(const std::string& job, std::int64_t first_seq,
+                                           std::int64_t* before = nullptr) const {
+    const auto rows =
+        before == nullptr
+            ? db_.query(
+                  "SELECT seq, batch_size, cost, reached, started FROM observations WHERE job = ? "
+                  "AND seq >= ? ORDER BY seq",
+                  {job, first_seq})
+            : db_.query(
+                  "SELECT seq, batch_size, cost, reached, started, (SELECT COUNT(*) FROM "
+                  "observations WHERE job = ? AND seq < ?) FROM observations WHERE job = ? AND "
+                  "seq >= ? ORDER BY seq",
+                  {job, first_seq, job, first_seq});
+    std::vector<StoredObservation> observations;
+    for (const auto& row : rows) {
+      observations.push_back({row.integer(0),
+                              {static_cast<std::size_t>(row.integer(1)), row.real(2),
+                               row.integer(3) != 0, row.integer(4) != 0}});
+    }
+    if (before != nullptr && !rows.empty()) *before = rows.front().integer(5);
+    if (!observations.empty()) tail_ = observations.back();
+    return observations;
+  }
+  const std::optional<StoredObservation>& tail() const noexcept { return tail_; }
 
  private:
   SqlConnection& db_;
   std::optional<std::int64_t> run_id_;
+  mutable std::optional<StoredObservation> tail_;
 };
+
+// A job's optimizer kept between decisions on one connection, so a decision reads only what
+// was appended since the last one instead of the whole history.
+struct CachedJob {
+  std::string spec_text;  // the spec as stored: another text means another job
+  std::shared_ptr<TransactionObservations> observations;
+  BatchSizeOptimizer optimizer;
+  std::uint64_t last_used = 0;
+};
+
+// Jobs cached per connection; the least recently used goes first.
+constexpr std::size_t kCachedJobs = 256;
 
 class SqlRecurringStore final : public RecurringStore {
  public:
@@ -179,13 +233,17 @@ class SqlRecurringStore final : public RecurringStore {
                         const RunOwner& owner) override {
     if (job.empty()) throw Error(ErrorCode::kInvalidArgument, "a job needs a name");
     if (given) check_job_spec(*given);
-    return in_transaction(*db_, [&] {
+    // Out of the cache for the transaction: it goes back only once the decision committed, so a
+    // decision that fails (or whose commit does) teaches the cache nothing.
+    std::unique_ptr<CachedJob> decided;
+    auto decided_run = in_transaction(*db_, [&] {
       db_->lock_job(job);
       RunDecision decision;
-      decision.spec = registered_spec(job, given);
+      std::string spec_text;
+      decision.spec = registered_spec(job, given, &spec_text);
       decision.killed = reap_dead_runs(job);
-      auto observations = std::make_shared<TransactionObservations>(*db_);
-      BatchSizeOptimizer optimizer(optimizer_options(job, decision.spec, observations));
+      decided = caught_up(job, decision.spec, spec_text);
+      auto& optimizer = decided->optimizer;
       choose(job, optimizer, decision);
       decision.sequence = optimizer.history().size();
       const double now = now_s();
@@ -199,6 +257,8 @@ class SqlRecurringStore final : public RecurringStore {
               .integer(0);
       return decision;
     });
+    keep(job, std::move(decided));
+    return decided_run;
   }
 
   void record_epoch(std::int64_t run_id, std::size_t epoch, double metric, double cost) override {
@@ -253,8 +313,11 @@ class SqlRecurringStore final : public RecurringStore {
   }
 
   void heartbeat(std::int64_t run_id) override {
-    db_->query("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND outcome = 'open'",
-               {now_s(), run_id});
+    // A transaction, so it queues with the other writers of this process (SQLite).
+    in_transaction(*db_, [&] {
+      db_->query("UPDATE runs SET heartbeat_at = ? WHERE id = ? AND outcome = 'open'",
+                 {now_s(), run_id});
+    });
   }
 
   void save_profile(const std::string& job, std::size_t batch_size,
@@ -358,16 +421,20 @@ class SqlRecurringStore final : public RecurringStore {
                             job));
   }
 
+  // The job's spec (registering it on first use) and, in `text`, the spec as stored.
   RecurringJobSpec registered_spec(const std::string& job,
-                                   const std::optional<RecurringJobSpec>& given) {
+                                   const std::optional<RecurringJobSpec>& given,
+                                   std::string* text) {
     const auto rows = db_->query("SELECT spec FROM jobs WHERE name = ?", {job});
     if (rows.empty()) {
       if (!given) unknown_job(job);
+      *text = to_json(*given).dump();
       db_->query("INSERT INTO jobs (name, spec, created_at) VALUES (?, ?, ?)",
-                 {job, to_json(*given).dump(), now_s()});
+                 {job, *text, now_s()});
       return *given;
     }
-    auto stored = stored_spec(rows.front().text(0));
+    *text = rows.front().text(0);
+    auto stored = stored_spec(*text);
     if (given) {
       const auto differences = job_spec_differences(stored, *given);
       if (!differences.empty()) {
@@ -378,6 +445,60 @@ class SqlRecurringStore final : public RecurringStore {
       }
     }
     return stored;
+  }
+
+  // The job's optimizer as of the observations committed now: the cached one fed what others
+  // appended since, or one built from the whole history when there is none, or when the history
+  // no longer continues the one it learnt (edited, removed, another spec).
+  std::unique_ptr<CachedJob> caught_up(const std::string& job, const RecurringJobSpec& spec,
+                                       const std::string& spec_text) {
+    if (const auto it = cache_.find(job); it != cache_.end()) {
+      auto cached = std::move(it->second);
+      cache_.erase(it);
+      if (cached->spec_text == spec_text && catch_up(job, *cached)) return cached;
+    }
+    auto observations = std::make_shared<TransactionObservations>(*db_);
+    BatchSizeOptimizer optimizer(optimizer_options(job, spec, observations));
+    return std::make_unique<CachedJob>(CachedJob{spec_text, observations, std::move(optimizer)});
+  }
+
+  // Feeds `cached` what was appended after its tail; false when the history before that is not
+  // the one it learnt: its tail changed or went, or the count up to it differs (a row removed
+  // or slipped in). Edits of older rows that keep their count are not seen (docs/RECURRING.md).
+  bool catch_up(const std::string& job, CachedJob& cached) {
+    const auto tail = cached.observations->tail();
+    const auto held = cached.optimizer.history().size();
+    if (!tail) {
+      if (held != 0) return false;
+      std::vector<BatchSizeObservation> appended;
+      for (auto& stored : cached.observations->read_from(job, 0)) {
+        appended.push_back(stored.observation);
+      }
+      cached.optimizer.catch_up(appended);
+      return true;
+    }
+    std::int64_t before_tail = -1;
+    const auto rows = cached.observations->read_from(job, tail->seq, &before_tail);
+    if (rows.empty() || rows.front().seq != tail->seq ||
+        !same_observation(rows.front().observation, tail->observation) ||
+        static_cast<std::size_t>(before_tail) + 1 != held) {
+      return false;
+    }
+    std::vector<BatchSizeObservation> appended;
+    for (auto it = rows.begin() + 1; it != rows.end(); ++it) appended.push_back(it->observation);
+    cached.optimizer.catch_up(appended);
+    return true;
+  }
+
+  void keep(const std::string& job, std::unique_ptr<CachedJob> decided) {
+    decided->last_used = ++uses_;
+    cache_[job] = std::move(decided);
+    if (cache_.size() <= kCachedJobs) return;
+    auto oldest = cache_.begin();
+    for (auto it = cache_.begin(); it != cache_.end(); ++it) {
+      if (it->second->last_used < oldest->second->last_used) oldest = it;
+    }
+    cache_.erase(oldest);
   }
 
   // Open runs whose owner is gone become killed (no observation: a kill is no evidence).
@@ -435,6 +556,8 @@ class SqlRecurringStore final : public RecurringStore {
   std::unique_ptr<SqlConnection> db_;
   std::string host_;
   double lease_s_ = kDefaultRunLeaseS;
+  std::unordered_map<std::string, std::unique_ptr<CachedJob>> cache_;
+  std::uint64_t uses_ = 0;
 };
 
 }  // namespace

@@ -27,6 +27,11 @@ class PostgresStore : public ::testing::Test {
   std::function<std::unique_ptr<RecurringStore>()> opener() const {
     return [url = cluster->url(database_)] { return open_recurring_store(url); };
   }
+  RawSql raw_sql() const {
+    return [url = cluster->url(database_)](const std::string& statements) {
+      store::open_postgresql(url)->execute_script(statements);
+    };
+  }
   std::string database_;
 };
 
@@ -36,6 +41,21 @@ TEST_F(PostgresStore, DecisionsEqualTheInMemoryOptimizer) {
 }
 TEST_F(PostgresStore, EightConcurrentRunsRecordedOnceInSomeSerialOrder) {
   check_concurrent_runs(opener());
+}
+TEST_F(PostgresStore, LongLivedStoreCatchesUpWithOtherWriters) {
+  check_long_lived_store_catches_up(opener());
+}
+TEST_F(PostgresStore, FailedDecisionTeachesTheCacheNothing) {
+  check_failed_decision_teaches_nothing(
+      opener(), raw_sql(),
+      "CREATE FUNCTION refuse_runs() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+      "RAISE EXCEPTION 'refused by the test'; END $$; "
+      "CREATE TRIGGER refuse_runs BEFORE INSERT ON runs FOR EACH ROW EXECUTE FUNCTION "
+      "refuse_runs();",
+      "DROP TRIGGER refuse_runs ON runs;");
+}
+TEST_F(PostgresStore, EditedHistoryIsRebuilt) {
+  check_edited_history_rebuilds(opener(), raw_sql());
 }
 TEST_F(PostgresStore, KilledOwnerIsRecordedAsKilledByTheNextRun) { check_killed_owner(opener()); }
 TEST_F(PostgresStore, KillDuringWritesLeavesItConsistent) { check_kill_during_writes(opener()); }

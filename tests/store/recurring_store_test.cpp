@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -61,6 +63,35 @@ TEST_F(SqliteStore, EightRunsOpeningANewStoreAtOnceAllSucceed) {
     for (const auto& failure : failures) EXPECT_EQ(failure, "") << "round " << round;
     EXPECT_EQ(open_recurring_store(url)->runs("new").size(), static_cast<std::size_t>(kRuns));
   }
+}
+TEST_F(SqliteStore, LongLivedStoreCatchesUpWithOtherWriters) {
+  check_long_lived_store_catches_up(opener());
+}
+TEST_F(SqliteStore, FailedDecisionTeachesTheCacheNothing) {
+  check_failed_decision_teaches_nothing(
+      opener(), [&](const std::string& statements) { sql(statements); },
+      "CREATE TRIGGER refuse_runs BEFORE INSERT ON runs BEGIN "
+      "SELECT RAISE(ABORT, 'refused by the test'); END;",
+      "DROP TRIGGER refuse_runs;");
+}
+TEST_F(SqliteStore, EditedHistoryIsRebuilt) {
+  check_edited_history_rebuilds(opener(), [&](const std::string& statements) { sql(statements); });
+}
+// The WAL is checkpointed by a thread of the store's own once it passes 1,000 pages (not by the
+// commit that crosses the line), and by the committing connection past 4,000 pages should that
+// thread fall behind: under back-to-back writes its file stays bounded instead of growing with
+// every commit (~40 MB here without checkpoints).
+TEST_F(SqliteStore, WalStaysBoundedUnderBackToBackWrites) {
+  auto store = open_recurring_store(url());
+  const auto wal = dir_.path() / "store.db-wal";
+  std::uintmax_t largest = 0;
+  for (int i = 0; i < 1000; ++i) {
+    run_once(*store, "wal-" + std::to_string(i / 100));
+    std::error_code ignored;
+    largest = std::max(largest, std::filesystem::file_size(wal, ignored));
+  }
+  EXPECT_GT(largest, 1'000u * 4096u) << "the test wrote too little to need a checkpoint";
+  EXPECT_LT(largest, 5'000u * 4096u) << "the WAL grew past the inline checkpoint's bound";
 }
 TEST_F(SqliteStore, KilledOwnerIsRecordedAsKilledByTheNextRun) { check_killed_owner(opener()); }
 TEST_F(SqliteStore, KillDuringWritesLeavesItConsistent) {

@@ -79,8 +79,8 @@ inline RunDecision run_once(RecurringStore& store, const std::string& job) {
 }
 
 // The optimizer in memory, fed `observations`, as the store's decisions must equal.
-inline std::size_t serial_decision(const std::string& job,
-                                   const std::vector<BatchSizeObservation>& observations) {
+inline BatchSizeOptimizer serial_optimizer(const std::string& job,
+                                           const std::vector<BatchSizeObservation>& observations) {
   const auto spec = toy_spec();
   BatchSizeOptimizerOptions options;
   options.job_id = job;
@@ -90,7 +90,11 @@ inline std::size_t serial_decision(const std::string& job,
   options.seed = spec.seed ^ kDecisionSeedSalt;
   options.store = make_memory_batch_size_store();
   for (const auto& o : observations) options.store->append(job, o);
-  return BatchSizeOptimizer(options).next_batch_size();
+  return BatchSizeOptimizer(options);
+}
+inline std::size_t serial_decision(const std::string& job,
+                                   const std::vector<BatchSizeObservation>& observations) {
+  return serial_optimizer(job, observations).next_batch_size();
 }
 
 inline void check_lifecycle(const std::function<std::unique_ptr<RecurringStore>()>& open) {
@@ -283,6 +287,93 @@ inline void check_kill_during_writes(const std::function<std::unique_ptr<Recurri
   EXPECT_EQ(ended, observations.size());  // each ended run is one observation, and vice versa
   run_once(*store, job);
   EXPECT_EQ(store->load(job).size(), observations.size() + 1);
+}
+
+// Runs SQL on the store's database behind chase's back: a hand edit, a test's trigger.
+using RawSql = std::function<void(const std::string&)>;
+
+// A store object that lives across decisions (as each connection of `chase serve` does, caching
+// the job's optimizer) while another connection and other processes write the same job: each of
+// its decisions is the one the in-memory optimizer makes from the history committed before it.
+inline void check_long_lived_store_catches_up(
+    const std::function<std::unique_ptr<RecurringStore>()>& open) {
+  const std::string job = "catch-up";
+  auto deciding = open();
+  auto other = open();
+  for (int i = 0; i < 30; ++i) {
+    for (int k = 0; k < i % 3; ++k) run_once(*other, job);  // 0, 1 or 2 runs between two of ours
+    if (i % 10 == 5) {                                      // and another process's
+      const pid_t child = fork();
+      ASSERT_GE(child, 0);
+      if (child == 0) {
+        try {
+          run_once(*open(), job);
+        } catch (...) {
+          _exit(2);
+        }
+        _exit(0);
+      }
+      int status = 0;
+      waitpid(child, &status, 0);
+      ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the other process failed";
+    }
+    const auto before = deciding->load(job);
+    const auto decision = run_once(*deciding, job);
+    EXPECT_EQ(decision.sequence, before.size()) << "decision " << i;
+    EXPECT_EQ(decision.batch_size, serial_decision(job, before)) << "decision " << i;
+  }
+}
+
+// A decision that fails after the optimizer learnt something in its transaction (here: a size
+// ruled out, then the run's row refused by a trigger) teaches a long-lived store nothing: the
+// next decision is the one the committed history gives. `refuse_runs` / `allow_runs` are the
+// backend's SQL to add and drop a trigger that refuses every new run.
+inline void check_failed_decision_teaches_nothing(
+    const std::function<std::unique_ptr<RecurringStore>()>& open, const RawSql& sql,
+    const std::string& refuse_runs, const std::string& allow_runs) {
+  auto store = open();
+  const std::string job = "failed";
+  // One cheap recurrence (cost 100): the limit is 200; pruning next expects 16, whose saved epoch
+  // costs 2000, so a decision rules it out (an observation) before choosing.
+  const auto first = store->begin_run(job, toy_spec(), this_process());
+  store->end_run(first.run_id, {RunOutcome::kReached, 1, 1, 1, 100, 0});
+  store->save_profile(job, 16, {{{300, 10, 1000}}, 300, 10, 1000});
+  sql(refuse_runs);
+  EXPECT_THROW(store->begin_run(job, std::nullopt, this_process()), Error);
+  EXPECT_EQ(store->load(job).size(), 1u);  // the ruled-out observation was rolled back
+  EXPECT_EQ(store->runs(job).size(), 1u);
+  sql(allow_runs);
+  const auto next = store->begin_run(job, std::nullopt, this_process());
+  EXPECT_EQ(next.ruled_out, 1u);
+  EXPECT_EQ(next.sequence, 2u);
+  const auto observations = store->load(job);
+  ASSERT_EQ(observations.size(), 2u);
+  EXPECT_FALSE(observations[1].started);
+  EXPECT_EQ(next.batch_size, serial_decision(job, observations));
+}
+
+// History edited by hand under a long-lived store — its last two observations changed, one in the
+// middle removed, all of them removed: each next decision is the one the edited history gives.
+inline void check_edited_history_rebuilds(
+    const std::function<std::unique_ptr<RecurringStore>()>& open, const RawSql& sql) {
+  auto store = open();
+  const std::string job = "edited";
+  for (int i = 0; i < 6; ++i) run_once(*store, job);
+  const auto decide_from_stored = [&](const char* after) {
+    const auto before = store->load(job);
+    const auto decision = run_once(*store, job);
+    const auto serial = serial_optimizer(job, before);
+    EXPECT_EQ(decision.batch_size, serial.next_batch_size()) << "after " << after;
+    EXPECT_EQ(decision.cost_limit, serial.cost_limit()) << "after " << after;
+    EXPECT_EQ(decision.sequence, before.size()) << "after " << after;
+  };
+  sql("UPDATE observations SET cost = cost / 10 WHERE job = 'edited' AND "
+      "seq >= (SELECT MAX(seq) - 1 FROM observations WHERE job = 'edited')");
+  decide_from_stored("the last two observations were edited");
+  sql("DELETE FROM observations WHERE job = 'edited' AND seq = 1");
+  decide_from_stored("an observation in the middle was removed");
+  sql("DELETE FROM observations WHERE job = 'edited'");
+  decide_from_stored("every observation was removed");
 }
 
 }  // namespace chase::testing
