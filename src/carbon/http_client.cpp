@@ -137,7 +137,14 @@ Attempt perform(const HttpRequest& request, const HttpOptions& options,
   char error_buffer[CURL_ERROR_SIZE] = {};
   CURL* handle = curl.get();
   curl_easy_setopt(handle, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+  if (request.method == "GET") {
+    curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, request.body.c_str());
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(request.body.size()));
+  }
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(handle, CURLOPT_MAXREDIRS, 3L);
@@ -168,10 +175,10 @@ Attempt perform(const HttpRequest& request, const HttpOptions& options,
     // Not a transient failure: the same request would send the same endless answer again.
     throw Error(
         ErrorCode::kUnavailable,
-        fmt::format("{}: GET {}: the response's {} exceeded {} MiB, far more than any carbon "
+        fmt::format("{}: {} {}: the response's {} exceeded {} MiB, far more than any carbon "
                     "data; the transfer was stopped. Check the provider's base URL (it "
                     "may point at a file or a stream rather than the API)",
-                    provider, request.url, body.exceeded ? "body" : "headers",
+                    provider, request.method, request.url, body.exceeded ? "body" : "headers",
                     (body.exceeded ? options.max_body_bytes : kMaxHeaderBytes) >> 20));
   }
   if (attempt.code != CURLE_OK) {
@@ -248,8 +255,8 @@ HttpResponse HttpClient::get(const HttpRequest& request) const {
     if (result.code != CURLE_OK) {
       if (!transient_transport(result.code)) {
         throw Error(ErrorCode::kUnavailable,
-                    fmt::format("{}: GET {} failed: {}. Check the provider's base URL.", provider_,
-                                request.url, result.transport_error));
+                    fmt::format("{}: {} {} failed: {}. Check the provider's base URL.", provider_,
+                                request.method, request.url, result.transport_error));
       }
       last_was_status = false;
       last_problem = result.code == CURLE_OPERATION_TIMEDOUT
@@ -283,9 +290,10 @@ HttpResponse HttpClient::get(const HttpRequest& request) const {
   const std::string what_to_do =
       last_was_status ? advice(last_status)
                       : "check the network and the provider's base URL, or raise the timeout";
-  throw Error(ErrorCode::kUnavailable,
-              fmt::format("{}: GET {} failed after {} attempt{}: {}; {}.", provider_, request.url,
-                          attempts, attempts == 1 ? "" : "s", last_problem, what_to_do));
+  throw Error(
+      ErrorCode::kUnavailable,
+      fmt::format("{}: {} {} failed after {} attempt{}: {}; {}.", provider_, request.method,
+                  request.url, attempts, attempts == 1 ? "" : "s", last_problem, what_to_do));
 }
 
 std::string url_encode(std::string_view text) {

@@ -1,14 +1,14 @@
 // Internal: the one HTTP client of the carbon-intensity providers, over libcurl.
 //
-// get() sends a GET with the given headers (and HTTP Basic credentials when set), with a connect
-// timeout and a total timeout, and retries with exponential backoff and jitter on 429, 5xx (not
-// 501),
-// timeouts and connection failures, honouring a Retry-After of seconds or an HTTP date (capped at
-// the policy's max_backoff). Any other status is returned to the caller to interpret. When the
-// retries are spent it throws kUnavailable naming the provider, the URL, the last status or
-// transport error and what to do. Header values (which may hold secrets) never appear in messages.
-// A body larger than max_body_bytes (or headers past 1 MiB) stops the transfer and throws
-// kUnavailable at once, not retried: a response that never ends cannot exhaust memory.
+// get() sends the request (a GET unless its method says otherwise) with the given headers (and HTTP
+// Basic credentials when set), with a connect timeout and a total timeout, and retries with
+// exponential backoff and jitter on 429, 5xx (not 501), timeouts and connection failures, honouring
+// a Retry-After of seconds or an HTTP date (capped at the policy's max_backoff). Any other status
+// is returned to the caller to interpret. When the retries are spent it throws kUnavailable naming
+// the provider, the URL, the last status or transport error and what to do. Header values (which
+// may hold secrets) never appear in messages. A body larger than max_body_bytes (or headers past 1
+// MiB) stops the transfer and throws kUnavailable at once, not retried: a response that never ends
+// cannot exhaust memory.
 //
 // Thread safety: an HttpClient may be used from several threads (each get() has its own handle).
 #pragma once
@@ -34,6 +34,8 @@ struct HttpRequest {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::optional<std::pair<std::string, std::string>> basic_auth;  // user, password
+  std::string method = "GET";  // "PUT"/"POST"/"DELETE" send `body` (the Pushgateway reporter)
+  std::string body;
 };
 
 struct HttpResponse {
