@@ -72,7 +72,8 @@ class TrainingController:
     """Profiles every power limit during the first steps, then runs at the limit the policy picks.
 
     Parameters (keyword-only, the C++ TrainingOptions' names):
-      gpus: a GpuBackend (open_nvml(), simulated_gpus(...)); None opens NVML.
+      gpus: a GpuBackend (open_gpus(), open_nvml(), simulated_gpus(...)); None: open_gpus(), i.e.
+      through chased when CHASE_DAEMON is set (docs/DAEMON.md), else NVML.
       policy: "default", "static" (with ``selector``), "zeus", "chase" or "planner".
       eta, max_carbon_intensity (chase/zeus), slowdown_budget (planner), limit_w (default),
       selector ("zeus", "energy", "time", "slowdown") and slowdown_factor (static).
@@ -110,7 +111,7 @@ class TrainingController:
                  pause="none", idle_power_w=30.0, resume_cost_s=0.0, resume_file=None,
                  resumed=None, pushgateway=None):
         if gpus is None:
-            gpus = _chase.open_nvml()
+            gpus = _chase.open_gpus()  # through chased when CHASE_DAEMON is set
         _values.instance("gpus", gpus, _chase.GpuBackend,
                          "a chase.GpuBackend (open_nvml(), simulated_gpus(...))")
         policy = _values.text("policy", policy)

@@ -35,6 +35,7 @@
 #include "chase/limit_policy.h"
 #include "chase/limit_profile.h"
 #include "chase/nvml.h"
+#include "chase/open_gpus.h"
 #include "chase/recurring_simulation.h"
 #include "chase/selector.h"
 #include "chase/simulated_gpu.h"
@@ -627,6 +628,18 @@ void bind_devices(py::module_& m) {
         options.visible_devices = std::move(visible_devices);
         py::gil_scoped_release release;
         return std::shared_ptr<GpuBackend>(open_nvml(options));
+      },
+      py::arg("library_path") = "", py::arg("visible_devices") = py::none());
+
+  // The default of TrainingController(gpus=None): through chased when CHASE_DAEMON is set.
+  m.def(
+      "open_gpus",
+      [](std::string library_path, std::optional<std::string> visible_devices) {
+        NvmlOptions options;
+        options.library_path = std::move(library_path);
+        options.visible_devices = std::move(visible_devices);
+        py::gil_scoped_release release;
+        return open_gpus(options);
       },
       py::arg("library_path") = "", py::arg("visible_devices") = py::none());
 
