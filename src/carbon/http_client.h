@@ -1,6 +1,6 @@
 // Internal: the one HTTP client of the carbon-intensity providers, over libcurl.
 //
-// get() sends the request (a GET unless its method says otherwise) with the given headers (and HTTP
+// get() sends a GET (send(), a request with a method and body) with the given headers (and HTTP
 // Basic credentials when set), with a connect timeout and a total timeout, and retries with
 // exponential backoff and jitter on 429, 5xx (not 501), timeouts and connection failures, honouring
 // a Retry-After of seconds or an HTTP date (capped at the policy's max_backoff). Any other status
@@ -34,7 +34,12 @@ struct HttpRequest {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   std::optional<std::pair<std::string, std::string>> basic_auth;  // user, password
-  std::string method = "GET";  // "PUT"/"POST"/"DELETE" send `body` (the Pushgateway reporter)
+};
+
+// What send() sends besides the request: a method other than GET and its body (the Pushgateway
+// reporter's PUT).
+struct HttpPayload {
+  std::string method;
   std::string body;
 };
 
@@ -58,6 +63,7 @@ class HttpClient {
  public:
   HttpClient(std::string provider, HttpOptions options);
   HttpResponse get(const HttpRequest& request) const;
+  HttpResponse send(const HttpRequest& request, const HttpPayload& payload) const;
   const std::string& provider() const noexcept { return provider_; }
 
  private:

@@ -366,6 +366,8 @@ int run_measure(MeasureOptions& options) {
   // Checked before any limit changes, so a bad URL refuses the run; pushes never hold the command.
   std::unique_ptr<PushgatewayReporter> pushes;
   if (!options.pushgateway.url.empty()) {
+    // Under a launcher every rank pushes its own share: one group per rank, not one overwritten.
+    if (in_job) options.pushgateway.instance = fmt::format("rank-{}", launch.rank);
     pushes = std::make_unique<PushgatewayReporter>(options.pushgateway);
   }
   // Before the command starts, after every check that can refuse the run: a refused run leaves no

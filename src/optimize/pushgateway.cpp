@@ -165,11 +165,9 @@ class PushgatewayReporter::Impl {
   std::string send(const std::string& body) const {
     detail::HttpRequest request;
     request.url = group_url_;
-    request.method = "PUT";
-    request.body = body;
     request.headers = {{"Content-Type", "text/plain; version=0.0.4"}};
     try {
-      const auto response = client_.get(request);
+      const auto response = client_.send(request, detail::HttpPayload{"PUT", body});
       if (response.status >= 200 && response.status < 300) return {};
       return fmt::format("pushgateway: PUT {} failed: HTTP {}: {}", group_url_, response.status,
                          escape_untrusted(response.body, 300));

@@ -104,9 +104,7 @@ class HttpProvider : public CarbonProvider {
   // A GET of `path` under the base URL (no headers).
   HttpRequest request_to(std::string_view path,
                          const std::vector<std::pair<std::string, std::string>>& query = {}) const {
-    HttpRequest request;
-    request.url = make_url(base_url_, path, query);
-    return request;
+    return HttpRequest{make_url(base_url_, path, query), {}, std::nullopt};
   }
   // Throws kInvalidArgument with `message` unless a setting the provider needs is `given`.
   static void require_setting(bool given, const char* message) {
