@@ -40,7 +40,7 @@ struct ServiceOptions {
   // only, and a daemon crash leaves them changed).
   std::optional<std::filesystem::path> state_directory;
   // More exposition appended to /metrics (chased's carbon feed); it must not block.
-  std::function<std::string()> extra_metrics;
+  std::function<std::string()> extra_metrics = {};
 };
 
 // Who sent a request, as the transport knows it.
