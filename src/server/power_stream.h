@@ -5,7 +5,7 @@
 // [kMinStreamInterval, kMaxStreamInterval] and gpus (default: all) a comma-separated list of
 // existing GPU indices, each at most once; anything else throws a StreamRefusal with status 400 (or
 // 404 for a GPU that does not exist) saying what is accepted. power_line() reads each GPU once:
-//   {"time": "2026-01-01T00:00:00Z", "unix_s": 1767225600.123,
+//   {"time": "2026-01-01T00:00:00.123Z", "unix_s": 1767225600.123,
 //    "gpus": [{"index": 0, "power_w": 155.0}, ...]}
 // a GPU that fails to read has "power_w": null and "error". The daemon serves at most
 // kMaxPowerStreams streams at once (the next gets 503); a stream's client that does not read falls
