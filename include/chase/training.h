@@ -45,6 +45,13 @@
 //                return;  // restart at release->resume_at with options.resumed = *release
 //              }
 // A termination signal during a pause acts as during training: the limits are restored.
+// Reporting: `on_period_end`, when given, is called on the loop's thread after every period closes
+// (on_train_end() closes the last one) with the run's report so far, the period just ended last;
+// an exception it throws is logged and dropped, never stopping training. With `pushgateway` set,
+// the run's metrics (training_run_metrics(), chase/pushgateway.h) are pushed after every period
+// and once more, as ended, at on_train_end(): the pushes are made by a background thread, so a
+// slow or absent Pushgateway never holds the loop (only the controller's destruction waits, at
+// most the push timeout, for the final push).
 // Bad options throw kInvalidArgument at construction.
 //
 // Thread safety: not thread-safe; call it from the training loop's thread. report() may be called
@@ -65,6 +72,7 @@
 #include "chase/gpu.h"
 #include "chase/limit_policy.h"
 #include "chase/power_limit_optimizer.h"
+#include "chase/pushgateway.h"
 #include "chase/selector.h"
 #include "chase/time.h"
 
@@ -81,6 +89,8 @@ struct ReleaseRequest {
 // the field).
 ReleaseRequest read_resume_file(const std::filesystem::path& path);
 
+struct RunReport;
+
 struct TrainingOptions {
   // Its clock is the controller's clock; a static policy's selector, when given, is its selector.
   PowerLimitOptimizerOptions profiling;
@@ -95,6 +105,9 @@ struct TrainingOptions {
   std::function<void(const ReleaseRequest&)> on_release = {};  // release: called once
   std::filesystem::path resume_file = {};                      // release: written when not empty
   std::optional<ReleaseRequest> resumed = {};                  // this run continues a released job
+  // Reporting (see above):
+  std::function<void(const RunReport&)> on_period_end = {};
+  std::optional<PushgatewayOptions> pushgateway = {};
 };
 
 struct PeriodReport {

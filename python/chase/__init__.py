@@ -4,7 +4,8 @@ The package wraps the C++ library (the extension module ``chase._chase``); nothi
 Python. Measurement: :class:`EnergyMonitor`, :func:`devices`. Control: :class:`TrainingController`
 with its hooks, the policies and their options as keyword arguments. Data parallel:
 :class:`chase.distributed.TorchDistributedCoordinator`. Integrations: :mod:`chase.pytorch`,
-:mod:`chase.huggingface`. Backends: :func:`open_nvml`, :func:`open_rapl`, :func:`simulated_gpus`.
+:mod:`chase.huggingface`. Backends: :func:`open_gpus` (through chased when CHASE_DAEMON is set),
+:func:`open_nvml`, :func:`open_rapl`, :func:`simulated_gpus`.
 Forecasting and simulation: :func:`load_carbon_csv`, :func:`make_forecaster`,
 :func:`simulate_carbon`, :func:`load_zeus_trace`, :func:`simulate_recurring`, :mod:`chase.forecasting`.
 docs/PYTHON.md documents it all.
@@ -45,6 +46,7 @@ from ._chase import (  # noqa: F401  (the public API)
     forecaster_names,
     format_utc_time,
     make_forecaster,
+    open_gpus,
     open_nvml,
     open_rapl,
     simulated_gpus,

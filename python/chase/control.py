@@ -39,6 +39,28 @@ def _pause_mode(pause):
     return pause
 
 
+def _pushgateway(pushgateway):
+    """(url, job, instance) from a URL or a {"url", "job", "instance"} dict; Nones for None."""
+    if pushgateway is None:
+        return None, None, None
+    if isinstance(pushgateway, str):
+        pushgateway = {"url": pushgateway}
+    if not isinstance(pushgateway, dict) or "url" not in pushgateway:
+        raise ValueError("pushgateway must be a URL such as 'http://127.0.0.1:9091' or a dict "
+                         f"with 'url' (and optionally 'job', 'instance'), got {pushgateway!r}")
+    unknown = set(pushgateway) - {"url", "job", "instance"}
+    if unknown:
+        raise ValueError(f"pushgateway: unknown key(s) {', '.join(sorted(unknown))}; "
+                         "it takes 'url', 'job' and 'instance'")
+    url = _values.text("pushgateway['url']", pushgateway["url"])
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"pushgateway: {url!r} is not an http(s) URL, e.g. "
+                         "'http://127.0.0.1:9091'")
+    return (url, _values.text("pushgateway['job']", pushgateway.get("job", "chase")),
+            _values.text("pushgateway['instance']", pushgateway.get("instance", ""),
+                         allow_empty=True))
+
+
 def _resumed_field(resumed, key):
     if not isinstance(resumed, dict) or key not in resumed:
         raise ValueError(
@@ -50,7 +72,8 @@ class TrainingController:
     """Profiles every power limit during the first steps, then runs at the limit the policy picks.
 
     Parameters (keyword-only, the C++ TrainingOptions' names):
-      gpus: a GpuBackend (open_nvml(), simulated_gpus(...)); None opens NVML.
+      gpus: a GpuBackend (open_gpus(), open_nvml(), simulated_gpus(...)); None: open_gpus(), i.e.
+      through chased when CHASE_DAEMON is set (docs/DAEMON.md), else NVML.
       policy: "default", "static" (with ``selector``), "zeus", "chase" or "planner".
       eta, max_carbon_intensity (chase/zeus), slowdown_budget (planner), limit_w (default),
       selector ("zeus", "energy", "time", "slowdown") and slowdown_factor (static).
@@ -73,6 +96,11 @@ class TrainingController:
               save_checkpoint(model, release["steps_done"])
               controller.on_train_end()
               sys.exit(0)   # restart at release["resume_at"] with resumed=release
+
+      pushgateway: a Prometheus Pushgateway URL ("http://127.0.0.1:9091") or a dict with
+      "url", "job" (default "chase") and "instance" (default: the host name): the run's metrics
+      (chase_training_*: per-period energy, carbon, limit; see docs/DAEMON.md) are pushed after
+      every period and at on_train_end(), from a background thread that never holds the loop.
     """
 
     def __init__(self, gpus=None, *, policy="chase", eta=0.5, max_carbon_intensity=0.0,
@@ -81,9 +109,9 @@ class TrainingController:
                  wait_steps=1, warmup_steps=10, profile_steps=40, limit_step_w=25.0,
                  gpu_indices=None, profile_dir=None, job_id="", batch_size=0, coordinator=None,
                  pause="none", idle_power_w=30.0, resume_cost_s=0.0, resume_file=None,
-                 resumed=None):
+                 resumed=None, pushgateway=None):
         if gpus is None:
-            gpus = _chase.open_nvml()
+            gpus = _chase.open_gpus()  # through chased when CHASE_DAEMON is set
         _values.instance("gpus", gpus, _chase.GpuBackend,
                          "a chase.GpuBackend (open_nvml(), simulated_gpus(...))")
         policy = _values.text("policy", policy)
@@ -99,6 +127,7 @@ class TrainingController:
         if coordinator is not None:
             _values.instance("coordinator", coordinator, _chase.Coordinator, "a chase.Coordinator")
         horizon_s = _values.duration_seconds("carbon_horizon", carbon_horizon)
+        push_url, push_job, push_instance = _pushgateway(pushgateway)
         self._coordinator = coordinator  # the Python object must outlive its C++ use
         self._core = _chase.TrainingControllerCore(
             gpus,
@@ -131,6 +160,9 @@ class TrainingController:
                 "resumed['job_start']", _resumed_field(resumed, "job_start")),
             resumed_steps_done=0 if resumed is None else _values.count(
                 "resumed['steps_done']", _resumed_field(resumed, "steps_done")),
+            pushgateway_url=push_url,
+            pushgateway_job=push_job,
+            pushgateway_instance=push_instance,
         )
         self.gpus = gpus
         core = self._core

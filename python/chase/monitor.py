@@ -9,7 +9,7 @@ from . import _chase, _values
 
 def _default_gpus():
     try:
-        return _chase.open_nvml()
+        return _chase.open_gpus()  # through chased when CHASE_DAEMON is set
     except _chase.UnavailableError as e:
         _warnings.warn(f"chase: no GPUs measured: {e}", RuntimeWarning, stacklevel=3)
         return None
@@ -113,7 +113,7 @@ def devices(gpus="auto", cpus="auto"):
     """What `chase devices` lists: {"gpus": [...], "cpus": [...]} (plus "gpu_error" /
     "cpu_error" when a backend could not be opened)."""
     out = {"gpus": [], "cpus": []}
-    gpus = _open_unless_given(gpus, _chase.open_nvml, out, "gpu_error")
+    gpus = _open_unless_given(gpus, _chase.open_gpus, out, "gpu_error")
     if gpus is not None:
         out["gpus"] = gpus.gpus()
         for info in out["gpus"]:

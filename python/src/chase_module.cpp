@@ -35,6 +35,7 @@
 #include "chase/limit_policy.h"
 #include "chase/limit_profile.h"
 #include "chase/nvml.h"
+#include "chase/open_gpus.h"
 #include "chase/recurring_simulation.h"
 #include "chase/selector.h"
 #include "chase/simulated_gpu.h"
@@ -464,6 +465,10 @@ struct ControllerArgs {
   std::string resume_file;
   std::optional<double> resumed_job_start;
   std::size_t resumed_steps_done = 0;
+  // The Pushgateway the run's metrics go to (chase/pushgateway.h); empty url: none.
+  std::string pushgateway_url;
+  std::string pushgateway_job = "chase";
+  std::string pushgateway_instance;
 };
 
 TrainingOptions training_options(const ControllerArgs& a, std::shared_ptr<Coordinator> coord) {
@@ -504,6 +509,12 @@ TrainingOptions training_options(const ControllerArgs& a, std::shared_ptr<Coordi
   options.profiling.job_id = a.job_id;
   options.profiling.batch_size = a.batch_size;
   options.profiling.coordinator = std::move(coord);
+  if (!a.pushgateway_url.empty()) {
+    options.pushgateway.emplace();
+    options.pushgateway->url = a.pushgateway_url;
+    options.pushgateway->job = a.pushgateway_job;
+    options.pushgateway->instance = a.pushgateway_instance;
+  }
   return options;
 }
 
@@ -617,6 +628,18 @@ void bind_devices(py::module_& m) {
         options.visible_devices = std::move(visible_devices);
         py::gil_scoped_release release;
         return std::shared_ptr<GpuBackend>(open_nvml(options));
+      },
+      py::arg("library_path") = "", py::arg("visible_devices") = py::none());
+
+  // The default of TrainingController(gpus=None): through chased when CHASE_DAEMON is set.
+  m.def(
+      "open_gpus",
+      [](std::string library_path, std::optional<std::string> visible_devices) {
+        NvmlOptions options;
+        options.library_path = std::move(library_path);
+        options.visible_devices = std::move(visible_devices);
+        py::gil_scoped_release release;
+        return open_gpus(options);
       },
       py::arg("library_path") = "", py::arg("visible_devices") = py::none());
 
@@ -1047,6 +1070,12 @@ void bind_control(py::module_& m) {
                  a.resumed_job_start = value.cast<double>();
                else if (name == "resumed_steps_done")
                  a.resumed_steps_done = value.cast<std::size_t>();
+               else if (name == "pushgateway_url")
+                 a.pushgateway_url = value.cast<std::string>();
+               else if (name == "pushgateway_job")
+                 a.pushgateway_job = value.cast<std::string>();
+               else if (name == "pushgateway_instance")
+                 a.pushgateway_instance = value.cast<std::string>();
                else if (name == "coordinator")
                  coordinator = value.cast<std::shared_ptr<Coordinator>>();
                else

@@ -115,7 +115,7 @@ HttpTransport& transport_for_testing() {
   return transport;
 }
 
-Attempt perform(const HttpRequest& request, const HttpOptions& options,
+Attempt perform(const HttpRequest& request, const HttpPayload& payload, const HttpOptions& options,
                 const std::string& provider) {
   if (const HttpTransport& transport = transport_for_testing()) {
     Attempt attempt;
@@ -137,7 +137,14 @@ Attempt perform(const HttpRequest& request, const HttpOptions& options,
   char error_buffer[CURL_ERROR_SIZE] = {};
   CURL* handle = curl.get();
   curl_easy_setopt(handle, CURLOPT_URL, request.url.c_str());
-  curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+  if (payload.method == "GET") {
+    curl_easy_setopt(handle, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(handle, CURLOPT_CUSTOMREQUEST, payload.method.c_str());
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDS, payload.body.c_str());
+    curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE,
+                     static_cast<curl_off_t>(payload.body.size()));
+  }
   curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 1L);
   curl_easy_setopt(handle, CURLOPT_MAXREDIRS, 3L);
@@ -168,10 +175,10 @@ Attempt perform(const HttpRequest& request, const HttpOptions& options,
     // Not a transient failure: the same request would send the same endless answer again.
     throw Error(
         ErrorCode::kUnavailable,
-        fmt::format("{}: GET {}: the response's {} exceeded {} MiB, far more than any carbon "
+        fmt::format("{}: {} {}: the response's {} exceeded {} MiB, far more than any carbon "
                     "data; the transfer was stopped. Check the provider's base URL (it "
                     "may point at a file or a stream rather than the API)",
-                    provider, request.url, body.exceeded ? "body" : "headers",
+                    provider, payload.method, request.url, body.exceeded ? "body" : "headers",
                     (body.exceeded ? options.max_body_bytes : kMaxHeaderBytes) >> 20));
   }
   if (attempt.code != CURLE_OK) {
@@ -238,18 +245,22 @@ HttpClient::HttpClient(std::string provider, HttpOptions options)
     : provider_(std::move(provider)), options_(std::move(options)) {}
 
 HttpResponse HttpClient::get(const HttpRequest& request) const {
+  return send(request, HttpPayload{"GET", {}});
+}
+
+HttpResponse HttpClient::send(const HttpRequest& request, const HttpPayload& payload) const {
   const int attempts = std::max(1, options_.retry.max_attempts);
   std::string last_problem;
   bool last_was_status = false;
   long last_status = 0;
   for (int attempt = 1; attempt <= attempts; ++attempt) {
-    Attempt result = perform(request, options_, provider_);
+    Attempt result = perform(request, payload, options_, provider_);
     std::optional<std::chrono::milliseconds> wait;
     if (result.code != CURLE_OK) {
       if (!transient_transport(result.code)) {
         throw Error(ErrorCode::kUnavailable,
-                    fmt::format("{}: GET {} failed: {}. Check the provider's base URL.", provider_,
-                                request.url, result.transport_error));
+                    fmt::format("{}: {} {} failed: {}. Check the provider's base URL.", provider_,
+                                payload.method, request.url, result.transport_error));
       }
       last_was_status = false;
       last_problem = result.code == CURLE_OPERATION_TIMEDOUT
@@ -283,9 +294,10 @@ HttpResponse HttpClient::get(const HttpRequest& request) const {
   const std::string what_to_do =
       last_was_status ? advice(last_status)
                       : "check the network and the provider's base URL, or raise the timeout";
-  throw Error(ErrorCode::kUnavailable,
-              fmt::format("{}: GET {} failed after {} attempt{}: {}; {}.", provider_, request.url,
-                          attempts, attempts == 1 ? "" : "s", last_problem, what_to_do));
+  throw Error(
+      ErrorCode::kUnavailable,
+      fmt::format("{}: {} {} failed after {} attempt{}: {}; {}.", provider_, payload.method,
+                  request.url, attempts, attempts == 1 ? "" : "s", last_problem, what_to_do));
 }
 
 std::string url_encode(std::string_view text) {

@@ -1,14 +1,14 @@
 // Internal: the one HTTP client of the carbon-intensity providers, over libcurl.
 //
-// get() sends a GET with the given headers (and HTTP Basic credentials when set), with a connect
-// timeout and a total timeout, and retries with exponential backoff and jitter on 429, 5xx (not
-// 501),
-// timeouts and connection failures, honouring a Retry-After of seconds or an HTTP date (capped at
-// the policy's max_backoff). Any other status is returned to the caller to interpret. When the
-// retries are spent it throws kUnavailable naming the provider, the URL, the last status or
-// transport error and what to do. Header values (which may hold secrets) never appear in messages.
-// A body larger than max_body_bytes (or headers past 1 MiB) stops the transfer and throws
-// kUnavailable at once, not retried: a response that never ends cannot exhaust memory.
+// get() sends a GET (send(), a request with a method and body) with the given headers (and HTTP
+// Basic credentials when set), with a connect timeout and a total timeout, and retries with
+// exponential backoff and jitter on 429, 5xx (not 501), timeouts and connection failures, honouring
+// a Retry-After of seconds or an HTTP date (capped at the policy's max_backoff). Any other status
+// is returned to the caller to interpret. When the retries are spent it throws kUnavailable naming
+// the provider, the URL, the last status or transport error and what to do. Header values (which
+// may hold secrets) never appear in messages. A body larger than max_body_bytes (or headers past 1
+// MiB) stops the transfer and throws kUnavailable at once, not retried: a response that never ends
+// cannot exhaust memory.
 //
 // Thread safety: an HttpClient may be used from several threads (each get() has its own handle).
 #pragma once
@@ -36,6 +36,13 @@ struct HttpRequest {
   std::optional<std::pair<std::string, std::string>> basic_auth;  // user, password
 };
 
+// What send() sends besides the request: a method other than GET and its body (the Pushgateway
+// reporter's PUT).
+struct HttpPayload {
+  std::string method;
+  std::string body;
+};
+
 struct HttpResponse {
   long status = 0;
   std::map<std::string, std::string> headers;  // names in lower case
@@ -56,6 +63,7 @@ class HttpClient {
  public:
   HttpClient(std::string provider, HttpOptions options);
   HttpResponse get(const HttpRequest& request) const;
+  HttpResponse send(const HttpRequest& request, const HttpPayload& payload) const;
   const std::string& provider() const noexcept { return provider_; }
 
  private:

@@ -13,9 +13,11 @@
 #include "chase/error.h"
 #include "chase/launch.h"
 #include "chase/power_limit_guard.h"
+#include "chase/pushgateway.h"
 #include "cli/child_process.h"
 #include "cli/commands.h"
 #include "cli/job_report.h"
+#include "cli/measure_pushgateway.h"
 #include "cli/option_checks.h"
 #include "cli/output_file.h"
 #include "cli/reporting.h"
@@ -38,6 +40,7 @@ struct MeasureOptions {
   std::string job_dir;                  // under a launcher: where the ranks' parts meet
   double job_timeout_s = 120;           // how long the job leader waits for the other ranks' parts
   std::optional<double> power_limit_w;  // --power-limit: the GPUs' limit for the run
+  PushgatewayOptions pushgateway;       // --pushgateway: pushed when its url is set
   std::vector<std::string> command;
 };
 
@@ -126,14 +129,18 @@ std::optional<CarbonSeries> load_series(const MeasureOptions& options) {
 // One live line per interval (or a progress line redrawn in place on a terminal).
 class LiveReporter {
  public:
-  LiveReporter(EnergyMonitor& monitor, std::ostream& out, bool tty)
-      : monitor_(monitor), out_(out), tty_(tty) {}
+  LiveReporter(EnergyMonitor& monitor, std::ostream& out, bool tty, PushgatewayReporter* pushes)
+      : monitor_(monitor), out_(out), tty_(tty), pushes_(pushes) {}
 
   void tick() {
     const auto m = monitor_.end_window(kIntervalWindow);
     monitor_.begin_window(kIntervalWindow);
     elapsed_s_ += m.time_s;
     energy_j_ += m.total_energy_j();
+    so_far_.time_s = elapsed_s_;
+    so_far_.gpu_energy_j += m.gpu_energy_j();
+    so_far_.cpu_energy_j += m.cpu_energy_j();
+    if (pushes_ != nullptr) pushes_->push(measure_metrics(so_far_, true));
     const auto line =
         fmt::format("[{:8.1f} s] GPU {:8.1f} W  CPU {:7.1f} W  energy {}", elapsed_s_,
                     m.time_s > 0 ? m.gpu_energy_j() / m.time_s : 0.0,
@@ -153,6 +160,8 @@ class LiveReporter {
   EnergyMonitor& monitor_;
   std::ostream& out_;
   bool tty_;
+  PushgatewayReporter* pushes_;  // null: no --pushgateway
+  MeasuredSoFar so_far_;
   bool drew_ = false;
   double elapsed_s_ = 0;
   double energy_j_ = 0;
@@ -205,6 +214,17 @@ void add_carbon(const MeasureOptions& options, const std::optional<CarbonSeries>
     // The energy is still reported; only the emissions are missing, and we say why.
     report.warnings.push_back(fmt::format("no emissions: {}", e.what()));
   }
+}
+
+std::string final_metrics(const MeasureReport& report) {
+  MeasuredSoFar measured;
+  measured.time_s = report.measurement.time_s;
+  measured.gpu_energy_j = report.measurement.gpu_energy_j();
+  measured.cpu_energy_j = report.measurement.cpu_energy_j();
+  measured.carbon_g = report.carbon_g;
+  measured.intensity_g_per_kwh = report.intensity_g_per_kwh;
+  measured.exit_code = report.signal != 0 ? 128 + report.signal : report.exit_code;
+  return measure_metrics(measured, false);
 }
 
 // The exit code when the report cannot be written: the command's own when it failed (so a
@@ -343,6 +363,13 @@ int run_measure(MeasureOptions& options) {
   monitor_options.csv_log = options.csv_log;  // opened (and its header written) here, before
   monitor_options.force_polling = options.polling;
   EnergyMonitor monitor(no_gpus ? nullptr : gpus.backend, cpus.backend, monitor_options);
+  // Checked before any limit changes, so a bad URL refuses the run; pushes never hold the command.
+  std::unique_ptr<PushgatewayReporter> pushes;
+  if (!options.pushgateway.url.empty()) {
+    // Under a launcher every rank pushes its own share: one group per rank, not one overwritten.
+    if (in_job) options.pushgateway.instance = fmt::format("rank-{}", launch.rank);
+    pushes = std::make_unique<PushgatewayReporter>(options.pushgateway);
+  }
   // Before the command starts, after every check that can refuse the run: a refused run leaves no
   // limit changed. The guard restores on every way out (return, exception, signal).
   std::unique_ptr<PowerLimitGuard> limits;
@@ -354,7 +381,7 @@ int run_measure(MeasureOptions& options) {
     std::cerr << "chase: warning: " << escape_untrusted(warning) << '\n';
   }
   const std::size_t shown_early = report.warnings.size();
-  LiveReporter live(monitor, std::cerr, isatty(STDERR_FILENO) == 1);
+  LiveReporter live(monitor, std::cerr, isatty(STDERR_FILENO) == 1, pushes.get());
   const auto tick = std::chrono::duration_cast<std::chrono::nanoseconds>(
       std::chrono::duration<double>(options.interval_s.value_or(0)));
   monitor.begin_window(kCommandWindow);
@@ -375,6 +402,8 @@ int run_measure(MeasureOptions& options) {
   report.exit_code = outcome.exit_code;
   report.signal = outcome.signal;
   add_carbon(options, series, report);
+  if (pushes) pushes->push(final_metrics(report));
+  pushes.reset();  // waits (at most its timeout) for the final push
   if (!report.measurement.log_error.empty()) {
     report.warnings.push_back(report.measurement.log_error);
   }
@@ -409,6 +438,14 @@ void add_measure_command(CLI::App& app, int& exit_code) {
                   "Run the command with the measured GPUs at this power limit in W, restored "
                   "afterwards (through chased when CHASE_DAEMON is set)")
       ->check(finite_number(1, 100000));
+  auto* pushgateway =
+      cmd->add_option("--pushgateway", options->pushgateway.url,
+                      "Push the measurement (every --interval and at the end) to this Prometheus "
+                      "Pushgateway, e.g. http://127.0.0.1:9091");
+  cmd->add_option("--pushgateway-job", options->pushgateway.job,
+                  "The Pushgateway's job label for the pushes")
+      ->needs(pushgateway)
+      ->capture_default_str();
   cmd->add_flag("--json", options->json, "Report as JSON");
   cmd->add_flag("--no-cpu", options->no_cpu, "Do not measure CPU energy (RAPL)");
   cmd->add_flag("--polling", options->polling,

@@ -16,6 +16,7 @@
 #include "chase/limit_actuator.h"
 #include "chase/limit_policy.h"
 #include "chase/period_driver.h"
+#include "chase/pushgateway.h"
 #include "chase/training.h"
 #include "common/bounded_input.h"
 #include "common/json_fields.h"
@@ -140,7 +141,10 @@ class TrainingController::Impl final : public ControlledJob {
         optimizer_(gpus, profiling_options(options_, clock_, actuator_, monitor_)),
         driver_(*policy_, *this),
         wait_until_(options_.wait_until ? options_.wait_until : default_wait(clock_)),
-        single_rank_(actuator_->coordinator().size() == 1) {
+        single_rank_(actuator_->coordinator().size() == 1),
+        pushgateway_(options_.pushgateway
+                         ? std::make_unique<PushgatewayReporter>(*options_.pushgateway)
+                         : nullptr) {
     if (options_.resumed) steps_done_ = options_.resumed->steps_done;
   }
 
@@ -181,6 +185,8 @@ class TrainingController::Impl final : public ControlledJob {
   void on_train_end() {
     if (!started_) return;
     driver_.end(clock_->utc_now());
+    if (pushgateway_ && !final_pushed_) pushgateway_->push(training_run_metrics(report(), false));
+    final_pushed_ = true;
   }
 
   RunReport report() const {
@@ -273,6 +279,7 @@ class TrainingController::Impl final : public ControlledJob {
                             ? emissions_g(current_.energy_j, current_.carbon_intensity)
                             : kNoIntensity;
     periods_.push_back(current_);
+    report_period_end();
   }
 
   void decided(UtcTime, const LimitDecision& decision) override {
@@ -325,6 +332,19 @@ class TrainingController::Impl final : public ControlledJob {
     if (options_.on_release) options_.on_release(*release_);
   }
 
+  // The hook and the Pushgateway hear of every closed period; neither may stop training.
+  void report_period_end() {
+    if (!options_.on_period_end && !pushgateway_) return;
+    const RunReport so_far = report();
+    if (pushgateway_) pushgateway_->push(training_run_metrics(so_far, true));
+    if (!options_.on_period_end) return;
+    try {
+      options_.on_period_end(so_far);
+    } catch (const std::exception& e) {
+      spdlog::warn("training: the on_period_end hook threw ({}); training goes on", e.what());
+    }
+  }
+
   std::string period_window_name() const { return fmt::format("period-{}", periods_.size()); }
 
   // Records a limit change in the current period.
@@ -350,6 +370,8 @@ class TrainingController::Impl final : public ControlledJob {
   bool period_open_ = false;
   std::function<void(UtcTime)> wait_until_;
   const bool single_rank_;  // one process drives the whole job: no agreement per step
+  std::unique_ptr<PushgatewayReporter> pushgateway_;  // null: no Pushgateway
+  bool final_pushed_ = false;
   UtcTime train_start_{};
   UtcTime job_start_{};  // the original job's start (a resumed run's deadline counts from it)
   std::size_t steps_done_ = 0;

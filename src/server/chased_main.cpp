@@ -18,6 +18,7 @@
 #include "chase/error.h"
 #include "chase/nvml.h"
 #include "common/exit_status.h"
+#include "server/carbon_feed.h"
 #include "server/chased_options.h"
 #include "server/daemon_server.h"
 #include "server/daemon_service.h"
@@ -43,6 +44,9 @@ struct DaemonOptions {
   std::size_t max_connections = 256;
   unsigned request_timeout_ms = 10000;
   bool no_state = false;
+  std::string carbon;         // --carbon: a provider spec (server/carbon_feed.h)
+  std::string carbon_config;  // --carbon-config: the providers' JSON settings
+  unsigned carbon_refresh_s = 300;
 };
 
 // A socket path held by a live daemon is "unavailable" to this one (EX_UNAVAILABLE).
@@ -113,6 +117,13 @@ int serve(const DaemonOptions& options) {
 
   chase::server::ServiceOptions service_options;
   service_options.policy = make_policy(options);
+  std::unique_ptr<chase::server::CarbonFeed> carbon;
+  if (!options.carbon.empty()) {
+    carbon = std::make_unique<chase::server::CarbonFeed>(
+        chase::server::make_feed_provider(options.carbon, options.carbon_config),
+        std::chrono::seconds(options.carbon_refresh_s));
+    service_options.extra_metrics = [&carbon] { return carbon->metrics(); };
+  }
   if (!options.no_state) service_options.state_directory = options.state_dir;
   chase::server::DaemonService service(open_gpus_or_none(), open_cpus_or_none(),
                                        std::move(service_options));
@@ -203,6 +214,19 @@ int main(int argc, char** argv) {
   app.add_option("--request-timeout-ms", options.request_timeout_ms,
                  "A request left incomplete this long gets 408 and its connection is closed")
       ->check(CLI::Range(100u, 600000u))
+      ->capture_default_str();
+  auto* carbon = app.add_option("--carbon", options.carbon,
+                                "Serve the grid's carbon intensity in /metrics from this provider "
+                                "(electricitymaps, watttime, ukgrid, carbon-aware-sdk, file) or "
+                                "file:CSV");
+  app.add_option("--carbon-config", options.carbon_config,
+                 "JSON settings of the carbon providers (the environment wins)")
+      ->needs(carbon)
+      ->check(CLI::ExistingFile);
+  app.add_option("--carbon-refresh-s", options.carbon_refresh_s,
+                 "Seconds between two refreshes of the carbon intensity")
+      ->needs(carbon)
+      ->check(CLI::Range(1u, 86400u))
       ->capture_default_str();
   try {
     app.parse(argc, argv);

@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -109,6 +110,10 @@ struct DaemonServer::Connection {
   std::string output;
   bool close_after_write = false;
   std::optional<Clock::time_point> partial_since;
+  // A power stream in progress: what it reads, its framing and when its next line is due.
+  std::optional<StreamRequest> stream;
+  int stream_minor_version = 1;
+  Clock::time_point stream_due{};
 
   Connection(int socket_fd, std::uint64_t connection_id, bool metrics, std::size_t max_body)
       : fd(socket_fd),
@@ -240,6 +245,7 @@ void DaemonServer::read_from(Connection& connection) {
       if (errno == EINTR) continue;
       break;
     }
+    if (connection.stream) continue;  // a stream takes no more requests: input is dropped
     connection.parser.feed(std::string_view(buffer.data(), static_cast<std::size_t>(got)));
     while (auto request = connection.parser.next()) {
       Caller caller = connection.caller;  // a token is per request, not per connection
@@ -247,6 +253,10 @@ void DaemonServer::read_from(Connection& connection) {
                                ? authenticate(*request, *options_.token_key, caller)
                                : std::nullopt;
       Reply reply = refused ? *refused : service_.handle(*request, caller);
+      if (reply.stream) {
+        start_stream(connection, *request, std::move(*reply.stream));
+        break;
+      }
       const bool keep_alive = request->keep_alive();
       if (request->method == "HEAD") reply.body.clear();
       connection.output +=
@@ -265,7 +275,7 @@ void DaemonServer::read_from(Connection& connection) {
       connection.close_after_write = true;
     }
   }
-  if (connection.parser.buffered() == 0) {
+  if (connection.parser.buffered() == 0 || connection.stream) {
     connection.partial_since.reset();
   } else if (!connection.partial_since) {
     connection.partial_since = Clock::now();
@@ -316,6 +326,61 @@ void DaemonServer::expire_slow_requests() {
   }
 }
 
+void DaemonServer::start_stream(Connection& connection, const HttpMessage& request,
+                                StreamRequest stream) {
+  const auto streams = static_cast<std::size_t>(
+      std::count_if(connections_.begin(), connections_.end(),
+                    [](const auto& entry) { return entry.second->stream.has_value(); }));
+  if (streams >= kMaxPowerStreams) {
+    connection.output += format_response(
+        503, "application/json",
+        error_body(503, fmt::format("chased serves at most {} power streams at once; try again "
+                                    "later or close one",
+                                    kMaxPowerStreams)),
+        false);
+    connection.close_after_write = true;
+    return;
+  }
+  connection.stream_minor_version = request.minor_version;
+  connection.output += stream_head(request.minor_version);
+  connection.output += stream_chunk(service_.power_line(stream), request.minor_version);
+  connection.stream_due = Clock::now() + stream.interval;
+  connection.stream = std::move(stream);
+}
+
+int DaemonServer::until_next_stream_line(int timeout) const {
+  const auto now = Clock::now();
+  for (const auto& [id, connection] : connections_) {
+    if (!connection->stream) continue;
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(
+        std::max(Clock::duration::zero(), connection->stream_due - now));
+    const int ms = static_cast<int>(wait.count());
+    timeout = timeout < 0 ? ms : std::min(timeout, ms);
+  }
+  return timeout;
+}
+
+// Each stream whose line is due gets one (skipped while its client lags far behind).
+void DaemonServer::serve_streams() {
+  const auto now = Clock::now();
+  std::vector<std::uint64_t> due;
+  for (auto& [id, connection] : connections_) {
+    if (connection->stream && connection->stream_due <= now) due.push_back(id);
+  }
+  for (const auto id : due) {
+    const auto found = connections_.find(id);
+    if (found == connections_.end()) continue;
+    Connection& connection = *found->second;
+    if (connection.output.size() < kMaxStreamBacklog) {
+      connection.output +=
+          stream_chunk(service_.power_line(*connection.stream), connection.stream_minor_version);
+    }
+    connection.stream_due += connection.stream->interval;
+    if (connection.stream_due <= now) connection.stream_due = now + connection.stream->interval;
+    write_to(connection);
+  }
+}
+
 void DaemonServer::run(int stop_fd) {
   bool watching_processes = service_.check_process_leases();
   while (true) {
@@ -335,8 +400,8 @@ void DaemonServer::run(int stop_fd) {
       ids.push_back(id);
       partial = partial || connection->partial_since.has_value();
     }
-    const int timeout =
-        watching_processes || partial ? static_cast<int>(kProcessLeaseCheck.count()) : -1;
+    int timeout = watching_processes || partial ? static_cast<int>(kProcessLeaseCheck.count()) : -1;
+    timeout = until_next_stream_line(timeout);
     if (::poll(fds.data(), fds.size(), timeout) < 0 && errno != EINTR) {
       throw socket_error("poll", errno);
     }
@@ -357,6 +422,7 @@ void DaemonServer::run(int stop_fd) {
       }
     }
     if (partial) expire_slow_requests();
+    serve_streams();
     watching_processes = service_.check_process_leases();
   }
   std::vector<std::uint64_t> open;

@@ -17,7 +17,9 @@
 // partial request stays open (a client holding a lease keeps its connection).
 //
 // The loop sleeps in poll() with no timeout while nothing is pending, so an idle daemon uses no
-// CPU; while a process-held lease exists it wakes every 200 ms to see whether the process ended.
+// CPU; while a process-held lease exists it wakes every 200 ms to see whether the process ended,
+// and while power streams run it wakes when the next line is due (at most 16 streams; a client
+// that closes its connection ends its stream).
 //
 // Thread safety: run() on one thread; stop() from any thread (or a signal handler: it only writes
 // to an eventfd).
@@ -76,6 +78,10 @@ class DaemonServer {
   void write_to(Connection& connection);
   void close_connection(std::uint64_t id);
   void expire_slow_requests();
+  // Power streams (server/power_stream.h).
+  void start_stream(Connection& connection, const HttpMessage& request, StreamRequest stream);
+  int until_next_stream_line(int timeout) const;
+  void serve_streams();
 
   DaemonService& service_;
   ServerOptions options_;

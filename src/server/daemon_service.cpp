@@ -140,6 +140,23 @@ Refusal method_not_allowed(std::string_view method, std::string_view path,
                       escape_untrusted(path, 80), allowed)};
 }
 
+// The start of a power stream; the transport sends the lines (server/power_stream.h).
+Reply stream_reply(const HttpMessage& request, const GpuBackend& gpus) {
+  const auto question = request.target.find('?');
+  const std::string_view query = question == std::string::npos
+                                     ? std::string_view()
+                                     : std::string_view(request.target).substr(question + 1);
+  try {
+    Reply reply{200, "application/x-ndjson", {}};
+    reply.stream = parse_stream_request(query, gpus);
+    return reply;
+  } catch (const StreamRefusal& refusal) {
+    throw Refusal{refusal.status,
+                  refusal.status == 404 ? ErrorCode::kNotFound : ErrorCode::kInvalidArgument,
+                  refusal.message};
+  }
+}
+
 }  // namespace
 
 DaemonService::DaemonService(std::shared_ptr<GpuBackend> gpus, std::shared_ptr<CpuBackend> cpus,
@@ -209,6 +226,12 @@ Reply DaemonService::route(const HttpMessage& request, const Caller& caller) {
                   fmt::format("{} is not served here: this listener serves only GET /metrics and "
                               "GET /health",
                               escape_untrusted(path, 80))};
+  }
+  if (path == "/gpus/power/stream") {
+    if (method != "GET") throw method_not_allowed(method, path, "GET");
+    require(Capability::kReadGpus, caller);
+    if (!gpus_) throw Error(ErrorCode::kUnavailable, "chased has no GPUs (NVML did not open)");
+    return stream_reply(request, *gpus_);
   }
   if (!parts.empty() && parts[0] == "gpus" && parts.size() <= 3) {
     if (!gpus_) throw Error(ErrorCode::kUnavailable, "chased has no GPUs (NVML did not open)");
@@ -294,11 +317,12 @@ Reply DaemonService::route(const HttpMessage& request, const Caller& caller) {
     }
     return json_reply(all);
   }
-  throw Refusal{404, ErrorCode::kNotFound,
-                fmt::format("no route {} {} (see docs/DAEMON.md: /gpus, /gpus/N, "
-                            "/gpus/N/power_limit, /gpus/N/power, /gpus/N/energy, /cpus, /leases, "
-                            "/metrics, /health)",
-                            escape_untrusted(method, 20), escape_untrusted(path, 80))};
+  throw Refusal{
+      404, ErrorCode::kNotFound,
+      fmt::format("no route {} {} (see docs/DAEMON.md: /gpus, /gpus/N, "
+                  "/gpus/N/power_limit, /gpus/N/power, /gpus/N/energy, /gpus/power/stream, /cpus, "
+                  "/leases, /metrics, /health)",
+                  escape_untrusted(method, 20), escape_untrusted(path, 80))};
 }
 
 Reply DaemonService::set_limit(std::size_t index, const HttpMessage& request,
@@ -463,6 +487,14 @@ void DaemonService::sync_record(std::size_t index) {
   });
 }
 
-std::string DaemonService::metrics() { return render_metrics(gpus_.get(), cpus_.get(), leases_); }
+std::string DaemonService::power_line(const StreamRequest& request) {
+  return server::power_line(*gpus_, request);
+}
+
+std::string DaemonService::metrics() {
+  std::string text = render_metrics(gpus_.get(), cpus_.get(), leases_);
+  if (options_.extra_metrics) text += options_.extra_metrics();
+  return text;
+}
 
 }  // namespace chase::server

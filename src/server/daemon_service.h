@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <set>
@@ -29,6 +30,7 @@
 #include "server/access_policy.h"
 #include "server/http_message.h"
 #include "server/lease_table.h"
+#include "server/power_stream.h"
 
 namespace chase::server {
 
@@ -37,6 +39,8 @@ struct ServiceOptions {
   // Where the record of changed limits lives; nullopt: none (limits are then restored from memory
   // only, and a daemon crash leaves them changed).
   std::optional<std::filesystem::path> state_directory;
+  // More exposition appended to /metrics (chased's carbon feed); it must not block.
+  std::function<std::string()> extra_metrics = {};
 };
 
 // Who sent a request, as the transport knows it.
@@ -52,6 +56,8 @@ struct Reply {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Set for GET /gpus/power/stream: the transport streams power_line() instead of `body`.
+  std::optional<StreamRequest> stream = {};
 };
 
 class DaemonService {
@@ -72,6 +78,8 @@ class DaemonService {
   // Ends every lease (daemon shutdown).
   void restore_all();
 
+  // One line of a power stream (server/power_stream.h).
+  std::string power_line(const StreamRequest& request);
   // The Prometheus text exposition of every GPU and CPU zone.
   std::string metrics();
   const LeaseTable& leases() const noexcept { return leases_; }

@@ -2,58 +2,34 @@
 // naming conventions: base units, _total for counters). Reference: docs/DAEMON.md, "Metrics".
 #include <fmt/format.h>
 
-#include <cmath>
 #include <functional>
 #include <string>
 
 #include "chase/error.h"
+#include "common/prometheus_text.h"
 #include "server/daemon_service.h"
 
 namespace chase::server {
 namespace {
 
-// Label values escape backslash, double quote and line feed (the exposition format's rule).
-std::string label_value(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '"')
-      out += "\\\"";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
-  }
-  return out;
-}
-
-std::string sample_value(double value) {
-  if (std::isnan(value)) return "NaN";
-  if (std::isinf(value)) return value > 0 ? "+Inf" : "-Inf";
-  return fmt::format("{}", value);
-}
-
-void family_header(std::string& out, std::string_view name, std::string_view type,
-                   std::string_view help) {
-  out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-}
+using detail::prometheus_family_header;
+using detail::prometheus_label_value;
+using detail::prometheus_sample_value;
 
 std::string gpu_labels(const GpuInfo& gpu) {
-  return fmt::format("index=\"{}\",uuid=\"{}\"", gpu.index, label_value(gpu.uuid));
+  return fmt::format("index=\"{}\",uuid=\"{}\"", gpu.index, prometheus_label_value(gpu.uuid));
 }
 
 // One sample per healthy GPU that `read` answers for; a failed read marks the GPU down.
 void gpu_family(std::string& out, GpuBackend& gpus, std::vector<bool>& up, std::string_view name,
                 std::string_view type, std::string_view help,
                 const std::function<std::optional<double>(const GpuInfo&)>& read) {
-  family_header(out, name, type, help);
+  prometheus_family_header(out, name, type, help);
   for (const auto& gpu : gpus.gpus()) {
     if (!up[gpu.index]) continue;
     try {
       if (const auto value = read(gpu)) {
-        out += fmt::format("{}{{{}}} {}\n", name, gpu_labels(gpu), sample_value(*value));
+        out += fmt::format("{}{{{}}} {}\n", name, gpu_labels(gpu), prometheus_sample_value(*value));
       }
     } catch (const std::exception&) {
       up[gpu.index] = false;
@@ -90,37 +66,41 @@ std::string render_metrics(GpuBackend* gpus, CpuBackend* cpus, const LeaseTable&
     gpu_family(out, *gpus, up, "chase_gpu_power_limit_max_watts", "gauge",
                "Highest power limit the GPU accepts, in watts.",
                [](const GpuInfo& gpu) { return gpu.max_power_limit_w; });
-    family_header(out, "chase_gpu_leases", "gauge", "Live chased leases on the GPU's power limit.");
+    prometheus_family_header(out, "chase_gpu_leases", "gauge",
+                             "Live chased leases on the GPU's power limit.");
     for (const auto& gpu : gpus->gpus()) {
       out += fmt::format("chase_gpu_leases{{{}}} {}\n", gpu_labels(gpu), leases.count(gpu.index));
     }
-    family_header(out, "chase_gpu_up", "gauge",
-                  "1 when every reading of the GPU succeeded in this scrape, else 0.");
+    prometheus_family_header(out, "chase_gpu_up", "gauge",
+                             "1 when every reading of the GPU succeeded in this scrape, else 0.");
     for (const auto& gpu : gpus->gpus()) {
       out += fmt::format("chase_gpu_up{{{}}} {}\n", gpu_labels(gpu), up[gpu.index] ? 1 : 0);
     }
-    family_header(out, "chase_gpu_info", "gauge", "The GPU's name and how its power is read.");
+    prometheus_family_header(out, "chase_gpu_info", "gauge",
+                             "The GPU's name and how its power is read.");
     for (const auto& gpu : gpus->gpus()) {
-      out += fmt::format("chase_gpu_info{{{},name=\"{}\",power_reading=\"{}\"}} 1\n",
-                         gpu_labels(gpu), label_value(gpu.name), to_string(gpu.power_reading));
+      out +=
+          fmt::format("chase_gpu_info{{{},name=\"{}\",power_reading=\"{}\"}} 1\n", gpu_labels(gpu),
+                      prometheus_label_value(gpu.name), to_string(gpu.power_reading));
     }
   }
   if (cpus != nullptr && !cpus->zones().empty()) {
-    family_header(out, "chase_cpu_energy_joules_total", "counter",
-                  "Energy of the RAPL zone in joules since an arbitrary origin.");
+    prometheus_family_header(out, "chase_cpu_energy_joules_total", "counter",
+                             "Energy of the RAPL zone in joules since an arbitrary origin.");
     for (std::size_t i = 0; i < cpus->zones().size(); ++i) {
       const auto& zone = cpus->zones()[i];
       try {
         const double energy = cpus->energy_j(i);
         out += fmt::format(
             "chase_cpu_energy_joules_total{{zone=\"{}\",kind=\"{}\",package=\"{}\"}} {}\n",
-            label_value(zone.label), label_value(zone.kind), zone.package, sample_value(energy));
+            prometheus_label_value(zone.label), prometheus_label_value(zone.kind), zone.package,
+            prometheus_sample_value(energy));
       } catch (const std::exception&) {
         // Left out; the zone's absence is visible in the series, and /cpus says why.
       }
     }
   }
-  family_header(out, "chase_daemon_leases", "gauge", "Live chased leases on all GPUs.");
+  prometheus_family_header(out, "chase_daemon_leases", "gauge", "Live chased leases on all GPUs.");
   out += fmt::format("chase_daemon_leases {}\n", leases.size());
   return out;
 }

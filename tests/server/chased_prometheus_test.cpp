@@ -4,13 +4,12 @@
 // ctest label real_server; skipped when /usr/bin/prometheus or promtool is absent.
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "server/chased_fixture.h"
+#include "support/free_port.h"
 
 namespace chase::testing {
 namespace {
@@ -18,19 +17,6 @@ namespace {
 using namespace std::chrono_literals;
 constexpr const char* kPrometheus = "/usr/bin/prometheus";
 constexpr const char* kPromtool = "/usr/bin/promtool";
-
-// A TCP port free right now on 127.0.0.1 (bound to port 0, then released).
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t size = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
 
 std::string scrape(int port) {
   httplib::Client client("127.0.0.1", port);
