@@ -1,8 +1,11 @@
 // Test helpers for chased: start the daemon over the fake NVML (a temporary socket, state
-// directory and metrics port), talk raw HTTP to its Unix socket, and wait for a GPU's limit.
+// directory and metrics port), talk raw HTTP to its Unix socket or TCP address, and wait for a
+// GPU's limit.
 #pragma once
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -26,24 +29,12 @@
 
 namespace chase::testing {
 
-// A connected Unix socket; closing it (destruction) is a client going away.
-class UnixConnection {
+// A connected socket speaking raw HTTP/1.1; closing it (destruction) is a client going away.
+class RawHttpConnection {
  public:
-  explicit UnixConnection(const std::filesystem::path& path) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-    timeval timeout{5, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  }
-  ~UnixConnection() { close(); }
-  UnixConnection(const UnixConnection&) = delete;
-  UnixConnection& operator=(const UnixConnection&) = delete;
+  ~RawHttpConnection() { close(); }
+  RawHttpConnection(const RawHttpConnection&) = delete;
+  RawHttpConnection& operator=(const RawHttpConnection&) = delete;
 
   bool connected() const { return fd_ >= 0; }
   void close() {
@@ -75,7 +66,20 @@ class UnixConnection {
   }
   std::string request(const std::string& method, const std::string& target,
                       const std::string& body = "") {
-    std::string message = method + " " + target + " HTTP/1.1\r\nHost: t\r\n";
+    return request_with_headers(method, target, "", body);
+  }
+
+ protected:
+  // Connects `fd` to `address` (closing it on failure) and gives reads a 5 s timeout.
+  RawHttpConnection(int fd, const sockaddr* address, socklen_t size) : fd_(fd) {
+    if (::connect(fd_, address, size) != 0) close();
+    timeval timeout{5, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  }
+  // `headers`: whole header lines, each ending in CRLF.
+  std::string request_with_headers(const std::string& method, const std::string& target,
+                                   const std::string& headers, const std::string& body) {
+    std::string message = method + " " + target + " HTTP/1.1\r\nHost: t\r\n" + headers;
     if (!body.empty() || method == "POST") {
       message += "Content-Length: " + std::to_string(body.size()) + "\r\n";
     }
@@ -85,6 +89,50 @@ class UnixConnection {
 
  private:
   int fd_ = -1;
+};
+
+inline sockaddr_un unix_address(const std::filesystem::path& path) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+  return address;
+}
+
+// The daemon's Unix socket.
+class UnixConnection : public RawHttpConnection {
+ public:
+  explicit UnixConnection(const std::filesystem::path& path) : UnixConnection(unix_address(path)) {}
+
+ private:
+  explicit UnixConnection(const sockaddr_un& address)
+      : RawHttpConnection(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0),
+                          reinterpret_cast<const sockaddr*>(&address), sizeof address) {}
+};
+
+inline sockaddr_in loopback_address(int port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return address;
+}
+
+// 127.0.0.1:port (chased --listen), where every request carries a bearer token.
+class TcpConnection : public RawHttpConnection {
+ public:
+  explicit TcpConnection(int port) : TcpConnection(loopback_address(port)) {}
+
+  // One request with "Authorization: Bearer <token>" (none when `token` is empty).
+  std::string request(const std::string& method, const std::string& target,
+                      const std::string& token, const std::string& body = "") {
+    return request_with_headers(
+        method, target, token.empty() ? "" : "Authorization: Bearer " + token + "\r\n", body);
+  }
+
+ private:
+  explicit TcpConnection(const sockaddr_in& address)
+      : RawHttpConnection(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0),
+                          reinterpret_cast<const sockaddr*>(&address), sizeof address) {}
 };
 
 inline int status_of(const std::string& response) {

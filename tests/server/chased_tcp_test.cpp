@@ -1,9 +1,7 @@
 // chased's API over TCP (--listen with --token-key) over the fake NVML: bearer tokens with scopes
 // and expiry, leases that end with their TCP connection, the token subcommands, and the start-up
 // refusals (no key, a key others may read, a config file others may write).
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -27,64 +25,6 @@ namespace {
 using namespace std::chrono_literals;
 using server::TokenClaims;
 using server::TokenKey;
-
-// A TCP connection to 127.0.0.1:port; closing it (destruction) is a client going away.
-class TcpConnection {
- public:
-  explicit TcpConnection(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-      ::close(fd_);
-      fd_ = -1;
-    }
-    timeval timeout{5, 0};
-    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-  }
-  ~TcpConnection() { close(); }
-  TcpConnection(const TcpConnection&) = delete;
-  TcpConnection& operator=(const TcpConnection&) = delete;
-
-  bool connected() const { return fd_ >= 0; }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  // One request with "Authorization: Bearer <token>" (none when `token` is empty); the response.
-  std::string request(const std::string& method, const std::string& target,
-                      const std::string& token, const std::string& body = "") {
-    std::string message = method + " " + target + " HTTP/1.1\r\nHost: t\r\n";
-    if (!token.empty()) message += "Authorization: Bearer " + token + "\r\n";
-    if (!body.empty() || method == "POST") {
-      message += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-    }
-    message += "\r\n" + body;
-    [[maybe_unused]] auto sent = ::send(fd_, message.data(), message.size(), MSG_NOSIGNAL);
-    std::string data;
-    char buffer[4096];
-    while (true) {
-      const auto head_end = data.find("\r\n\r\n");
-      if (head_end != std::string::npos) {
-        std::smatch match;
-        const std::string head = data.substr(0, head_end);
-        std::size_t length = 0;
-        if (std::regex_search(head, match, std::regex("Content-Length: (\\d+)"))) {
-          length = std::stoul(match[1]);
-        }
-        if (data.size() >= head_end + 4 + length) return data.substr(0, head_end + 4 + length);
-      }
-      const auto got = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (got <= 0) return data;
-      data.append(buffer, static_cast<std::size_t>(got));
-    }
-  }
-
- private:
-  int fd_ = -1;
-};
 
 constexpr const char* kSetLimitBody = R"({"power_limit_w": 150})";
 
