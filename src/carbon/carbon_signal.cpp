@@ -246,8 +246,9 @@ std::vector<CarbonPeriod> CarbonSignal::forecast(std::size_t periods,
     // overlap starts there: a planner asking for a long horizon over a long series stays
     // O(periods · log n) instead of O(periods · n).
     const auto after_begin = std::upper_bound(times.begin(), times.end(), begin);
-    const std::size_t start =
-        after_begin == times.begin() ? 0 : static_cast<std::size_t>(after_begin - times.begin()) - 1;
+    const std::size_t start = after_begin == times.begin()
+                                  ? 0
+                                  : static_cast<std::size_t>(after_begin - times.begin()) - 1;
     for (std::size_t i = start; i < times.size() && times[i] < end; ++i) {
       UtcTime interval_end = times[i] + series.resolution();
       if (i + 1 < times.size()) interval_end = std::min(interval_end, times[i + 1]);

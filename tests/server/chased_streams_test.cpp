@@ -91,8 +91,10 @@ TEST(ChasedStreams, OneNdjsonLinePerIntervalWithEveryGpuAsked) {
   EXPECT_THAT(client.head(), HasSubstr("Transfer-Encoding: chunked"));
   EXPECT_THAT(client.head(), HasSubstr("Content-Type: application/x-ndjson"));
   const auto lines = client.lines();
-  // One at once, then one every 100 ms: 11 in 1.05 s, a few fewer on a loaded machine.
-  EXPECT_GE(lines.size(), 7u) << client.body();
+  // One at once, then one every 100 ms: 11 in 1.05 s; fewer when a loaded machine (CI runs this
+  // under ASan next to other tests) wakes the daemon late, since a line more than an interval late
+  // is rescheduled from then rather than sent in a burst.
+  EXPECT_GE(lines.size(), 5u) << client.body();
   EXPECT_LE(lines.size(), 12u) << client.body();
   double previous = 0;
   for (const auto& line : lines) {
@@ -108,7 +110,8 @@ TEST(ChasedStreams, OneNdjsonLinePerIntervalWithEveryGpuAsked) {
     const double spacing =
         (lines.back()["unix_s"].get<double>() - lines[1]["unix_s"].get<double>()) /
         static_cast<double>(lines.size() - 2);
-    EXPECT_NEAR(spacing, 0.1, 0.05);
+    EXPECT_GE(spacing, 0.085);  // never faster than asked
+    EXPECT_LE(spacing, 0.25);
   }
 }
 
