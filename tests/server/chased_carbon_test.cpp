@@ -1,18 +1,16 @@
 // chased --carbon: a background feed keeps the grid's carbon intensity for /metrics. Over the fake
 // NVML with the file provider (a CSV around now): the value, chase_carbon_up and the age arrive,
-// promtool accepts the exposition; a failing or hung provider never holds a scrape; a bad spec is
-// refused at start.
+// promtool accepts the exposition; a bad spec is refused at start. The feed alone:
+// carbon_feed_test.cpp.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
 
-#include <atomic>
 #include <fstream>
 #include <regex>
 #include <thread>
 
 #include "chase/error.h"
-#include "server/carbon_feed.h"
 #include "server/chased_fixture.h"
 #include "support/carbon_csv.h"
 
@@ -36,27 +34,6 @@ std::optional<double> sample(const std::string& text, const std::string& name) {
   }
   return std::nullopt;
 }
-
-// A provider whose latest() does what the test says (throw, wait, answer), counting its calls.
-class ScriptedProvider final : public CarbonProvider {
- public:
-  explicit ScriptedProvider(std::function<CarbonPoint()> answer) : answer_(std::move(answer)) {}
-  std::string_view name() const noexcept override { return "scripted"; }
-  CarbonPoint latest() override {
-    ++calls;
-    return answer_();
-  }
-  CarbonSeries history(UtcTime, UtcTime) override {
-    throw Error(ErrorCode::kNotSupported, "not scripted");
-  }
-  CarbonSeries forecast(std::chrono::seconds) override {
-    throw Error(ErrorCode::kNotSupported, "not scripted");
-  }
-  std::atomic<int> calls{0};
-
- private:
-  std::function<CarbonPoint()> answer_;
-};
 
 TEST(ChasedCarbon, TheFileProvidersIntensityIsInMetricsWithItsAgeAndUp) {
   FakeNvmlEnvironment scratch(FakeNvmlEnvironment::standard_config(1));  // a temp directory
@@ -102,52 +79,6 @@ TEST(ChasedCarbon, ABadProviderSpecStopsTheDaemonAtStart) {
   const auto second = empty_file.wait(20s);
   EXPECT_EQ(second.exit_code, 2) << second.out << second.err;
   EXPECT_THAT(second.err, HasSubstr("file:PATH"));
-}
-
-TEST(CarbonFeed, AFailingProviderKeepsTheLastValueAndSaysItIsDown) {
-  std::atomic<bool> fail{false};
-  auto provider = std::make_unique<ScriptedProvider>([&fail] {
-    if (fail) throw Error(ErrorCode::kUnavailable, "the service is down");
-    return CarbonPoint{UtcTime{}, 250, std::chrono::seconds(3600), false};
-  });
-  auto* scripted = provider.get();
-  server::CarbonFeed feed(std::move(provider), 20ms);
-  ASSERT_TRUE(feed.wait_for_first_refresh(5s));
-  EXPECT_EQ(sample("\n" + feed.metrics(), "chase_carbon_intensity_grams_per_kwh"), 250);
-  fail = true;
-  const int calls = scripted->calls;
-  while (scripted->calls < calls + 3) std::this_thread::sleep_for(5ms);
-  const std::string text = "\n" + feed.metrics();
-  EXPECT_EQ(sample(text, "chase_carbon_intensity_grams_per_kwh"), 250);  // kept
-  EXPECT_EQ(sample(text, "chase_carbon_up"), 0);
-  EXPECT_GE(*sample(text, "chase_carbon_refresh_failures_total"), 2);
-}
-
-TEST(CarbonFeed, AProviderThatNeverAnsweredHasNoValueAndIsDown) {
-  server::CarbonFeed feed(std::make_unique<ScriptedProvider>([]() -> CarbonPoint {
-                            throw Error(ErrorCode::kUnavailable, "no data");
-                          }),
-                          1h);
-  ASSERT_TRUE(feed.wait_for_first_refresh(5s));
-  const std::string text = "\n" + feed.metrics();
-  EXPECT_FALSE(sample(text, "chase_carbon_intensity_grams_per_kwh"));
-  EXPECT_FALSE(sample(text, "chase_carbon_intensity_age_seconds"));
-  EXPECT_EQ(sample(text, "chase_carbon_up"), 0);
-  EXPECT_EQ(sample(text, "chase_carbon_refresh_failures_total"), 1);
-}
-
-TEST(CarbonFeed, AHungProviderNeverHoldsAScrape) {
-  std::atomic<bool> release{false};
-  server::CarbonFeed feed(std::make_unique<ScriptedProvider>([&release] {
-                            while (!release) std::this_thread::sleep_for(5ms);
-                            return CarbonPoint{UtcTime{}, 100, std::chrono::seconds(3600), false};
-                          }),
-                          1h);
-  const auto start = std::chrono::steady_clock::now();
-  const std::string text = "\n" + feed.metrics();
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);
-  EXPECT_EQ(sample(text, "chase_carbon_up"), 0);
-  release = true;  // lets the destructor join the thread
 }
 
 }  // namespace
