@@ -106,12 +106,12 @@ class PostgresConnection final : public SqlConnection {
     int next = 0;
     for (const char c : sql) {
       if (c == '?') {
-        numbered += "$" + std::to_string(++next);
+        numbered += fmt::format("${}", ++next);
       } else {
         numbered += c;
       }
     }
-    const auto name = "chase_" + std::to_string(statements_.size());
+    const auto name = fmt::format("chase_{}", statements_.size());
     connection_->prepare(name, numbered);
     return statements_.emplace(sql, name).first->second;
   }
