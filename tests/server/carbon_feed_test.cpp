@@ -15,20 +15,12 @@
 
 #include "chase/carbon_provider.h"
 #include "chase/error.h"
+#include "server/carbon_sample.h"
 
 namespace chase::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-std::optional<double> sample(const std::string& text, const std::string& name) {
-  std::smatch match;
-  if (std::regex_search(text, match,
-                        std::regex("\n" + name + "\\{provider=\"[^\"]*\"\\} (\\S+)"))) {
-    return std::stod(match[1]);
-  }
-  return std::nullopt;
-}
 
 // A provider whose latest() does what the test says (throw, wait, answer), counting its calls.
 class ScriptedProvider final : public CarbonProvider {
@@ -60,14 +52,14 @@ TEST(CarbonFeed, AFailingProviderKeepsTheLastValueAndSaysItIsDown) {
   auto* scripted = provider.get();
   server::CarbonFeed feed(std::move(provider), 20ms);
   ASSERT_TRUE(feed.wait_for_first_refresh(5s));
-  EXPECT_EQ(sample("\n" + feed.metrics(), "chase_carbon_intensity_grams_per_kwh"), 250);
+  EXPECT_EQ(carbon_sample("\n" + feed.metrics(), "chase_carbon_intensity_grams_per_kwh"), 250);
   fail = true;
   const int calls = scripted->calls;
   while (scripted->calls < calls + 3) std::this_thread::sleep_for(5ms);
   const std::string text = "\n" + feed.metrics();
-  EXPECT_EQ(sample(text, "chase_carbon_intensity_grams_per_kwh"), 250);  // kept
-  EXPECT_EQ(sample(text, "chase_carbon_up"), 0);
-  EXPECT_GE(*sample(text, "chase_carbon_refresh_failures_total"), 2);
+  EXPECT_EQ(carbon_sample(text, "chase_carbon_intensity_grams_per_kwh"), 250);  // kept
+  EXPECT_EQ(carbon_sample(text, "chase_carbon_up"), 0);
+  EXPECT_GE(*carbon_sample(text, "chase_carbon_refresh_failures_total"), 2);
 }
 
 TEST(CarbonFeed, AProviderThatNeverAnsweredHasNoValueAndIsDown) {
@@ -77,10 +69,10 @@ TEST(CarbonFeed, AProviderThatNeverAnsweredHasNoValueAndIsDown) {
                           1h);
   ASSERT_TRUE(feed.wait_for_first_refresh(5s));
   const std::string text = "\n" + feed.metrics();
-  EXPECT_FALSE(sample(text, "chase_carbon_intensity_grams_per_kwh"));
-  EXPECT_FALSE(sample(text, "chase_carbon_intensity_age_seconds"));
-  EXPECT_EQ(sample(text, "chase_carbon_up"), 0);
-  EXPECT_EQ(sample(text, "chase_carbon_refresh_failures_total"), 1);
+  EXPECT_FALSE(carbon_sample(text, "chase_carbon_intensity_grams_per_kwh"));
+  EXPECT_FALSE(carbon_sample(text, "chase_carbon_intensity_age_seconds"));
+  EXPECT_EQ(carbon_sample(text, "chase_carbon_up"), 0);
+  EXPECT_EQ(carbon_sample(text, "chase_carbon_refresh_failures_total"), 1);
 }
 
 TEST(CarbonFeed, AHungProviderNeverHoldsAScrape) {
@@ -93,7 +85,7 @@ TEST(CarbonFeed, AHungProviderNeverHoldsAScrape) {
   const auto start = std::chrono::steady_clock::now();
   const std::string text = "\n" + feed.metrics();
   EXPECT_LT(std::chrono::steady_clock::now() - start, 100ms);
-  EXPECT_EQ(sample(text, "chase_carbon_up"), 0);
+  EXPECT_EQ(carbon_sample(text, "chase_carbon_up"), 0);
   release = true;  // lets the destructor join the thread
 }
 

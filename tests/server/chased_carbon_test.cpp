@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "chase/error.h"
+#include "server/carbon_sample.h"
 #include "server/chased_fixture.h"
 #include "support/carbon_csv.h"
 
@@ -26,15 +27,6 @@ std::string scrape(int port) {
   return reply && reply->status == 200 ? reply->body : std::string();
 }
 
-std::optional<double> sample(const std::string& text, const std::string& name) {
-  std::smatch match;
-  if (std::regex_search(text, match,
-                        std::regex("\n" + name + "\\{provider=\"[^\"]*\"\\} (\\S+)"))) {
-    return std::stod(match[1]);
-  }
-  return std::nullopt;
-}
-
 TEST(ChasedCarbon, TheFileProvidersIntensityIsInMetricsWithItsAgeAndUp) {
   FakeNvmlEnvironment scratch(FakeNvmlEnvironment::standard_config(1));  // a temp directory
   const auto csv = scratch.directory() / "grid.csv";
@@ -43,15 +35,15 @@ TEST(ChasedCarbon, TheFileProvidersIntensityIsInMetricsWithItsAgeAndUp) {
   ASSERT_GT(daemon.metrics_port(), 0);
   std::string text;
   const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!sample(text, "chase_carbon_intensity_grams_per_kwh") &&
+  while (!carbon_sample(text, "chase_carbon_intensity_grams_per_kwh") &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(50ms);
     text = scrape(daemon.metrics_port());
   }
-  EXPECT_EQ(sample(text, "chase_carbon_intensity_grams_per_kwh"), 300) << text;
-  EXPECT_EQ(sample(text, "chase_carbon_up"), 1);
-  EXPECT_EQ(sample(text, "chase_carbon_refresh_failures_total"), 0);
-  const auto age = sample(text, "chase_carbon_intensity_age_seconds");
+  EXPECT_EQ(carbon_sample(text, "chase_carbon_intensity_grams_per_kwh"), 300) << text;
+  EXPECT_EQ(carbon_sample(text, "chase_carbon_up"), 1);
+  EXPECT_EQ(carbon_sample(text, "chase_carbon_refresh_failures_total"), 0);
+  const auto age = carbon_sample(text, "chase_carbon_intensity_age_seconds");
   ASSERT_TRUE(age);
   EXPECT_GE(*age, 0);
   EXPECT_LT(*age, 30);
