@@ -11,7 +11,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -27,6 +26,7 @@
 #include "cli/option_checks.h"
 #include "cli/output_file.h"
 #include "common/text.h"
+#include "server/token.h"
 #include "store/run_socket.h"
 
 extern char** environ;
@@ -78,17 +78,9 @@ std::string default_store_url() {
 
 // The first line of --token-file (empty without one: $CHASE_SERVER_TOKEN or
 // $CHASE_SERVER_TOKEN_FILE then applies).
-std::string read_token_file(const std::string& path) {
-  if (path.empty()) return {};
-  std::ifstream in(path);
-  std::string token;
-  if (in) std::getline(in, token);
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.empty()) {
-    throw Error(ErrorCode::kNotFound,
-                fmt::format("--token-file '{}' cannot be read or is empty", path));
-  }
-  return token;
+std::string token_of(const std::string& path) {
+  return path.empty() ? std::string()
+                      : server::read_token_file(path, fmt::format("--token-file '{}'", path));
 }
 
 bool any_job_option(const RunJobOptions& o) {
@@ -371,7 +363,7 @@ int run_job(RunJobOptions& options) {
     }
     options.store = options.server;
   }
-  auto store = open_recurring_store(options.store, read_token_file(options.token_file));
+  auto store = open_recurring_store(options.store, token_of(options.token_file));
   block_forwarded_signals();  // before the monitor starts its thread
   auto devices = open_devices(options.no_cpu);
   auto spec = given_spec(options, store->job(options.job), devices.max_power_w);

@@ -73,7 +73,7 @@ class DaemonGpuBackend final : public GpuBackend {
   DaemonGpuBackend(const std::string& address, std::optional<std::string> token)
       : address_(address) {
     if (address.starts_with("tcp://")) {
-      token_ = token ? *token : server::token_from_environment(address);
+      token_ = token ? *token : server::daemon_token_from_environment(address);
       fd_ = server::connect_daemon_tcp(address);
     } else {
       connect_unix(parse_address(address));

@@ -9,14 +9,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <memory>
 
 #include "chase/error.h"
 #include "common/text.h"
 #include "server/daemon_server.h"
+#include "server/token.h"
 
 namespace chase::server {
 
@@ -54,30 +53,15 @@ int connect_daemon_tcp(const std::string& address) {
                           escape_untrusted(address, 200), std::strerror(error), host, port));
 }
 
-std::string token_from_environment(const std::string& address) {
-  if (const char* token = std::getenv("CHASE_DAEMON_TOKEN"); token != nullptr && *token != '\0') {
-    return token;
+std::string daemon_token_from_environment(const std::string& address) {
+  if (auto token = token_from_environment("CHASE_DAEMON_TOKEN", "CHASE_DAEMON_TOKEN_FILE")) {
+    return *token;
   }
-  const char* file = std::getenv("CHASE_DAEMON_TOKEN_FILE");
-  if (file == nullptr || *file == '\0') {
-    throw Error(ErrorCode::kPermissionDenied,
-                fmt::format("CHASE_DAEMON={} needs a bearer token: set CHASE_DAEMON_TOKEN, or "
-                            "CHASE_DAEMON_TOKEN_FILE to a file holding it (an administrator issues "
-                            "one with `chased token issue`)",
-                            escape_untrusted(address, 200)));
-  }
-  std::ifstream in(file);
-  std::string token;
-  if (!in || !std::getline(in, token)) {
-    throw Error(ErrorCode::kNotFound,
-                fmt::format("CHASE_DAEMON_TOKEN_FILE '{}' cannot be read", file));
-  }
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.empty()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("CHASE_DAEMON_TOKEN_FILE '{}': its first line is empty", file));
-  }
-  return token;
+  throw Error(ErrorCode::kPermissionDenied,
+              fmt::format("CHASE_DAEMON={} needs a bearer token: set CHASE_DAEMON_TOKEN, or "
+                          "CHASE_DAEMON_TOKEN_FILE to a file holding it (an administrator issues "
+                          "one with `chased token issue`)",
+                          escape_untrusted(address, 200)));
 }
 
 }  // namespace chase::server

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -156,6 +157,26 @@ std::string_view bearer_token(std::string_view authorization) {
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
   return token;
+}
+
+std::string read_token_file(const std::string& path, const std::string& what) {
+  std::ifstream in(path);
+  std::string token;
+  if (!in || !std::getline(in, token)) {
+    throw Error(ErrorCode::kNotFound, fmt::format("{} cannot be read", what));
+  }
+  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
+  if (token.empty()) {
+    throw Error(ErrorCode::kInvalidArgument, fmt::format("{}: its first line is empty", what));
+  }
+  return token;
+}
+
+std::optional<std::string> token_from_environment(const char* variable, const char* file_variable) {
+  if (const char* token = std::getenv(variable); token != nullptr && *token != '\0') return token;
+  const char* file = std::getenv(file_variable);
+  if (file == nullptr || *file == '\0') return std::nullopt;
+  return read_token_file(file, fmt::format("{} '{}'", file_variable, file));
 }
 
 std::int64_t unix_now() {

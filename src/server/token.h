@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -73,5 +74,13 @@ bool base64url_decode(std::string_view text, std::string& bytes);
 
 // The token in an "Authorization: Bearer <token>" header value, or empty when it has another form.
 std::string_view bearer_token(std::string_view authorization);
+
+// A client's token as it keeps it: the first line of a file, trailing blanks and CRs dropped.
+// `what` names the file in errors ("--token-file 'PATH'"): kNotFound when it cannot be read,
+// kInvalidArgument when that line is empty.
+std::string read_token_file(const std::string& path, const std::string& what);
+// $variable when set and not empty, else read_token_file($file_variable) when that is set and not
+// empty, else nullopt.
+std::optional<std::string> token_from_environment(const char* variable, const char* file_variable);
 
 }  // namespace chase::server

@@ -5,8 +5,6 @@
 #include <httplib.h>
 
 #include <condition_variable>
-#include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <optional>
 #include <vector>
@@ -361,23 +359,8 @@ class HttpRecurringStore final : public RecurringStore {
 }  // namespace
 
 std::string server_token_from_environment() {
-  if (const char* token = std::getenv("CHASE_SERVER_TOKEN"); token != nullptr && *token != '\0') {
-    return token;
-  }
-  const char* file = std::getenv("CHASE_SERVER_TOKEN_FILE");
-  if (file == nullptr || *file == '\0') return {};
-  std::ifstream in(file);
-  std::string token;
-  if (!in || !std::getline(in, token)) {
-    throw Error(ErrorCode::kNotFound,
-                fmt::format("CHASE_SERVER_TOKEN_FILE '{}' cannot be read", file));
-  }
-  while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) token.pop_back();
-  if (token.empty()) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("CHASE_SERVER_TOKEN_FILE '{}': its first line is empty", file));
-  }
-  return token;
+  return server::token_from_environment("CHASE_SERVER_TOKEN", "CHASE_SERVER_TOKEN_FILE")
+      .value_or("");
 }
 
 std::unique_ptr<RecurringStore> open_http_store(const std::string& url, const std::string& token) {

@@ -11,9 +11,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <stdexcept>
 
 #include "chase/error.h"
+#include "support/scoped_env.h"
+#include "support/temp_dir.h"
 
 namespace chase::server {
 namespace {
@@ -53,20 +54,7 @@ std::string signed_token(const std::string& payload) {
   return body + "." + base64url_encode(std::string(reinterpret_cast<char*>(digest), size));
 }
 
-// A temporary directory, removed with what it holds.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "chase-token-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using testing::TempDir;
 
 bool mentions(const std::string& text, std::string_view part) {
   return text.find(part) != std::string::npos;
@@ -232,6 +220,49 @@ TEST(TokenKeyFile, MissingOrMalformedKeysAreClearErrors) {
   ::chmod(path.c_str(), 0600);
   EXPECT_THROW(TokenKey::load(path), Error);
   EXPECT_THROW(TokenKey::load(dir.path()), Error);  // a directory
+}
+
+// A client's token: the first line of its file, or the environment (CHASE_DAEMON_TOKEN[_FILE],
+// CHASE_SERVER_TOKEN[_FILE]); an unreadable or empty file is an error naming it.
+TEST(TokenFile, TheFirstLineWithoutTrailingBlanksOrAClearError) {
+  TempDir dir;
+  const auto file = dir.path() / "token";
+  std::ofstream(file) << "chase1.abc.def \r\nsecond line\n";
+  EXPECT_EQ(read_token_file(file.string(), "the file"), "chase1.abc.def");
+  try {
+    read_token_file((dir.path() / "none").string(), "--token-file 'none'");
+    ADD_FAILURE() << "read a file that does not exist";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kNotFound);
+    EXPECT_EQ(std::string(e.what()), "--token-file 'none' cannot be read");
+  }
+  std::ofstream(file) << " \n";
+  try {
+    read_token_file(file.string(), "the file");
+    ADD_FAILURE() << "an empty first line was taken for a token";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ErrorCode::kInvalidArgument);
+    EXPECT_EQ(std::string(e.what()), "the file: its first line is empty");
+  }
+}
+
+TEST(TokenFile, TheVariableWinsOverTheFileAndNeitherIsNone) {
+  TempDir dir;
+  const auto file = dir.path() / "token";
+  std::ofstream(file) << "from-the-file\n";
+  testing::ScopedEnv token("CHASE_TEST_TOKEN", "from-the-variable");
+  testing::ScopedEnv token_file("CHASE_TEST_TOKEN_FILE", file.string());
+  EXPECT_EQ(token_from_environment("CHASE_TEST_TOKEN", "CHASE_TEST_TOKEN_FILE"),
+            "from-the-variable");
+  {
+    testing::ScopedEnv empty("CHASE_TEST_TOKEN", "");
+    EXPECT_EQ(token_from_environment("CHASE_TEST_TOKEN", "CHASE_TEST_TOKEN_FILE"), "from-the-file");
+    testing::ScopedEnv no_file("CHASE_TEST_TOKEN_FILE", std::nullopt);
+    EXPECT_EQ(token_from_environment("CHASE_TEST_TOKEN", "CHASE_TEST_TOKEN_FILE"), std::nullopt);
+  }
+  testing::ScopedEnv unset("CHASE_TEST_TOKEN", std::nullopt);
+  testing::ScopedEnv missing("CHASE_TEST_TOKEN_FILE", (dir.path() / "none").string());
+  EXPECT_THROW(token_from_environment("CHASE_TEST_TOKEN", "CHASE_TEST_TOKEN_FILE"), Error);
 }
 
 }  // namespace

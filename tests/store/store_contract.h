@@ -21,28 +21,9 @@
 #include "chase/recurring_simulation.h"
 #include "chase/recurring_store.h"
 #include "support/errors.h"
+#include "support/temp_dir.h"
 
 namespace chase::testing {
-
-// A temporary folder, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "chase_store_XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 inline RecurringJobSpec toy_spec() {
   RecurringJobSpec spec;
