@@ -14,7 +14,7 @@ namespace {
 
 using detail::prometheus_family_header;
 using detail::prometheus_label_value;
-using detail::prometheus_sample_value;
+using detail::prometheus_sample;
 
 std::string gpu_labels(const GpuInfo& gpu) {
   return fmt::format("index=\"{}\",uuid=\"{}\"", gpu.index, prometheus_label_value(gpu.uuid));
@@ -29,7 +29,7 @@ void gpu_family(std::string& out, GpuBackend& gpus, std::vector<bool>& up, std::
     if (!up[gpu.index]) continue;
     try {
       if (const auto value = read(gpu)) {
-        out += fmt::format("{}{{{}}} {}\n", name, gpu_labels(gpu), prometheus_sample_value(*value));
+        prometheus_sample(out, name, gpu_labels(gpu), *value);
       }
     } catch (const std::exception&) {
       up[gpu.index] = false;
@@ -69,12 +69,13 @@ std::string render_metrics(GpuBackend* gpus, CpuBackend* cpus, const LeaseTable&
     prometheus_family_header(out, "chase_gpu_leases", "gauge",
                              "Live chased leases on the GPU's power limit.");
     for (const auto& gpu : gpus->gpus()) {
-      out += fmt::format("chase_gpu_leases{{{}}} {}\n", gpu_labels(gpu), leases.count(gpu.index));
+      prometheus_sample(out, "chase_gpu_leases", gpu_labels(gpu),
+                        static_cast<double>(leases.count(gpu.index)));
     }
     prometheus_family_header(out, "chase_gpu_up", "gauge",
                              "1 when every reading of the GPU succeeded in this scrape, else 0.");
     for (const auto& gpu : gpus->gpus()) {
-      out += fmt::format("chase_gpu_up{{{}}} {}\n", gpu_labels(gpu), up[gpu.index] ? 1 : 0);
+      prometheus_sample(out, "chase_gpu_up", gpu_labels(gpu), up[gpu.index] ? 1 : 0);
     }
     prometheus_family_header(out, "chase_gpu_info", "gauge",
                              "The GPU's name and how its power is read.");
@@ -91,17 +92,18 @@ std::string render_metrics(GpuBackend* gpus, CpuBackend* cpus, const LeaseTable&
       const auto& zone = cpus->zones()[i];
       try {
         const double energy = cpus->energy_j(i);
-        out += fmt::format(
-            "chase_cpu_energy_joules_total{{zone=\"{}\",kind=\"{}\",package=\"{}\"}} {}\n",
-            prometheus_label_value(zone.label), prometheus_label_value(zone.kind), zone.package,
-            prometheus_sample_value(energy));
+        prometheus_sample(out, "chase_cpu_energy_joules_total",
+                          fmt::format("zone=\"{}\",kind=\"{}\",package=\"{}\"",
+                                      prometheus_label_value(zone.label),
+                                      prometheus_label_value(zone.kind), zone.package),
+                          energy);
       } catch (const std::exception&) {
         // Left out; the zone's absence is visible in the series, and /cpus says why.
       }
     }
   }
   prometheus_family_header(out, "chase_daemon_leases", "gauge", "Live chased leases on all GPUs.");
-  out += fmt::format("chase_daemon_leases {}\n", leases.size());
+  prometheus_sample(out, "chase_daemon_leases", "", static_cast<double>(leases.size()));
   return out;
 }
 
