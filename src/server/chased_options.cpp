@@ -13,6 +13,7 @@
 
 #include "chase/error.h"
 #include "chase/time.h"
+#include "common/exit_status.h"
 #include "common/text.h"
 #include "server/access_policy.h"
 #include "server/token.h"
@@ -78,14 +79,15 @@ int issue(const IssueOptions& options) {
   return 0;
 }
 
-// Runs a subcommand's action, turning a chase::Error into its message and exit status.
+// Runs a subcommand's action, turning a chase::Error into its message and the exit status every
+// chase program gives it (2 bad input, 77 permission, 69 unavailable, else 1).
 template <typename Action>
 int report_errors(Action action) {
   try {
     return action();
   } catch (const Error& e) {
     std::cerr << "chased: " << e.what() << '\n';
-    return e.code() == ErrorCode::kInvalidArgument ? 2 : 1;
+    return exit_status_for(e.code());
   }
 }
 
