@@ -620,28 +620,22 @@ void bind_devices(py::module_& m) {
       },
       py::arg("count"), py::arg("profile") = py::none(), py::arg("clock") = py::none());
 
-  m.def(
-      "open_nvml",
-      [](std::string library_path, std::optional<std::string> visible_devices) {
-        NvmlOptions options;
-        options.library_path = std::move(library_path);
-        options.visible_devices = std::move(visible_devices);
-        py::gil_scoped_release release;
-        return std::shared_ptr<GpuBackend>(open_nvml(options));
-      },
-      py::arg("library_path") = "", py::arg("visible_devices") = py::none());
-
-  // The default of TrainingController(gpus=None): through chased when CHASE_DAEMON is set.
-  m.def(
-      "open_gpus",
-      [](std::string library_path, std::optional<std::string> visible_devices) {
-        NvmlOptions options;
-        options.library_path = std::move(library_path);
-        options.visible_devices = std::move(visible_devices);
-        py::gil_scoped_release release;
-        return open_gpus(options);
-      },
-      py::arg("library_path") = "", py::arg("visible_devices") = py::none());
+  // open_nvml and open_gpus (the default of TrainingController(gpus=None): through chased when
+  // CHASE_DAEMON is set) take the same arguments.
+  const auto def_gpu_opener = [&m](const char* name, auto open) {
+    m.def(
+        name,
+        [open](std::string library_path, std::optional<std::string> visible_devices) {
+          NvmlOptions options;
+          options.library_path = std::move(library_path);
+          options.visible_devices = std::move(visible_devices);
+          py::gil_scoped_release release;
+          return std::shared_ptr<GpuBackend>(open(options));
+        },
+        py::arg("library_path") = "", py::arg("visible_devices") = py::none());
+  };
+  def_gpu_opener("open_nvml", [](const NvmlOptions& options) { return open_nvml(options); });
+  def_gpu_opener("open_gpus", [](const NvmlOptions& options) { return open_gpus(options); });
 
   py::class_<CpuBackend, std::shared_ptr<CpuBackend>>(m, "CpuBackend")
       .def_property_readonly("backend_name",
