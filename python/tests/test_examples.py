@@ -3,6 +3,7 @@ TrainingController's on the same simulated job (python/tests/reference_job.cpp).
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -59,10 +60,19 @@ def test_hf_callback_example():
     assert report["steps"] == 60 and report["policy"] == "static"  # zeus(η) is static
 
 
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_ddp_torchrun_example_with_two_ranks():
     pytest.importorskip("torch.distributed")
-    # --redirects/--tee 2: Debian's torch 1.13 launcher cannot parse its default "0" on Python 3.11
+    # --redirects/--tee 2: Debian's torch 1.13 launcher cannot parse its default "0" on Python 3.11.
+    # A free master port, not the default 29500: two launches on one machine at once (two test
+    # runs, a user's job) would otherwise share a rendezvous, and its ranks wait for each other.
     result = run([sys.executable, "-m", "torch.distributed.run", "--redirects", "2", "--tee", "2",
+                  "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
                   "--nproc_per_node", "2", os.path.join(EXAMPLES_DIR, "ddp_torchrun.py")],
                  env=dict(python_env(), OMP_NUM_THREADS="1"))
     assert result.returncode == 0, result.stdout + result.stderr
