@@ -3,6 +3,7 @@ TrainingController's on the same simulated job (python/tests/reference_job.cpp).
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +16,17 @@ ARGS = ["--epochs", "3", "--steps", "40", "--step-seconds", "120"]
 
 
 def run(args, **kwargs):
-    return subprocess.run(args, capture_output=True, text=True, timeout=240, **kwargs)
+    # Its own process group, killed whole on a timeout: a launcher's workers (torchrun's ranks)
+    # must not outlive a failed test, still holding its output pipes or spinning.
+    with subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True, **kwargs) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=240)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            pytest.fail(f"timed out after 240 s: {args}\nstdout:\n{stdout}\nstderr:\n{stderr}")
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
 def numbers_after(text, label):
