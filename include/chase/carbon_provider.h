@@ -1,10 +1,16 @@
 // chase/carbon_provider.h — carbon-intensity providers behind one interface.
 //
-// Contract: a CarbonProvider answers three questions about one zone/region/location, always in
-// gCO2eq/kWh whatever the service's own unit:
+// Contract: a CarbonProvider answers three questions (and optionally a fourth) about one
+// zone/region/location, always in gCO2eq/kWh whatever the service's own unit:
 //   - latest(): the most recent value the service has (time, value, resolution, estimated flag);
 //   - history(start, end): the points whose interval starts in [start, end);
-//   - forecast(horizon): the points from now (the interval containing now) to now + horizon.
+//   - forecast(horizon): the points from now (the interval containing now) to now + horizon;
+//   - inputs_ahead(horizon): optional, for forecasters — the exogenous columns (day-ahead weather
+//     and generation forecasts) already published for the points after history's last one, at most
+//     `horizon` and at most the provider's publication lead ahead of now. A provider whose
+//     history() carries exogenous columns serves the same columns here; the others serve nothing
+//     (the default). Values beyond the lead are never served: they are not published yet, and a
+//     forecaster reading them would learn the future.
 // Series are sorted, de-duplicated (a repeated time keeps its last value) and carry the service's
 // resolution. A null value is dropped, never turned into 0; what was dropped or reordered in the
 // last call is in last_notes() and logged as a warning. An empty answer is an empty series, except
@@ -73,6 +79,15 @@ struct RetryPolicy {
 // Sleeps for the given time; tests inject one that records and returns at once.
 using SleepFunction = std::function<void(std::chrono::milliseconds)>;
 
+// Exogenous inputs published ahead of now (CarbonProvider::inputs_ahead): one value per column for
+// each of `times`, which continue history()'s grid (one resolution apart, the first starting at or
+// after now). Empty when the provider publishes none.
+struct ExogenousAhead {
+  std::vector<UtcTime> times;
+  std::vector<ExogenousColumn> columns;  // the same names, in the same order, as history()'s
+  bool empty() const noexcept { return times.empty() || columns.empty(); }
+};
+
 struct CarbonCredentials {
   std::string api_key;   // Electricity Maps `auth-token`
   std::string username;  // WattTime
@@ -98,7 +113,10 @@ struct CarbonProviderOptions {
   std::string signal_type = "co2_moer";  // WattTime
   // The file provider: a CSV read with load_carbon_csv.
   std::filesystem::path file;
-  CarbonCsvOptions file_columns;
+  CarbonCsvOptions file_columns;  // file_columns.exogenous keeps the file's "forecast" columns
+  // How far ahead of now the file's exogenous columns count as published (the file provider and
+  // replays; day-ahead forecasts: 24 h).
+  std::chrono::seconds exogenous_lead{std::chrono::hours(24)};
 };
 
 // The options as one line, secrets shown as "***" (or "(none)").
@@ -111,6 +129,8 @@ class CarbonProvider {
   virtual CarbonPoint latest() = 0;
   virtual CarbonSeries history(UtcTime start, UtcTime end) = 0;
   virtual CarbonSeries forecast(std::chrono::seconds horizon) = 0;
+  // Published exogenous inputs ahead of now (see the contract); none by default.
+  virtual ExogenousAhead inputs_ahead(std::chrono::seconds /*horizon*/) { return {}; }
   CarbonFetchNotes last_notes() const {
     std::lock_guard lock(notes_mutex_);
     return notes_;
@@ -134,11 +154,13 @@ std::unique_ptr<CarbonProvider> make_carbon_provider(std::string_view name,
 std::vector<std::string> carbon_provider_names();
 
 // Serves `series` as a provider whose 'now' is `clock`'s (null: the system clock): latest is the
-// point in force now, history the points before now, forecast the series' own future (a perfect
-// forecast). For simulations, demos and tests; the "file" provider is this over a CSV.
-std::unique_ptr<CarbonProvider> make_replay_provider(CarbonSeries series,
-                                                     std::shared_ptr<Clock> clock = nullptr,
-                                                     std::string name = "replay");
+// point in force now, history the points before now (with the series' exogenous columns), forecast
+// the series' own future (a perfect forecast), inputs_ahead the exogenous columns of the points
+// starting in [now, now + min(horizon, exogenous_lead)). For simulations, demos and tests; the
+// "file" provider is this over a CSV.
+std::unique_ptr<CarbonProvider> make_replay_provider(
+    CarbonSeries series, std::shared_ptr<Clock> clock = nullptr, std::string name = "replay",
+    std::chrono::seconds exogenous_lead = std::chrono::hours(24));
 
 // Reads a variable of the environment; nullopt when unset. Tests inject one.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;

@@ -3,12 +3,17 @@
 //
 // Contract: refresh() asks the provider for its latest value and its forecast for the next
 // `horizon` (or, when a Forecaster is injected, for `history_window` of history, from which the
-// forecaster predicts the next `horizon`). A successful refresh replaces what the signal holds.
-// A failed one (any chase::Error from the provider or forecaster) keeps the last good data and
-// marks the signal stale, with the reason and the age of the data it still serves; the first
-// failure of an outage logs one warning, later ones stay quiet until a refresh succeeds again.
-// refresh_if_due() refreshes when `refresh_interval` of the Clock's monotonic time has passed since
-// the last attempt (the first call always refreshes); start() runs it on a background thread.
+// forecaster predicts the next `horizon`; when that history carries exogenous columns and the
+// provider has published them ahead of now (CarbonProvider::inputs_ahead, e.g. day-ahead weather
+// and generation forecasts), the points they cover are forecast again by the same model fitted
+// at that shorter horizon with those inputs — a model constructed with use_exogenous reads them,
+// see chase/forecast.h; the points past them keep the history-only forecast). A successful refresh
+// replaces what the signal holds. A failed one (any chase::Error from the provider or forecaster)
+// keeps the last good data and marks the signal stale, with the reason and the age of the data it
+// still serves; the first failure of an outage logs one warning, later ones stay quiet until a
+// refresh succeeds again. refresh_if_due() refreshes when `refresh_interval` of the Clock's
+// monotonic time has passed since the last attempt (the first call always refreshes); start() runs
+// it on a background thread.
 //
 // intensity_now() is the value in force now: from the forecast series when it covers now, else
 // the provider's latest value. forecast(n, period) averages the series over the n periods of length
@@ -64,6 +69,8 @@ struct CarbonSignalStatus {
   std::optional<UtcTime> refreshed_at;  // UTC time of the last successful refresh
   std::string provider;
   std::string forecast_source;  // "provider" or the forecaster's name
+  // How far ahead the forecast used the provider's published exogenous inputs (0: not at all).
+  std::chrono::seconds inputs_ahead{0};
 };
 
 class CarbonSignal {
@@ -92,15 +99,28 @@ class CarbonSignal {
   struct Data {
     CarbonSeries series;
     std::optional<CarbonPoint> latest;
+    std::chrono::seconds inputs_ahead{0};
   };
-  Data fetch() const;
-  CarbonSeries forecast_with_model(UtcTime now) const;
+  // The last model forecast and what it was made from: a refresh whose history and published
+  // inputs are unchanged (hourly data refreshed every 15 or 30 min) reuses it instead of refitting.
+  struct Memo {
+    CarbonSeries grid;
+    ExogenousAhead ahead;
+    std::size_t steps = 0;
+    std::vector<double> predicted;
+    std::size_t near = 0;
+  };
+  static bool same_inputs(const Memo& memo, const CarbonSeries& grid, const ExogenousAhead& ahead,
+                          std::size_t steps);
+  Data fetch();
+  Data forecast_with_model(UtcTime now);
   [[noreturn]] void throw_no_data() const;
 
   std::shared_ptr<CarbonProvider> provider_;
   CarbonSignalOptions options_;
   std::shared_ptr<Clock> clock_;
   std::mutex refresh_mutex_;  // one refresh at a time
+  std::optional<Memo> memo_;  // guarded by refresh_mutex_
   mutable std::shared_mutex mutex_;
   std::optional<Data> data_;
   std::optional<UtcTime> refreshed_at_;

@@ -768,7 +768,12 @@ void bind_carbon(py::module_& m) {
             signal.horizon = checked_seconds(horizon_s, "horizon_s");
             signal.refresh_interval = checked_seconds(refresh_s, "refresh_interval_s");
             signal.clock = clock;
-            if (!forecaster.empty()) signal.forecaster = make_forecaster(forecaster);
+            // A file feed with exogenous columns ("exogenous": true in its config) lends them to
+            // the forecaster for the hours they are published ahead.
+            ForecasterOptions forecaster_options;
+            forecaster_options.use_exogenous = true;
+            if (!forecaster.empty())
+              signal.forecaster = make_forecaster(forecaster, forecaster_options);
             return std::make_shared<CarbonSignal>(make_carbon_provider(name, std::move(options)),
                                                   signal);
           },

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -102,6 +103,20 @@ void apply(CarbonProviderOptions& options, const std::string& setting, const nlo
     options.file_columns.time_column = text();
   } else if (setting == "value_column") {
     options.file_columns.value_column = text();
+  } else if (setting == "exogenous") {
+    if (!value.is_boolean()) {
+      throw Error(ErrorCode::kParse,
+                  fmt::format("{}: \"{}\" must be true or false.", origin, setting));
+    }
+    options.file_columns.exogenous = value.get<bool>();
+  } else if (setting == "exogenous_lead_hours") {
+    if (!value.is_number() || !(value.get<double>() > 0) || value.get<double>() > 24 * 14) {
+      throw Error(ErrorCode::kParse,
+                  fmt::format("{}: \"{}\" must be a number of hours above 0 and at most 336.",
+                              origin, setting));
+    }
+    options.exogenous_lead =
+        std::chrono::seconds(static_cast<std::int64_t>(std::llround(value.get<double>() * 3600)));
   } else if (setting == "emission_factor_type") {
     options.emission_factor_type = text();
   } else if (setting == "signal_type") {
@@ -127,7 +142,8 @@ void apply(CarbonProviderOptions& options, const std::string& setting, const nlo
     throw Error(ErrorCode::kParse,
                 fmt::format("{}: unknown setting \"{}\". Known: base_url, location, api_key, "
                             "username, password, cache_dir, file, time_column, value_column, "
-                            "emission_factor_type, signal_type, disable_estimations, timeout_ms, "
+                            "exogenous, exogenous_lead_hours, emission_factor_type, signal_type, "
+                            "disable_estimations, timeout_ms, "
                             "connect_timeout_ms, max_attempts.",
                             origin, escape_untrusted(setting, 80)));
   }

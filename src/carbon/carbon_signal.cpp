@@ -22,21 +22,121 @@ std::string describe_age(std::chrono::seconds age) {
 }
 
 // The series on a regular grid of its resolution from its start to its end, gaps filled with the
-// last value before them (a Forecaster needs a regular series).
-CarbonSeries regular(const CarbonSeries& series) {
+// last value before them (a Forecaster needs a regular series); exogenous columns alike. A series
+// that is regular already (a replay, most services) is returned as it is.
+CarbonSeries regular(CarbonSeries series) {
+  if (series.regular()) return series;
   const auto resolution = series.resolution();
   std::vector<UtcTime> times;
-  std::vector<double> values;
+  std::vector<std::size_t> source_index;
   std::size_t index = 0;
   for (UtcTime t = series.start(); t < series.end(); t += resolution) {
     while (index + 1 < series.size() && series.times()[index + 1] <= t) ++index;
     times.push_back(t);
-    values.push_back(series.values()[index]);
+    source_index.push_back(index);
   }
-  return CarbonSeries(std::move(times), std::move(values), resolution, series.source());
+  const auto pick = [&](const std::vector<double>& from) {
+    std::vector<double> picked;
+    picked.reserve(source_index.size());
+    for (const std::size_t i : source_index) picked.push_back(from[i]);
+    return picked;
+  };
+  std::vector<ExogenousColumn> exogenous;
+  for (const auto& column : series.exogenous())
+    exogenous.push_back({column.name, pick(column.values)});
+  return CarbonSeries(std::move(times), pick(series.values()), resolution, series.source(),
+                      std::move(exogenous));
+}
+
+// `grid` extended by `steps` future points. Their values are placeholders, never read: the
+// Forecaster contract reads values at indices ≤ target − horizon only. With `ahead`, the grid's
+// exogenous columns are kept and extended by the published values; without, they are dropped.
+CarbonSeries extend(const CarbonSeries& grid, std::size_t steps, const ExogenousAhead* ahead) {
+  std::vector<UtcTime> times = grid.times();
+  std::vector<double> values = grid.values();
+  for (std::size_t i = 0; i < steps; ++i) {
+    times.push_back(times.back() + grid.resolution());
+    values.push_back(values.back());
+  }
+  std::vector<ExogenousColumn> exogenous;
+  if (ahead != nullptr) {
+    exogenous = grid.exogenous();
+    for (std::size_t c = 0; c < exogenous.size(); ++c) {
+      const auto& published = ahead->columns[c].values;
+      exogenous[c].values.insert(exogenous[c].values.end(), published.begin(),
+                                 published.begin() + static_cast<std::ptrdiff_t>(steps));
+    }
+  }
+  return CarbonSeries(std::move(times), std::move(values), grid.resolution(), grid.source(),
+                      std::move(exogenous));
+}
+
+// How many of the points after `grid` the provider's published inputs cover: the run of `ahead`
+// that continues the grid point by point, with the grid's columns, finite. 0 when the grid has no
+// exogenous columns or the inputs do not fit it (then the whole horizon is forecast without them).
+std::size_t published_steps(const CarbonSeries& grid, const ExogenousAhead& ahead,
+                            std::size_t steps) {
+  const auto& columns = grid.exogenous();
+  if (columns.empty() || ahead.empty() || ahead.columns.size() != columns.size()) return 0;
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    if (ahead.columns[c].name != columns[c].name ||
+        ahead.columns[c].values.size() != ahead.times.size()) {
+      return 0;
+    }
+  }
+  std::size_t covered = 0;
+  while (covered < std::min(steps, ahead.times.size()) &&
+         ahead.times[covered] ==
+             grid.end() + grid.resolution() * static_cast<std::int64_t>(covered)) {
+    bool finite = true;
+    for (const auto& column : ahead.columns)
+      finite = finite && std::isfinite(column.values[covered]);
+    if (!finite) break;
+    ++covered;
+  }
+  return covered;
+}
+
+// `model` fitted on [begin, known) of `series` for `horizon`, and its forecast of the `horizon`
+// points after `known` (each finite, or kInternal).
+std::vector<double> fit_and_predict(Forecaster& model, const CarbonSeries& series,
+                                    std::size_t begin, std::size_t known, std::size_t horizon) {
+  model.fit(series, begin, known, horizon);
+  std::vector<double> predicted = model.predict(series, known, known + horizon, horizon);
+  if (predicted.size() != horizon) {
+    throw Error(ErrorCode::kInternal,
+                fmt::format("The forecaster '{}' returned {} predictions for {} targets.",
+                            model.name(), predicted.size(), horizon));
+  }
+  for (double& value : predicted) {
+    if (!std::isfinite(value)) {
+      throw Error(ErrorCode::kInternal,
+                  fmt::format("The forecaster '{}' predicted a non-finite value.", model.name()));
+    }
+    value = std::max(0.0, value);
+  }
+  return predicted;
 }
 
 }  // namespace
+
+// Whether a forecast from `grid` and `ahead` would be the memo's: the same points, values and
+// inputs (a deterministic forecaster then predicts the same values).
+bool CarbonSignal::same_inputs(const Memo& memo, const CarbonSeries& grid,
+                               const ExogenousAhead& ahead, std::size_t steps) {
+  const auto same_columns = [](const std::vector<ExogenousColumn>& a,
+                               const std::vector<ExogenousColumn>& b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t c = 0; c < a.size(); ++c) {
+      if (a[c].name != b[c].name || a[c].values != b[c].values) return false;
+    }
+    return true;
+  };
+  return memo.steps == steps && memo.grid.resolution() == grid.resolution() &&
+         memo.grid.times() == grid.times() && memo.grid.values() == grid.values() &&
+         same_columns(memo.grid.exogenous(), grid.exogenous()) && memo.ahead.times == ahead.times &&
+         same_columns(memo.ahead.columns, ahead.columns);
+}
 
 CarbonSignal::CarbonSignal(std::shared_ptr<CarbonProvider> provider, CarbonSignalOptions options)
     : provider_(std::move(provider)),
@@ -55,8 +155,8 @@ CarbonSignal::CarbonSignal(std::shared_ptr<CarbonProvider> provider, CarbonSigna
 
 CarbonSignal::~CarbonSignal() { stop(); }
 
-CarbonSeries CarbonSignal::forecast_with_model(UtcTime now) const {
-  const CarbonSeries history = provider_->history(now - options_.history_window, now);
+CarbonSignal::Data CarbonSignal::forecast_with_model(UtcTime now) {
+  CarbonSeries history = provider_->history(now - options_.history_window, now);
   if (history.empty()) {
     throw Error(
         ErrorCode::kUnavailable,
@@ -64,50 +164,60 @@ CarbonSeries CarbonSignal::forecast_with_model(UtcTime now) const {
             "{} returned no history for the last {} h to forecast from.", provider_->name(),
             std::chrono::duration_cast<std::chrono::hours>(options_.history_window).count()));
   }
-  const CarbonSeries grid = regular(history);
+  const CarbonSeries grid = regular(std::move(history));
   const auto resolution = grid.resolution();
   const auto steps = static_cast<std::size_t>((options_.horizon.count() + resolution.count() - 1) /
                                               resolution.count());
   Forecaster& model = *options_.forecaster;
   const std::size_t known = grid.size();
-  if (model.history_needed(steps) >= known) {
+  const std::size_t begin = model.history_needed(steps);
+  if (begin >= known) {
     throw Error(ErrorCode::kUnavailable,
                 fmt::format("The forecaster '{}' needs more than the {} points of history {} gave "
                             "for a {}-step horizon. Lengthen the history window.",
                             model.name(), known, provider_->name(), steps));
   }
-  // The grid extended by `steps` future points; their placeholder values are never read (the
-  // Forecaster contract reads values at indices ≤ target − horizon only).
+  // The points whose exogenous inputs (day-ahead weather and generation forecasts) are already
+  // published are forecast with them, by a direct model at that shorter horizon whose features
+  // may read the inputs at each target (the Forecaster contract); the points past them from the
+  // history alone, at the full horizon.
+  ExogenousAhead ahead;
+  if (!grid.exogenous().empty()) ahead = provider_->inputs_ahead(options_.horizon);
+  if (!memo_ || !same_inputs(*memo_, grid, ahead, steps)) {
+    const std::size_t near = published_steps(grid, ahead, steps);
+    std::vector<double> predicted(steps);
+    if (near < steps) {
+      predicted = fit_and_predict(model, extend(grid, steps, nullptr), begin, known, steps);
+    }
+    if (near > 0) {
+      const std::vector<double> near_term =
+          fit_and_predict(model, extend(grid, near, &ahead), begin, known, near);
+      std::copy(near_term.begin(), near_term.end(), predicted.begin());
+    }
+    memo_ = Memo{grid, std::move(ahead), steps, std::move(predicted), near};
+  }
+  const std::vector<double>& predicted = memo_->predicted;
+  Data data;
+  data.inputs_ahead = resolution * static_cast<std::int64_t>(memo_->near);
   std::vector<UtcTime> times = grid.times();
   std::vector<double> values = grid.values();
   for (std::size_t i = 0; i < steps; ++i) {
     times.push_back(times.back() + resolution);
-    values.push_back(values.back());
+    values.push_back(predicted[i]);
   }
-  const CarbonSeries extended(times, values, resolution, grid.source());
-  model.fit(extended, model.history_needed(steps), known, steps);
-  const std::vector<double> predicted = model.predict(extended, known, known + steps, steps);
-  if (predicted.size() != steps) {
-    throw Error(ErrorCode::kInternal,
-                fmt::format("The forecaster '{}' returned {} predictions for {} targets.",
-                            model.name(), predicted.size(), steps));
-  }
-  for (std::size_t i = 0; i < steps; ++i) {
-    if (!std::isfinite(predicted[i])) {
-      throw Error(ErrorCode::kInternal,
-                  fmt::format("The forecaster '{}' predicted a non-finite value.", model.name()));
-    }
-    values[known + i] = std::max(0.0, predicted[i]);
-  }
-  return CarbonSeries(std::move(times), std::move(values), resolution,
-                      fmt::format("{} ({})", grid.source(), model.name()));
+  data.series = CarbonSeries(std::move(times), std::move(values), resolution,
+                             fmt::format("{} ({})", grid.source(), model.name()));
+  return data;
 }
 
-CarbonSignal::Data CarbonSignal::fetch() const {
+CarbonSignal::Data CarbonSignal::fetch() {
   const UtcTime now = clock_->utc_now();
   Data data;
-  data.series =
-      options_.forecaster ? forecast_with_model(now) : provider_->forecast(options_.horizon);
+  if (options_.forecaster) {
+    data = forecast_with_model(now);
+  } else {
+    data.series = provider_->forecast(options_.horizon);
+  }
   try {
     data.latest = provider_->latest();
   } catch (const Error& e) {
@@ -285,6 +395,7 @@ CarbonSignalStatus CarbonSignal::status() const {
   status.provider = std::string(provider_->name());
   status.forecast_source =
       options_.forecaster ? std::string(options_.forecaster->name()) : std::string("provider");
+  if (data_) status.inputs_ahead = data_->inputs_ahead;
   return status;
 }
 

@@ -1,7 +1,9 @@
 // The replay provider: serves a carbon-intensity series as if it were a service; 'now' comes from
 // the injected clock, so history and forecast are cut from the series around it (the forecast is
-// the series' own future: a perfect forecast, for replays and simulations). The file provider is
-// a replay of a CSV (load_carbon_csv).
+// the series' own future: a perfect forecast, for replays and simulations). History carries the
+// series' exogenous columns; inputs_ahead serves them up to the publication lead past now, never
+// further (those values would not be published yet). The file provider is a replay of a CSV
+// (load_carbon_csv).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -17,14 +19,20 @@ class ReplayProvider final : public CarbonProvider {
  public:
   // `source` names the data in messages and in the series served (e.g. "file:<path>").
   ReplayProvider(CarbonSeries series, std::shared_ptr<Clock> clock, std::string name,
-                 std::string source)
+                 std::string source, std::chrono::seconds exogenous_lead)
       : series_(std::move(series)),
         clock_(clock ? std::move(clock) : system_clock()),
         name_(std::move(name)),
-        source_(std::move(source)) {
+        source_(std::move(source)),
+        exogenous_lead_(exogenous_lead) {
     if (series_.empty()) {
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("{}: no carbon-intensity points to replay.", source_));
+    }
+    if (exogenous_lead_ < std::chrono::seconds(0)) {
+      throw Error(
+          ErrorCode::kInvalidArgument,
+          fmt::format("{}: the exogenous inputs' publication lead must not be negative.", source_));
     }
   }
 
@@ -51,18 +59,39 @@ class ReplayProvider final : public CarbonProvider {
   CarbonSeries history(UtcTime start, UtcTime end) override {
     set_notes({});
     // Only the past: the file's future is not history yet.
-    return slice(start, std::min(end, clock_->utc_now()));
+    return slice(start, std::min(end, clock_->utc_now()), Exogenous::kKeep);
   }
 
   CarbonSeries forecast(std::chrono::seconds horizon) override {
     set_notes({});
     const UtcTime now = clock_->utc_now();
-    return slice(now - series_.resolution() + std::chrono::seconds(1), now + horizon);
+    return slice(now - series_.resolution() + std::chrono::seconds(1), now + horizon,
+                 Exogenous::kDrop);
+  }
+
+  ExogenousAhead inputs_ahead(std::chrono::seconds horizon) override {
+    set_notes({});
+    if (series_.exogenous().empty()) return {};
+    const UtcTime now = clock_->utc_now();
+    const auto& times = series_.times();
+    const auto first = std::lower_bound(times.begin(), times.end(), now);
+    const auto last =
+        std::lower_bound(first, times.end(), now + std::min(horizon, exogenous_lead_));
+    ExogenousAhead ahead;
+    ahead.times.assign(first, last);
+    for (const auto& column : series_.exogenous()) {
+      ahead.columns.push_back(
+          {column.name, std::vector<double>(column.values.begin() + (first - times.begin()),
+                                            column.values.begin() + (last - times.begin()))});
+    }
+    return ahead;
   }
 
  private:
+  enum class Exogenous { kKeep, kDrop };
+
   // The points starting in [from, to).
-  CarbonSeries slice(UtcTime from, UtcTime to) const {
+  CarbonSeries slice(UtcTime from, UtcTime to, Exogenous exogenous) const {
     const auto& times = series_.times();
     const auto first = std::lower_bound(times.begin(), times.end(), from);
     const auto last = std::lower_bound(first, times.end(), std::max(from, to));
@@ -73,16 +102,24 @@ class ReplayProvider final : public CarbonProvider {
       estimated.assign(series_.estimated().begin() + begin_index,
                        series_.estimated().begin() + end_index);
     }
+    std::vector<ExogenousColumn> columns;
+    if (exogenous == Exogenous::kKeep) {
+      for (const auto& column : series_.exogenous()) {
+        columns.push_back({column.name, std::vector<double>(column.values.begin() + begin_index,
+                                                            column.values.begin() + end_index)});
+      }
+    }
     return CarbonSeries(std::vector<UtcTime>(first, last),
                         std::vector<double>(series_.values().begin() + begin_index,
                                             series_.values().begin() + end_index),
-                        series_.resolution(), source_, {}, std::move(estimated));
+                        series_.resolution(), source_, std::move(columns), std::move(estimated));
   }
 
   CarbonSeries series_;
   std::shared_ptr<Clock> clock_;
   std::string name_;
   std::string source_;
+  std::chrono::seconds exogenous_lead_;
 };
 
 }  // namespace
@@ -95,7 +132,7 @@ std::unique_ptr<CarbonProvider> make_file_provider(CarbonProviderOptions options
   }
   auto series = load_carbon_csv(options.file, options.file_columns);
   return std::make_unique<ReplayProvider>(std::move(series), options.clock, "file",
-                                          "file:" + options.file.string());
+                                          "file:" + options.file.string(), options.exogenous_lead);
 }
 
 }  // namespace chase::detail
@@ -103,11 +140,11 @@ std::unique_ptr<CarbonProvider> make_file_provider(CarbonProviderOptions options
 namespace chase {
 
 std::unique_ptr<CarbonProvider> make_replay_provider(CarbonSeries series,
-                                                     std::shared_ptr<Clock> clock,
-                                                     std::string name) {
+                                                     std::shared_ptr<Clock> clock, std::string name,
+                                                     std::chrono::seconds exogenous_lead) {
   auto source = name;
-  return std::make_unique<detail::ReplayProvider>(std::move(series), std::move(clock),
-                                                  std::move(name), std::move(source));
+  return std::make_unique<detail::ReplayProvider>(
+      std::move(series), std::move(clock), std::move(name), std::move(source), exogenous_lead);
 }
 
 }  // namespace chase

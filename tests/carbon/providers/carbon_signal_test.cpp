@@ -225,6 +225,7 @@ class ShiftForecaster final : public Forecaster {
            std::size_t horizon) override {
     fitted = {begin, end, horizon};
     fitted_size = series.size();
+    ++fits;
   }
   std::vector<double> predict(const CarbonSeries& series, std::size_t first, std::size_t last,
                               std::size_t horizon) const override {
@@ -234,6 +235,7 @@ class ShiftForecaster final : public Forecaster {
   }
   std::tuple<std::size_t, std::size_t, std::size_t> fitted{};
   std::size_t fitted_size = 0;
+  int fits = 0;
 };
 
 TEST_F(CarbonSignalTest, AnInjectedForecasterPredictsFromRegularisedHistory) {
@@ -261,6 +263,29 @@ TEST_F(CarbonSignalTest, AnInjectedForecasterPredictsFromRegularisedHistory) {
   const auto periods = signal.forecast(3, hours(1));
   ASSERT_EQ(periods.size(), 3U);
   EXPECT_DOUBLE_EQ(periods[1].g_per_kwh, 51);
+}
+
+// Hourly data refreshed every 15 min: three refreshes in four see the same history, and reuse the
+// forecast made from it instead of fitting again; a changed value is a new fit.
+TEST_F(CarbonSignalTest, UnchangedHistoryReusesTheForecastAChangedOneRefits) {
+  provider_->history_series = CarbonSeries({at("2026-03-01T09:00:00Z"), at("2026-03-01T10:00:00Z"),
+                                            at("2026-03-01T11:00:00Z"), at("2026-03-01T12:00:00Z")},
+                                           {10, 20, 30, 40}, hours(1));
+  auto forecaster = std::make_shared<ShiftForecaster>();
+  auto o = options();
+  o.forecaster = forecaster;
+  o.horizon = hours(2);
+  CarbonSignal signal(provider_, o);
+  ASSERT_TRUE(signal.refresh());
+  ASSERT_TRUE(signal.refresh());
+  EXPECT_EQ(forecaster->fits, 1);
+  EXPECT_THAT(signal.forecast_series().values(), ElementsAre(10, 20, 30, 40, 31, 41));
+  provider_->history_series = CarbonSeries({at("2026-03-01T09:00:00Z"), at("2026-03-01T10:00:00Z"),
+                                            at("2026-03-01T11:00:00Z"), at("2026-03-01T12:00:00Z")},
+                                           {10, 20, 35, 40}, hours(1));  // a revised value
+  ASSERT_TRUE(signal.refresh());
+  EXPECT_EQ(forecaster->fits, 2);
+  EXPECT_THAT(signal.forecast_series().values(), ElementsAre(10, 20, 35, 40, 36, 41));
 }
 
 TEST_F(CarbonSignalTest, TooLittleHistoryForTheForecasterIsStaleNotACrash) {

@@ -20,6 +20,7 @@
 #include "chase/error.h"
 #include "chase/time.h"
 #include "support/replay_server.h"
+#include "support/temp_dir.h"
 
 namespace chase::testing {
 
@@ -76,31 +77,6 @@ class SleepRecorder {
  private:
   mutable std::mutex mutex_;
   std::vector<std::chrono::milliseconds> waits_;
-};
-
-// A fresh directory under the temp directory, removed afterwards.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
-    std::string name = "chase_prov_" + std::to_string(::getpid()) + "_" +
-                       std::to_string(counter++) + "_" + test->name();
-    std::replace(name.begin(), name.end(), '/', '_');
-    path_ = std::filesystem::temp_directory_path() / name;
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code error;
-    std::filesystem::remove_all(path_, error);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
 };
 
 // Options for `provider` against `server`: short timeouts, three tries, no jitter, recorded sleeps.

@@ -1,0 +1,192 @@
+// Exogenous inputs published ahead (day-ahead weather and generation forecasts): the file
+// provider serves them with its history and up to its publication lead past now, never further;
+// CarbonSignal forecasts the hours they cover with them, and what lies past the lead cannot
+// change the forecast.
+#include <fmt/format.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <numbers>
+
+#include "carbon/providers/provider_test_util.h"
+#include "chase/carbon_signal.h"
+#include "chase/forecast.h"
+
+namespace chase::testing {
+namespace {
+
+using std::chrono::hours;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+// Hourly rows from 2026-03-01T00:00Z: the intensity, a day-ahead column and a realised one.
+std::filesystem::path write_hourly_csv(const TempDir& dir, int rows) {
+  const auto path = dir.path() / "dacf-like.csv";
+  std::ofstream out(path);
+  out << "UTC time,carbon_intensity,avg_wind_production_forecast,coal\n";
+  for (int i = 0; i < rows; ++i) {
+    out << fmt::format("2026-03-{:02d} {:02d}:00:00,{},{},{}\n", 1 + i / 24, i % 24, 100 + i,
+                       1000 + i, 5000 + i);
+  }
+  return path;
+}
+
+class ExogenousFileProviderTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<CarbonProvider> provider(bool exogenous, hours lead = hours(24)) {
+    CarbonProviderOptions o;
+    o.file = write_hourly_csv(dir_, 72);
+    o.file_columns.exogenous = exogenous;
+    o.exogenous_lead = lead;
+    o.clock = clock_;
+    return make_carbon_provider("file", o);
+  }
+
+  TempDir dir_;
+  std::shared_ptr<ManualClock> clock_ = std::make_shared<ManualClock>(fixture_now());  // 12:20
+};
+
+TEST_F(ExogenousFileProviderTest, HistoryCarriesTheDayAheadColumnsNeverTheRealisedOnes) {
+  const auto history = provider(true)->history(at("2026-03-01T10:00:00Z"), fixture_now());
+  EXPECT_THAT(history.values(), ElementsAre(110, 111, 112));
+  ASSERT_EQ(history.exogenous().size(), 1U);
+  EXPECT_EQ(history.exogenous()[0].name, "avg_wind_production_forecast");
+  EXPECT_THAT(history.exogenous()[0].values, ElementsAre(1010, 1011, 1012));
+}
+
+TEST_F(ExogenousFileProviderTest, InputsAheadStopAtThePublicationLead) {
+  auto p = provider(true);
+  // Now 12:20: published up to 12:20 the next day, so the points 13:00 .. 12:00 (+1 day).
+  const auto ahead = p->inputs_ahead(hours(48));
+  ASSERT_EQ(ahead.times.size(), 24U);
+  EXPECT_EQ(ahead.times.front(), at("2026-03-01T13:00:00Z"));
+  EXPECT_EQ(ahead.times.back(), at("2026-03-02T12:00:00Z"));
+  ASSERT_EQ(ahead.columns.size(), 1U);
+  EXPECT_EQ(ahead.columns[0].name, "avg_wind_production_forecast");
+  EXPECT_DOUBLE_EQ(ahead.columns[0].values.front(), 1013);
+  EXPECT_DOUBLE_EQ(ahead.columns[0].values.back(), 1036);
+  // A shorter horizon asks for less; the perfect forecast of a replay never carries the inputs.
+  EXPECT_EQ(p->inputs_ahead(hours(3)).times.size(), 3U);
+  EXPECT_TRUE(p->forecast(hours(3)).exogenous().empty());
+  // The lead moves with the clock and ends with the file.
+  clock_->advance(std::chrono::nanoseconds(std::chrono::hours(48)));
+  EXPECT_EQ(p->inputs_ahead(hours(48)).times.size(), 11U);  // 13:00 .. 23:00 on the last day
+}
+
+TEST_F(ExogenousFileProviderTest, AShorterLeadOrNoColumnsServeLess) {
+  EXPECT_EQ(provider(true, hours(6))->inputs_ahead(hours(48)).times.size(), 6U);
+  EXPECT_TRUE(provider(false)->inputs_ahead(hours(48)).empty());
+  EXPECT_TRUE(
+      provider(false)->history(at("2026-03-01T10:00:00Z"), fixture_now()).exogenous().empty());
+}
+
+TEST(ExogenousProviderOptions, TheConfigFileSetsTheColumnsAndTheLead) {
+  TempDir dir;
+  const auto path = dir.path() / "providers.json";
+  std::ofstream(path) << R"({"file": {"file": "x.csv", "exogenous": true,
+                                      "exogenous_lead_hours": 12}})";
+  const auto options = load_carbon_provider_options(
+      "file", path, [](const std::string&) { return std::optional<std::string>(); });
+  EXPECT_TRUE(options.file_columns.exogenous);
+  EXPECT_EQ(options.exogenous_lead, hours(12));
+  for (const char* bad :
+       {R"({"file": {"exogenous": "yes"}})", R"({"file": {"exogenous_lead_hours": 0}})",
+        R"({"file": {"exogenous_lead_hours": 1000}})"}) {
+    std::ofstream(path) << bad;
+    EXPECT_THAT(
+        error_message([&] { load_carbon_provider_options("file", path, {}); }, ErrorCode::kParse),
+        HasSubstr("exogenous"))
+        << bad;
+  }
+}
+
+// A grid whose intensity is a day-ahead column's linear image plus a daily cycle: knowing the
+// column is knowing the intensity; the history alone cannot tell what it will be.
+constexpr int kDays = 150;
+
+double wind_at(int i) {
+  // A deterministic but unpredictable-from-the-past sequence (an LCG's high bits).
+  std::uint64_t state = 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(i + 1);
+  state ^= state >> 29;
+  state *= 0xBF58476D1CE4E5B9ULL;
+  state ^= state >> 32;
+  return static_cast<double>(state % 1000) / 1000.0;
+}
+
+CarbonSeries windy_grid(bool scramble_after = false, UtcTime after = {}) {
+  std::vector<UtcTime> times;
+  std::vector<double> values, wind;
+  const UtcTime start = at("2026-01-01T00:00:00Z");
+  for (int i = 0; i < kDays * 24; ++i) {
+    times.push_back(start + hours(i));
+    const double w = wind_at(i);
+    values.push_back(300 - 200 * w + 20 * std::sin(2 * std::numbers::pi * (i % 24) / 24.0));
+    wind.push_back(scramble_after && times.back() >= after ? wind_at(i + 7919) : w);
+  }
+  return CarbonSeries(std::move(times), std::move(values), hours(1), "windy",
+                      {{"avg_wind_production_forecast", std::move(wind)}});
+}
+
+struct SignalRun {
+  CarbonSeries forecast;
+  CarbonSignalStatus status;
+};
+
+SignalRun forecast_windy(const CarbonSeries& grid, UtcTime now, bool use_exogenous) {
+  auto clock = std::make_shared<ManualClock>(now);
+  CarbonSignalOptions options;
+  options.clock = clock;
+  options.horizon = hours(48);
+  options.history_window = hours(140 * 24);
+  ForecasterOptions forecaster;
+  forecaster.use_exogenous = use_exogenous;
+  options.forecaster = make_forecaster("auto", forecaster);
+  CarbonSignal signal(make_replay_provider(grid, clock, "windy", hours(24)), options);
+  EXPECT_TRUE(signal.refresh()) << signal.status().stale_reason;
+  return {signal.forecast_series(), signal.status()};
+}
+
+// Mean absolute percentage error of the forecast over [from, from + count h) against the grid.
+double mape_over(const CarbonSeries& forecast, const CarbonSeries& grid, UtcTime from, int count) {
+  double sum = 0;
+  for (int k = 0; k < count; ++k) {
+    const UtcTime t = from + hours(k);
+    sum += std::abs(forecast.value_at(t) - grid.value_at(t)) / grid.value_at(t);
+  }
+  return 100 * sum / count;
+}
+
+TEST(CarbonSignalExogenous, TheHoursWithPublishedInputsAreForecastWithThem) {
+  const auto grid = windy_grid();
+  const UtcTime now = at("2026-05-20T12:00:00Z");
+  const auto with = forecast_windy(grid, now, true);
+  EXPECT_EQ(with.status.inputs_ahead, hours(24));
+  const auto without = forecast_windy(grid, now, false);
+  // Without the inputs the model is the same shorter-horizon fit on the history alone.
+  const double near_with = mape_over(with.forecast, grid, now, 24);
+  const double near_without = mape_over(without.forecast, grid, now, 24);
+  EXPECT_LT(near_with, 2.0);
+  EXPECT_GT(near_without, 5 * near_with);
+  // Past the lead the inputs are not published: both forecasts are the history-only one.
+  for (int k = 24; k < 48; ++k) {
+    EXPECT_DOUBLE_EQ(with.forecast.value_at(now + hours(k)),
+                     without.forecast.value_at(now + hours(k)))
+        << k;
+  }
+}
+
+TEST(CarbonSignalExogenous, InputsBeyondTheLeadCannotChangeTheForecast) {
+  const UtcTime now = at("2026-05-20T12:00:00Z");
+  const auto honest = forecast_windy(windy_grid(), now, true);
+  // The same grid, its day-ahead column rewritten from now + 24 h on: unpublished at `now`.
+  const auto rewritten = forecast_windy(windy_grid(true, now + hours(24)), now, true);
+  EXPECT_EQ(honest.forecast.values(), rewritten.forecast.values());
+  // Rewritten from now + 23 h, the last published hour differs: the test can see a leak.
+  const auto inside = forecast_windy(windy_grid(true, now + hours(23)), now, true);
+  EXPECT_NE(honest.forecast.values(), inside.forecast.values());
+}
+
+}  // namespace
+}  // namespace chase::testing
