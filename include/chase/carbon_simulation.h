@@ -59,6 +59,10 @@ struct CarbonSimulationOptions {
   std::string forecast_model = "auto";  // chase and planner (make_forecaster names)
   // History the forecaster learns from, beyond what its features reach back.
   std::chrono::seconds fit_history{std::chrono::hours(28 * 24)};
+  // When the carbon series carries exogenous columns (day-ahead weather and generation forecasts,
+  // load_carbon_csv's `exogenous`): how far ahead of the simulated now they count as published.
+  // The forecaster reads them for the hours within this lead, never beyond (CarbonSignal).
+  std::chrono::seconds exogenous_lead{std::chrono::hours(24)};
   double epochs = 40;
   // The policies that need a profile measure it in the first epoch (false: the profile is known
   // beforehand, as when live training reuses a saved profile, and every epoch is controlled).

@@ -65,6 +65,25 @@ void print_timeline(std::ostream& out, const CarbonSimulationResult& result) {
   }
 }
 
+// "  forecast inputs: ..." when the trace lends exogenous columns to the forecaster, else nothing.
+std::string forecast_inputs_line(const CarbonJob& job, const CarbonSimulationOptions& options) {
+  const auto& columns = job.carbon.exogenous();
+  if (columns.empty()) return {};
+  return fmt::format(
+      "  forecast inputs: {} day-ahead column(s) of the trace, read up to {:g} h "
+      "ahead\n",
+      columns.size(), static_cast<double>(options.exogenous_lead.count()) / 3600);
+}
+
+// The JSON members saying the same (none without exogenous columns).
+void add_forecast_inputs(nlohmann::json& json, const CarbonJob& job,
+                         const CarbonSimulationOptions& options) {
+  if (job.carbon.exogenous().empty()) return;
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& column : job.carbon.exogenous()) names.push_back(column.name);
+  json["forecast_inputs"] = {{"columns", names}, {"lead_s", options.exogenous_lead.count()}};
+}
+
 // The name a sweep's comparison line gives a way of matching the slowdown.
 const char* match_name(SlowdownMatch match) {
   return match == SlowdownMatch::kPerStart ? "per-start" : "mean";
@@ -78,6 +97,7 @@ void ConsoleCarbonReporter::report_run(const CarbonJob& job, const CarbonRunRepo
   out_ << fmt::format("chase simulate carbon: {}, {:g} epochs from {}\n", job.description,
                       run.options.epochs, format_utc_time(run.options.start));
   out_ << fmt::format("  carbon trace {}\n", job.carbon_file);
+  out_ << forecast_inputs_line(job, run.options);
   out_ << fmt::format("  policy {}\n", describe_policy(run.options, run.parameters, result));
   out_ << fmt::format("  {:<10} {:>12} {:>14} {:>10}\n", "", "carbon (g)", "energy (kWh)",
                       "time (h)");
@@ -105,6 +125,7 @@ void ConsoleCarbonReporter::report_sweep(const CarbonJob& job, const CarbonSweep
                       job.description, base.epochs, sweep.starts.size(),
                       format_utc_time(sweep.starts.front()), format_utc_time(sweep.starts.back()));
   out_ << fmt::format("  carbon trace {}, forecast {}\n", job.carbon_file, base.forecast_model);
+  out_ << forecast_inputs_line(job, base);
   const bool pausing = sweep.options.parameters.pause.mode != PauseMode::kNone;
   if (pausing) {
     out_ << fmt::format("  planner and oracle pause: {}{}\n",
@@ -155,30 +176,30 @@ void JsonCarbonReporter::report_run(const CarbonJob& job, const CarbonRunReport&
                          {"power_limit_w", d.power_limit_w},
                          {"reason", d.reason}});
   }
-  const nlohmann::json json{
-      {"job", job.description},
-      {"carbon_file", job.carbon_file},
-      {"policy", result.policy},
-      {"forecast", result.forecast},
-      {"eta", run.parameters.eta},
-      {"slack", run.parameters.slowdown_budget},
-      {"start", format_utc_time(run.options.start)},
-      {"epochs", result.epochs},
-      {"carbon_g", result.carbon_g},
-      {"energy_j", result.energy_j},
-      {"time_s", result.time_s},
-      {"max_carbon_intensity", result.max_carbon_intensity},
-      {"pause", to_string(run.parameters.pause.mode)},
-      {"paused_s", result.paused_s},
-      {"resumes", result.resumes},
-      {"default",
-       {{"carbon_g", baseline.carbon_g},
-        {"energy_j", baseline.energy_j},
-        {"time_s", baseline.time_s}}},
-      {"carbon_change_percent", change_percent(result.carbon_g, baseline.carbon_g)},
-      {"slowdown_percent", change_percent(result.time_s, baseline.time_s)},
-      {"timeline", timeline},
-      {"decisions", decisions}};
+  nlohmann::json json{{"job", job.description},
+                      {"carbon_file", job.carbon_file},
+                      {"policy", result.policy},
+                      {"forecast", result.forecast},
+                      {"eta", run.parameters.eta},
+                      {"slack", run.parameters.slowdown_budget},
+                      {"start", format_utc_time(run.options.start)},
+                      {"epochs", result.epochs},
+                      {"carbon_g", result.carbon_g},
+                      {"energy_j", result.energy_j},
+                      {"time_s", result.time_s},
+                      {"max_carbon_intensity", result.max_carbon_intensity},
+                      {"pause", to_string(run.parameters.pause.mode)},
+                      {"paused_s", result.paused_s},
+                      {"resumes", result.resumes},
+                      {"default",
+                       {{"carbon_g", baseline.carbon_g},
+                        {"energy_j", baseline.energy_j},
+                        {"time_s", baseline.time_s}}},
+                      {"carbon_change_percent", change_percent(result.carbon_g, baseline.carbon_g)},
+                      {"slowdown_percent", change_percent(result.time_s, baseline.time_s)},
+                      {"timeline", timeline},
+                      {"decisions", decisions}};
+  add_forecast_inputs(json, job, run.options);
   out_ << json.dump(2) << '\n';
 }
 
@@ -197,14 +218,14 @@ void JsonCarbonReporter::report_sweep(const CarbonJob& job, const CarbonSweepRes
   }
   nlohmann::json start_times = nlohmann::json::array();
   for (const auto s : sweep.starts) start_times.push_back(format_utc_time(s));
-  out_ << nlohmann::json{{"job", job.description},
-                         {"carbon_file", job.carbon_file},
-                         {"epochs", sweep.options.base.epochs},
-                         {"forecast", sweep.options.base.forecast_model},
-                         {"starts", start_times},
-                         {"configs", configs}}
-              .dump(2)
-       << '\n';
+  nlohmann::json json{{"job", job.description},
+                      {"carbon_file", job.carbon_file},
+                      {"epochs", sweep.options.base.epochs},
+                      {"forecast", sweep.options.base.forecast_model},
+                      {"starts", start_times},
+                      {"configs", configs}};
+  add_forecast_inputs(json, job, sweep.options.base);
+  out_ << json.dump(2) << '\n';
 }
 
 void CsvCarbonReporter::report_sweep(const CarbonJob&, const CarbonSweepResult& sweep) {

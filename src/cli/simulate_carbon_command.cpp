@@ -3,7 +3,7 @@
 //   chase simulate carbon --trace-dir DIR --gpu G --workload NAME --batch-size B --carbon FILE
 //       [--start TIME] [--epochs N] [--period 30m] --policy default|zeus|chase|planner|oracle
 //       [--eta X] [--slack S] [--pause none|idle|release [--idle-power-w W] [--resume-cost-s T]]
-//       [--forecast MODEL] [--timeline] [--json]
+//       [--forecast MODEL [--exogenous [--exogenous-lead 24h]]] [--timeline] [--json]
 //   ... --sweep [--starts N] [--from TIME --to TIME] [--etas LIST] [--slacks LIST] [--csv FILE]
 //       [--plot FILE]
 #include <fmt/format.h>
@@ -45,6 +45,8 @@ struct CarbonCommandOptions {
   double idle_power_w = 30;
   double resume_cost_s = 0;
   std::string forecast = "auto";
+  bool exogenous = false;
+  std::string exogenous_lead = "24h";
   std::optional<double> ci_max;  // left out: the trace's maximum in the day before the start
   bool timeline = false;
   bool json = false;
@@ -92,10 +94,18 @@ CarbonJob load_job(const CarbonCommandOptions& options) {
       ZeusTrace::load(options.trace_dir, options.gpu, zeus_workload(options.workload));
   CarbonCsvOptions csv;
   csv.fill = GapFill::kPrevious;  // a job runs through gaps; they take the last known value
+  csv.exogenous = options.exogenous;
   auto carbon = load_carbon_csv(options.carbon, csv);
   if (carbon.empty()) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("the carbon trace '{}' has no points", options.carbon));
+  }
+  if (options.exogenous && carbon.exogenous().empty()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("--exogenous: the carbon trace '{}' has no column whose name contains "
+                            "\"forecast\" (day-ahead weather or generation forecasts); leave "
+                            "--exogenous out for this file",
+                            options.carbon));
   }
   return CarbonJob{fmt::format("{}/{} batch {} on {}", trace.workload().dataset,
                                trace.workload().network, options.batch_size, options.gpu),
@@ -119,6 +129,7 @@ CarbonSimulationOptions simulation_options(const CarbonCommandOptions& options,
   simulation.policy = parse_policy(options.policy, policy_parameters(options));
   simulation.period = parse_duration_option(options.period, "--period");
   simulation.forecast_model = options.forecast;
+  simulation.exogenous_lead = parse_duration_option(options.exogenous_lead, "--exogenous-lead");
   simulation.epochs = options.epochs;
   simulation.start =
       options.start.empty()
@@ -285,6 +296,15 @@ void add_simulate_carbon_command(CLI::App& simulate, int& exit_code) {
       ->check(non_negative_number(kMaxResumeS))
       ->capture_default_str();
   cmd->add_option("--forecast", options->forecast, "Forecaster for chase and planner")
+      ->capture_default_str();
+  cmd->add_flag("--exogenous", options->exogenous,
+                "chase, planner: let the forecaster read the trace's day-ahead columns (those "
+                "whose name contains \"forecast\", e.g. DACF's weather and generation "
+                "forecasts) for the hours they are published ahead");
+  cmd->add_option("--exogenous-lead", options->exogenous_lead,
+                  fmt::format("--exogenous: how far ahead of now those columns count as "
+                              "published: a duration, {}",
+                              kDurationGrammar))
       ->capture_default_str();
   cmd->add_option("--ci-max", options->ci_max,
                   "chase: CI_max in gCO2eq/kWh (left out: the trace's maximum in the day before "

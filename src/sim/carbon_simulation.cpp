@@ -105,6 +105,11 @@ void check_options(const LimitProfile& profile, const CarbonSeries& carbon,
         ErrorCode::kInvalidArgument,
         fmt::format("the control period must be positive, not {} s", options.period.count()));
   }
+  if (options.exogenous_lead.count() < 0) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("the exogenous inputs' publication lead must not be negative, not {} s",
+                            options.exogenous_lead.count()));
+  }
   const double slack = slowdown_budget_of(options.policy);
   if (!(slack >= 0) || !std::isfinite(slack)) {
     throw Error(ErrorCode::kInvalidArgument,
@@ -337,7 +342,11 @@ class Simulation final : public ControlledJob {
     if (kind_ == PolicyKind::kOracle) {
       result_.forecast = "perfect";
     } else {
-      signal.forecaster = make_forecaster(options_.forecast_model);
+      // A trace loaded with its day-ahead columns (weather, generation forecasts) lends them to
+      // the forecaster for the hours they are published ahead (options_.exogenous_lead).
+      ForecasterOptions forecaster;
+      forecaster.use_exogenous = !carbon_.exogenous().empty();
+      signal.forecaster = make_forecaster(options_.forecast_model, forecaster);
       result_.forecast = std::string(signal.forecaster->name());
       const auto resolution = carbon_.resolution();
       const auto steps = static_cast<std::size_t>(
@@ -347,7 +356,7 @@ class Simulation final : public ControlledJob {
           resolution * static_cast<std::int64_t>(signal.forecaster->history_needed(steps));
     }
     auto carbon_signal = std::make_shared<CarbonSignal>(
-        make_replay_provider(carbon_, clock_, "trace"), std::move(signal));
+        make_replay_provider(carbon_, clock_, "trace", options_.exogenous_lead), std::move(signal));
     if (!carbon_signal->refresh()) {
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("the {} policy has no carbon forecast at the start {}: {}; start "

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "chase/time.h"
 #include "support/cli_fixture.h"
@@ -58,6 +60,36 @@ TEST_F(DeadlineCli, TheSweepPausesItsPlannersAndReportsTheHoursPaused) {
   EXPECT_THAT(r.out, HasSubstr("planner and oracle pause: idle, idle 20 W"));
   EXPECT_THAT(r.out, HasSubstr("paused h"));
   EXPECT_THAT(r.out, HasSubstr("oracle slack=5"));
+}
+
+// --exogenous keeps the trace's day-ahead columns for the forecaster and says so; a trace without
+// any is refused, since the flag would silently do nothing.
+TEST_F(DeadlineCli, ExogenousInputsAreReportedAndRefusedWhereThereAreNone) {
+  auto r = chase({"--policy", "planner", "--slack", "1", "--exogenous"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("has no column whose name contains \"forecast\""));
+  // The same day/night trace with a day-ahead demand forecast column.
+  {
+    std::ifstream in(dir_ / "carbon.csv");
+    std::ofstream out(dir_ / "carbon.csv.new");
+    std::string line;
+    std::getline(in, line);
+    out << line << ",demand_forecast,coal\n";
+    for (int i = 0; std::getline(in, line); ++i) out << line << "," << 1000 + i << ",7\n";
+  }
+  fs::rename(dir_ / "carbon.csv.new", dir_ / "carbon.csv");
+  r = chase({"--policy", "planner", "--slack", "1", "--exogenous", "--exogenous-lead", "12h"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("forecast inputs: 1 day-ahead column(s) of the trace, read up to "
+                               "12 h ahead"));
+  const auto json = nlohmann::json::parse(
+      chase({"--policy", "planner", "--slack", "1", "--exogenous", "--json"}).out);
+  EXPECT_EQ(json["forecast_inputs"]["columns"], nlohmann::json::array({"demand_forecast"}));
+  EXPECT_EQ(json["forecast_inputs"]["lead_s"], 24 * 3600);
+  // Without the flag the columns stay out, and so does the line.
+  r = chase({"--policy", "planner", "--slack", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, ::testing::Not(HasSubstr("forecast inputs")));
 }
 
 TEST_F(DeadlineCli, BadInputExitsTwoSayingWhatWouldWork) {

@@ -168,6 +168,9 @@ const RealJob& real_job() {
         {}};
     CarbonCsvOptions csv;
     csv.fill = GapFill::kPrevious;
+    // With the day-ahead weather and generation forecasts, as `simulate carbon --exogenous` (the
+    // planner's forecaster reads them up to 24 h ahead; the oracle and the baselines ignore them).
+    csv.exogenous = true;
     for (const char* region : {"CISO", "PJM", "ERCO", "ISNE", "SE"}) {
       loaded.carbon.emplace(
           region,
@@ -301,16 +304,16 @@ TEST(DeadlineRealData, TheOracleWithPausingMatchesTheIssuesTable) {
   EXPECT_LE(unreachable, 3) << "only ERCO 0.5 (both modes) and PJM 1.0 released are out of reach";
 }
 
-// With the auto forecast the planner is never late, in any region, mode or start. Its carbon is
-// within the issue's 1.5 pp of the oracle's in PJM, ISNE and SE, not in CISO and ERCO (1.8-3.3 pp,
-// docs/REPRODUCTION.md: the signal forecasts every period from data as old as the deadline is far,
-// and which hours to skip is more sensitive to that than which limit to run); this pins both.
+// With the auto forecast the planner is never late, in any region, mode or start, and its carbon is
+// within the issue's 1.5 pp of the oracle's in every region (0.2-1.3 pp, docs/REPRODUCTION.md).
+// The day-ahead inputs are what makes CISO and ERCO hold: from the intensity's history alone the
+// gap there is 1.8-3.2 pp, since which hours to skip is more sensitive to the first day's forecast
+// than which limit to run.
 TEST(DeadlineRealData, ThePlannerNeverMissesADeadlineAndStaysNearTheOracle) {
   CHASE_SKIP_UNLESS_REAL_DATA(data_dir() / "zeus-trace/summary_power_a40.csv");
   CHASE_SKIP_UNLESS_REAL_DATA(data_dir() / "carbon/dacf/CISO_direct_emissions.csv");
   const double default_s = 40 * real_job().epochs.highest_limit_point().time_s;
   for (const char* region : {"CISO", "PJM", "ERCO", "ISNE", "SE"}) {
-    const bool swinging = std::string(region) == "CISO" || std::string(region) == "ERCO";
     for (const auto mode : {PauseMode::kIdle, PauseMode::kRelease}) {
       SCOPED_TRACE(std::string(region) + " " + std::string(to_string(mode)));
       const auto planner = run_cell(region, pausing(PolicyKind::kPlanner, 0.5, mode));
@@ -320,7 +323,7 @@ TEST(DeadlineRealData, ThePlannerNeverMissesADeadlineAndStaysNearTheOracle) {
         EXPECT_LE(run.time_s, 1.5 * default_s + 1e-6) << "never late";
       }
       EXPECT_GE(planner.change_percent, oracle.change_percent - 1e-6);
-      EXPECT_LE(planner.change_percent - oracle.change_percent, swinging ? 3.5 : 1.5);
+      EXPECT_LE(planner.change_percent - oracle.change_percent, 1.5);
     }
   }
 }
