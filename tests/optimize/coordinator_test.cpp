@@ -112,9 +112,12 @@ TEST(DataParallelProfiling, RanksCombineWindowsAndRunTheSameLimit) {
   std::barrier all_reduce(4);
   const auto outcomes = on_every_rank(4, [&](std::size_t rank) {
     PowerLimitOptimizer optimizer(backend, rank_options(rank, coordinators[rank]));
+    // Steps of 20 ms: each rank opens and closes its window on its own thread, so on a loaded
+    // machine the four windows drift apart by a few ms (the job's time is the longest of them);
+    // 5 ms steps made that drift 15 % of a window.
     for (int step = 0; step < 30; ++step) {
       optimizer.on_step_begin();
-      std::this_thread::sleep_for(5ms);
+      std::this_thread::sleep_for(20ms);
       all_reduce.arrive_and_wait();
     }
     return Outcome{optimizer.state(), optimizer.current_limit_w(), optimizer.profile()->points(),
@@ -132,9 +135,11 @@ TEST(DataParallelProfiling, RanksCombineWindowsAndRunTheSameLimit) {
     }
   }
   // At 300 W: GPUs 0-2 draw 155 W, GPU 3 draws 30 + 0.9 × 250 = 255 W; the window's energy is all
-  // four (≈ 720 W × time), far above any single GPU's.
+  // four (≈ 720 W × time), far above any single GPU's (at most 255 W, twice that is the floor).
+  // Drifting windows only lower the figure (the energy of each window over the longest one's time).
   const auto& at_300 = outcomes[0].profile[0];
-  EXPECT_NEAR(at_300.energy_j / at_300.time_s, 720, 0.15 * 720);
+  EXPECT_LE(at_300.energy_j / at_300.time_s, 1.1 * 720);
+  EXPECT_GE(at_300.energy_j / at_300.time_s, 2 * 255);
   for (unsigned gpu = 0; gpu < 4; ++gpu) EXPECT_EQ(nvml.limit_w(gpu), 300) << "restored";
 }
 
