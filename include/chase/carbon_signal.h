@@ -53,6 +53,13 @@ struct CarbonSignalOptions {
   std::shared_ptr<Clock> clock;  // null: the system clock
   // Optional: forecast from history with this model instead of the provider's forecast.
   std::shared_ptr<Forecaster> forecaster;
+  // Optional, with `forecaster`: a second instance of the model (built with use_exogenous) for the
+  // points the provider's published inputs cover. Kept apart from `forecaster`, it is refitted only
+  // when `inputs_refit_interval` of new data has come in since its last fit (or the horizon or the
+  // columns change), and in between predicts from the fresh data with its coefficients. Without
+  // it, `forecaster` is refitted for those points at every refresh with new data.
+  std::shared_ptr<Forecaster> inputs_forecaster;
+  std::chrono::seconds inputs_refit_interval{std::chrono::hours(6)};
 };
 
 struct CarbonPeriod {
@@ -110,8 +117,17 @@ class CarbonSignal {
     std::vector<double> predicted;
     std::size_t near = 0;
   };
+  // When and for what the inputs model was last fitted.
+  struct InputsFit {
+    UtcTime grid_end{};
+    std::chrono::seconds resolution{0};
+    std::size_t horizon = 0;
+    std::vector<std::string> columns;
+  };
   static bool same_inputs(const Memo& memo, const CarbonSeries& grid, const ExogenousAhead& ahead,
                           std::size_t steps);
+  std::vector<double> forecast_with_inputs(const CarbonSeries& grid, const ExogenousAhead& ahead,
+                                           std::size_t begin, std::size_t near);
   Data fetch();
   Data forecast_with_model(UtcTime now);
   [[noreturn]] void throw_no_data() const;
@@ -119,8 +135,9 @@ class CarbonSignal {
   std::shared_ptr<CarbonProvider> provider_;
   CarbonSignalOptions options_;
   std::shared_ptr<Clock> clock_;
-  std::mutex refresh_mutex_;  // one refresh at a time
-  std::optional<Memo> memo_;  // guarded by refresh_mutex_
+  std::mutex refresh_mutex_;             // one refresh at a time
+  std::optional<Memo> memo_;             // guarded by refresh_mutex_
+  std::optional<InputsFit> inputs_fit_;  // guarded by refresh_mutex_
   mutable std::shared_mutex mutex_;
   std::optional<Data> data_;
   std::optional<UtcTime> refreshed_at_;

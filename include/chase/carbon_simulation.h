@@ -63,6 +63,8 @@ struct CarbonSimulationOptions {
   // load_carbon_csv's `exogenous`): how far ahead of the simulated now they count as published.
   // The forecaster reads them for the hours within this lead, never beyond (CarbonSignal).
   std::chrono::seconds exogenous_lead{std::chrono::hours(24)};
+  // ... and how often the model reading them is refitted (CarbonSignalOptions).
+  std::chrono::seconds inputs_refit_interval{std::chrono::hours(6)};
   double epochs = 40;
   // The policies that need a profile measure it in the first epoch (false: the profile is known
   // beforehand, as when live training reuses a saved profile, and every epoch is controlled).

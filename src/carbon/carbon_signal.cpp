@@ -97,11 +97,9 @@ std::size_t published_steps(const CarbonSeries& grid, const ExogenousAhead& ahea
   return covered;
 }
 
-// `model` fitted on [begin, known) of `series` for `horizon`, and its forecast of the `horizon`
-// points after `known` (each finite, or kInternal).
-std::vector<double> fit_and_predict(Forecaster& model, const CarbonSeries& series,
-                                    std::size_t begin, std::size_t known, std::size_t horizon) {
-  model.fit(series, begin, known, horizon);
+// A fitted `model`'s forecast of the `horizon` points after `known` (each finite, or kInternal).
+std::vector<double> predict_after(const Forecaster& model, const CarbonSeries& series,
+                                  std::size_t known, std::size_t horizon) {
   std::vector<double> predicted = model.predict(series, known, known + horizon, horizon);
   if (predicted.size() != horizon) {
     throw Error(ErrorCode::kInternal,
@@ -116,6 +114,20 @@ std::vector<double> fit_and_predict(Forecaster& model, const CarbonSeries& serie
     value = std::max(0.0, value);
   }
   return predicted;
+}
+
+// `model` fitted on [begin, known) of `series` for `horizon`, and its forecast of the `horizon`
+// points after `known`.
+std::vector<double> fit_and_predict(Forecaster& model, const CarbonSeries& series,
+                                    std::size_t begin, std::size_t known, std::size_t horizon) {
+  model.fit(series, begin, known, horizon);
+  return predict_after(model, series, known, horizon);
+}
+
+std::vector<std::string> column_names(const CarbonSeries& series) {
+  std::vector<std::string> names;
+  for (const auto& column : series.exogenous()) names.push_back(column.name);
+  return names;
 }
 
 }  // namespace
@@ -190,8 +202,7 @@ CarbonSignal::Data CarbonSignal::forecast_with_model(UtcTime now) {
       predicted = fit_and_predict(model, extend(grid, steps, nullptr), begin, known, steps);
     }
     if (near > 0) {
-      const std::vector<double> near_term =
-          fit_and_predict(model, extend(grid, near, &ahead), begin, known, near);
+      const std::vector<double> near_term = forecast_with_inputs(grid, ahead, begin, near);
       std::copy(near_term.begin(), near_term.end(), predicted.begin());
     }
     memo_ = Memo{grid, std::move(ahead), steps, std::move(predicted), near};
@@ -208,6 +219,31 @@ CarbonSignal::Data CarbonSignal::forecast_with_model(UtcTime now) {
   data.series = CarbonSeries(std::move(times), std::move(values), resolution,
                              fmt::format("{} ({})", grid.source(), model.name()));
   return data;
+}
+
+// The `near` points after `grid` forecast with the published inputs: by `forecaster` refitted
+// every time, or by `inputs_forecaster`, refitted only when its fit is `inputs_refit_interval` of
+// data old or was made for another horizon, resolution or set of columns.
+std::vector<double> CarbonSignal::forecast_with_inputs(const CarbonSeries& grid,
+                                                       const ExogenousAhead& ahead,
+                                                       std::size_t begin, std::size_t near) {
+  const CarbonSeries series = extend(grid, near, &ahead);
+  const std::size_t known = grid.size();
+  if (!options_.inputs_forecaster) {
+    return fit_and_predict(*options_.forecaster, series, begin, known, near);
+  }
+  Forecaster& model = *options_.inputs_forecaster;
+  const bool due = !inputs_fit_ || inputs_fit_->horizon != near ||
+                   inputs_fit_->resolution != grid.resolution() ||
+                   inputs_fit_->columns != column_names(grid) ||
+                   grid.end() < inputs_fit_->grid_end ||
+                   grid.end() - inputs_fit_->grid_end >= options_.inputs_refit_interval;
+  if (due) {
+    inputs_fit_.reset();  // until the fit below succeeds
+    model.fit(series, begin, known, near);
+    inputs_fit_ = InputsFit{grid.end(), grid.resolution(), near, column_names(grid)};
+  }
+  return predict_after(model, series, known, near);
 }
 
 CarbonSignal::Data CarbonSignal::fetch() {

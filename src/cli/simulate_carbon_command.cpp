@@ -3,7 +3,8 @@
 //   chase simulate carbon --trace-dir DIR --gpu G --workload NAME --batch-size B --carbon FILE
 //       [--start TIME] [--epochs N] [--period 30m] --policy default|zeus|chase|planner|oracle
 //       [--eta X] [--slack S] [--pause none|idle|release [--idle-power-w W] [--resume-cost-s T]]
-//       [--forecast MODEL [--exogenous [--exogenous-lead 24h]]] [--timeline] [--json]
+//       [--forecast MODEL [--exogenous [--exogenous-lead 24h] [--exogenous-refit 6h]]]
+//       [--timeline] [--json]
 //   ... --sweep [--starts N] [--from TIME --to TIME] [--etas LIST] [--slacks LIST] [--csv FILE]
 //       [--plot FILE]
 #include <fmt/format.h>
@@ -47,6 +48,7 @@ struct CarbonCommandOptions {
   std::string forecast = "auto";
   bool exogenous = false;
   std::string exogenous_lead = "24h";
+  std::string exogenous_refit = "6h";
   std::optional<double> ci_max;  // left out: the trace's maximum in the day before the start
   bool timeline = false;
   bool json = false;
@@ -130,6 +132,8 @@ CarbonSimulationOptions simulation_options(const CarbonCommandOptions& options,
   simulation.period = parse_duration_option(options.period, "--period");
   simulation.forecast_model = options.forecast;
   simulation.exogenous_lead = parse_duration_option(options.exogenous_lead, "--exogenous-lead");
+  simulation.inputs_refit_interval =
+      parse_duration_option(options.exogenous_refit, "--exogenous-refit");
   simulation.epochs = options.epochs;
   simulation.start =
       options.start.empty()
@@ -304,6 +308,12 @@ void add_simulate_carbon_command(CLI::App& simulate, int& exit_code) {
   cmd->add_option("--exogenous-lead", options->exogenous_lead,
                   fmt::format("--exogenous: how far ahead of now those columns count as "
                               "published: a duration, {}",
+                              kDurationGrammar))
+      ->capture_default_str();
+  cmd->add_option("--exogenous-refit", options->exogenous_refit,
+                  fmt::format("--exogenous: refit the model reading them after this much new "
+                              "data (in between it predicts with its last coefficients): a "
+                              "duration, {}",
                               kDurationGrammar))
       ->capture_default_str();
   cmd->add_option("--ci-max", options->ci_max,

@@ -347,6 +347,10 @@ class Simulation final : public ControlledJob {
       ForecasterOptions forecaster;
       forecaster.use_exogenous = !carbon_.exogenous().empty();
       signal.forecaster = make_forecaster(options_.forecast_model, forecaster);
+      if (forecaster.use_exogenous) {
+        signal.inputs_forecaster = make_forecaster(options_.forecast_model, forecaster);
+        signal.inputs_refit_interval = options_.inputs_refit_interval;
+      }
       result_.forecast = std::string(signal.forecaster->name());
       const auto resolution = carbon_.resolution();
       const auto steps = static_cast<std::size_t>(

@@ -188,5 +188,58 @@ TEST(CarbonSignalExogenous, InputsBeyondTheLeadCannotChangeTheForecast) {
   EXPECT_NE(honest.forecast.values(), inside.forecast.values());
 }
 
+// A forecaster double counting its fits: predicts the value `horizon` steps back plus a constant
+// fixed at fit time (so a prediction shows which fit and which data made it).
+class CountingForecaster final : public Forecaster {
+ public:
+  std::string_view name() const noexcept override { return "counting"; }
+  std::size_t history_needed(std::size_t horizon) const override { return horizon; }
+  void fit(const CarbonSeries&, std::size_t, std::size_t, std::size_t horizon) override {
+    ++fits;
+    offset = 1000.0 * fits;
+    horizon_ = horizon;
+  }
+  std::vector<double> predict(const CarbonSeries& series, std::size_t first, std::size_t last,
+                              std::size_t horizon) const override {
+    EXPECT_EQ(horizon, horizon_);
+    std::vector<double> out;
+    for (std::size_t t = first; t < last; ++t) out.push_back(series.values()[t - horizon] + offset);
+    return out;
+  }
+  int fits = 0;
+  double offset = 0;
+
+ private:
+  std::size_t horizon_ = 0;
+};
+
+// With a separate inputs model, the hours with published inputs are predicted from the newest
+// data every hour, but the model behind them is refitted only every `inputs_refit_interval`.
+TEST(CarbonSignalExogenous, TheInputsModelIsRefittedOnlyEveryRefitInterval) {
+  const auto grid = windy_grid();
+  auto clock = std::make_shared<ManualClock>(at("2026-05-20T12:00:00Z"));
+  CarbonSignalOptions options;
+  options.clock = clock;
+  options.horizon = hours(48);
+  options.history_window = hours(10 * 24);
+  auto history_model = std::make_shared<CountingForecaster>();
+  auto inputs_model = std::make_shared<CountingForecaster>();
+  options.forecaster = history_model;
+  options.inputs_forecaster = inputs_model;
+  options.inputs_refit_interval = hours(3);
+  CarbonSignal signal(make_replay_provider(grid, clock, "windy", hours(24)), options);
+  for (int hour = 0; hour < 7; ++hour) {
+    ASSERT_TRUE(signal.refresh()) << signal.status().stale_reason;
+    const UtcTime now = clock->utc_now();
+    // The first published hour is `now`, predicted from the value 24 h before it.
+    EXPECT_DOUBLE_EQ(signal.forecast_series().value_at(now),
+                     grid.value_at(now - hours(24)) + inputs_model->offset)
+        << hour;
+    clock->advance(std::chrono::nanoseconds(hours(1)));
+  }
+  EXPECT_EQ(history_model->fits, 7) << "the history-only model: every new hour";
+  EXPECT_EQ(inputs_model->fits, 3) << "the inputs model: at hours 0, 3 and 6";
+}
+
 }  // namespace
 }  // namespace chase::testing
