@@ -7,7 +7,7 @@
 //   - forecast(horizon): the points from now (the interval containing now) to now + horizon;
 //   - inputs_ahead(horizon): optional, for forecasters — the exogenous columns (day-ahead weather
 //     and generation forecasts) already published for the points after history's last one, at most
-//     `horizon` and at most the provider's publication lead ahead of now. A provider whose
+//     `horizon` and only what the provider has published by now. A provider whose
 //     history() carries exogenous columns serves the same columns here; the others serve nothing
 //     (the default). Values beyond the lead are never served: they are not published yet, and a
 //     forecaster reading them would learn the future.
@@ -88,6 +88,21 @@ struct ExogenousAhead {
   bool empty() const noexcept { return times.empty() || columns.empty(); }
 };
 
+// When a replayed file's exogenous columns count as published (the file provider and replays).
+struct ExogenousPublication {
+  // Rolling: at any time, the values of the points starting up to `lead` past it are out.
+  std::chrono::seconds lead{std::chrono::hours(24)};
+  // Daily instead, when set: published once a day at this time (since UTC midnight), each
+  // publication covering up to the end of the next UTC day, as a day-ahead market's forecast is.
+  // Then what is out swings between (24 h − daily_at) and (48 h − daily_at) ahead.
+  std::optional<std::chrono::seconds> daily_at;
+
+  // The end (exclusive) of the points whose inputs are out at `now`.
+  UtcTime published_until(UtcTime now) const;
+  // "rolling 24 h ahead" / "daily at 12:00 UTC for the next day".
+  std::string describe() const;
+};
+
 struct CarbonCredentials {
   std::string api_key;   // Electricity Maps `auth-token`
   std::string username;  // WattTime
@@ -114,9 +129,8 @@ struct CarbonProviderOptions {
   // The file provider: a CSV read with load_carbon_csv.
   std::filesystem::path file;
   CarbonCsvOptions file_columns;  // file_columns.exogenous keeps the file's "forecast" columns
-  // How far ahead of now the file's exogenous columns count as published (the file provider and
-  // replays; day-ahead forecasts: 24 h).
-  std::chrono::seconds exogenous_lead{std::chrono::hours(24)};
+  // When the file's exogenous columns count as published (default: rolling, 24 h ahead).
+  ExogenousPublication exogenous_publication;
 };
 
 // The options as one line, secrets shown as "***" (or "(none)").
@@ -156,11 +170,12 @@ std::vector<std::string> carbon_provider_names();
 // Serves `series` as a provider whose 'now' is `clock`'s (null: the system clock): latest is the
 // point in force now, history the points before now (with the series' exogenous columns), forecast
 // the series' own future (a perfect forecast), inputs_ahead the exogenous columns of the points
-// starting in [now, now + min(horizon, exogenous_lead)). For simulations, demos and tests; the
-// "file" provider is this over a CSV.
-std::unique_ptr<CarbonProvider> make_replay_provider(
-    CarbonSeries series, std::shared_ptr<Clock> clock = nullptr, std::string name = "replay",
-    std::chrono::seconds exogenous_lead = std::chrono::hours(24));
+// starting in [now, min(now + horizon, publication.published_until(now))). For simulations, demos
+// and tests; the "file" provider is this over a CSV.
+std::unique_ptr<CarbonProvider> make_replay_provider(CarbonSeries series,
+                                                     std::shared_ptr<Clock> clock = nullptr,
+                                                     std::string name = "replay",
+                                                     ExogenousPublication publication = {});
 
 // Reads a variable of the environment; nullopt when unset. Tests inject one.
 using EnvLookup = std::function<std::optional<std::string>(const std::string&)>;

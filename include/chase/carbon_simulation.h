@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "chase/carbon.h"
+#include "chase/carbon_provider.h"
 #include "chase/limit_policy.h"
 #include "chase/limit_profile.h"
 #include "chase/time.h"
@@ -60,9 +61,10 @@ struct CarbonSimulationOptions {
   // History the forecaster learns from, beyond what its features reach back.
   std::chrono::seconds fit_history{std::chrono::hours(28 * 24)};
   // When the carbon series carries exogenous columns (day-ahead weather and generation forecasts,
-  // load_carbon_csv's `exogenous`): how far ahead of the simulated now they count as published.
-  // The forecaster reads them for the hours within this lead, never beyond (CarbonSignal).
-  std::chrono::seconds exogenous_lead{std::chrono::hours(24)};
+  // load_carbon_csv's `exogenous`): when they count as published, relative to the simulated now
+  // (rolling 24 h ahead by default, or daily). The forecaster reads them for the hours published,
+  // never beyond (CarbonSignal).
+  ExogenousPublication exogenous_publication;
   // ... and how often the model reading them is refitted (CarbonSignalOptions).
   std::chrono::seconds inputs_refit_interval{std::chrono::hours(6)};
   double epochs = 40;

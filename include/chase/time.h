@@ -80,6 +80,10 @@ const std::shared_ptr<Clock>& system_clock();
 std::optional<UtcTime> parse_utc_time(std::string_view text);
 // "2021-07-01T13:00:00Z" (with ".123" when the time has a fractional second).
 std::string format_utc_time(UtcTime time);
+// "HH:MM" or "HH:MM:SS" (00:00 to 23:59:59) as the time since midnight; nullopt when malformed.
+std::optional<std::chrono::seconds> parse_time_of_day(std::string_view text);
+// "HH:MM" (with ":SS" when the seconds are not 0) of a time since midnight in [0, 24 h).
+std::string format_time_of_day(std::chrono::seconds since_midnight);
 
 // Durations and times as every command's options take them (README.md, "Durations and times"),
 // in words that the parsers' errors and the commands' --help share.

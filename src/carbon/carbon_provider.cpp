@@ -115,8 +115,16 @@ void apply(CarbonProviderOptions& options, const std::string& setting, const nlo
                   fmt::format("{}: \"{}\" must be a number of hours above 0 and at most 336.",
                               origin, setting));
     }
-    options.exogenous_lead =
+    options.exogenous_publication.lead =
         std::chrono::seconds(static_cast<std::int64_t>(std::llround(value.get<double>() * 3600)));
+  } else if (setting == "exogenous_published_at") {
+    const auto at = value.is_string() ? parse_time_of_day(value.get<std::string>()) : std::nullopt;
+    if (!at) {
+      throw Error(ErrorCode::kParse,
+                  fmt::format("{}: \"{}\" must be a UTC time of day, \"HH:MM\" (e.g. \"12:00\").",
+                              origin, setting));
+    }
+    options.exogenous_publication.daily_at = *at;
   } else if (setting == "emission_factor_type") {
     options.emission_factor_type = text();
   } else if (setting == "signal_type") {
@@ -142,7 +150,8 @@ void apply(CarbonProviderOptions& options, const std::string& setting, const nlo
     throw Error(ErrorCode::kParse,
                 fmt::format("{}: unknown setting \"{}\". Known: base_url, location, api_key, "
                             "username, password, cache_dir, file, time_column, value_column, "
-                            "exogenous, exogenous_lead_hours, emission_factor_type, signal_type, "
+                            "exogenous, exogenous_lead_hours, exogenous_published_at, "
+                            "emission_factor_type, signal_type, "
                             "disable_estimations, timeout_ms, "
                             "connect_timeout_ms, max_attempts.",
                             origin, escape_untrusted(setting, 80)));

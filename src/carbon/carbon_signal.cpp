@@ -97,14 +97,15 @@ std::size_t published_steps(const CarbonSeries& grid, const ExogenousAhead& ahea
   return covered;
 }
 
-// A fitted `model`'s forecast of the `horizon` points after `known` (each finite, or kInternal).
+// A `model` fitted for `horizon`: its forecast of the `count` ≤ horizon points after `known` (each
+// finite, or kInternal).
 std::vector<double> predict_after(const Forecaster& model, const CarbonSeries& series,
-                                  std::size_t known, std::size_t horizon) {
-  std::vector<double> predicted = model.predict(series, known, known + horizon, horizon);
-  if (predicted.size() != horizon) {
+                                  std::size_t known, std::size_t count, std::size_t horizon) {
+  std::vector<double> predicted = model.predict(series, known, known + count, horizon);
+  if (predicted.size() != count) {
     throw Error(ErrorCode::kInternal,
                 fmt::format("The forecaster '{}' returned {} predictions for {} targets.",
-                            model.name(), predicted.size(), horizon));
+                            model.name(), predicted.size(), count));
   }
   for (double& value : predicted) {
     if (!std::isfinite(value)) {
@@ -121,7 +122,7 @@ std::vector<double> predict_after(const Forecaster& model, const CarbonSeries& s
 std::vector<double> fit_and_predict(Forecaster& model, const CarbonSeries& series,
                                     std::size_t begin, std::size_t known, std::size_t horizon) {
   model.fit(series, begin, known, horizon);
-  return predict_after(model, series, known, horizon);
+  return predict_after(model, series, known, horizon, horizon);
 }
 
 std::vector<std::string> column_names(const CarbonSeries& series) {
@@ -223,7 +224,9 @@ CarbonSignal::Data CarbonSignal::forecast_with_model(UtcTime now) {
 
 // The `near` points after `grid` forecast with the published inputs: by `forecaster` refitted
 // every time, or by `inputs_forecaster`, refitted only when its fit is `inputs_refit_interval` of
-// data old or was made for another horizon, resolution or set of columns.
+// data old, was made for a shorter horizon (a daily publication reaches less far as the day goes
+// on, then jumps), another resolution or another set of columns. A fit for a longer horizon serves
+// the nearer points: its features read older values than they could, never newer ones.
 std::vector<double> CarbonSignal::forecast_with_inputs(const CarbonSeries& grid,
                                                        const ExogenousAhead& ahead,
                                                        std::size_t begin, std::size_t near) {
@@ -233,17 +236,16 @@ std::vector<double> CarbonSignal::forecast_with_inputs(const CarbonSeries& grid,
     return fit_and_predict(*options_.forecaster, series, begin, known, near);
   }
   Forecaster& model = *options_.inputs_forecaster;
-  const bool due = !inputs_fit_ || inputs_fit_->horizon != near ||
-                   inputs_fit_->resolution != grid.resolution() ||
-                   inputs_fit_->columns != column_names(grid) ||
-                   grid.end() < inputs_fit_->grid_end ||
-                   grid.end() - inputs_fit_->grid_end >= options_.inputs_refit_interval;
+  const bool due =
+      !inputs_fit_ || inputs_fit_->horizon < near || inputs_fit_->resolution != grid.resolution() ||
+      inputs_fit_->columns != column_names(grid) || grid.end() < inputs_fit_->grid_end ||
+      grid.end() - inputs_fit_->grid_end >= options_.inputs_refit_interval;
   if (due) {
     inputs_fit_.reset();  // until the fit below succeeds
     model.fit(series, begin, known, near);
     inputs_fit_ = InputsFit{grid.end(), grid.resolution(), near, column_names(grid)};
   }
-  return predict_after(model, series, known, near);
+  return predict_after(model, series, known, near, inputs_fit_->horizon);
 }
 
 CarbonSignal::Data CarbonSignal::fetch() {

@@ -69,10 +69,8 @@ void print_timeline(std::ostream& out, const CarbonSimulationResult& result) {
 std::string forecast_inputs_line(const CarbonJob& job, const CarbonSimulationOptions& options) {
   const auto& columns = job.carbon.exogenous();
   if (columns.empty()) return {};
-  return fmt::format(
-      "  forecast inputs: {} day-ahead column(s) of the trace, read up to {:g} h "
-      "ahead\n",
-      columns.size(), static_cast<double>(options.exogenous_lead.count()) / 3600);
+  return fmt::format("  forecast inputs: {} day-ahead column(s) of the trace, {}\n", columns.size(),
+                     options.exogenous_publication.describe());
 }
 
 // The JSON members saying the same (none without exogenous columns).
@@ -81,7 +79,12 @@ void add_forecast_inputs(nlohmann::json& json, const CarbonJob& job,
   if (job.carbon.exogenous().empty()) return;
   nlohmann::json names = nlohmann::json::array();
   for (const auto& column : job.carbon.exogenous()) names.push_back(column.name);
-  json["forecast_inputs"] = {{"columns", names}, {"lead_s", options.exogenous_lead.count()}};
+  const auto& publication = options.exogenous_publication;
+  json["forecast_inputs"] = {{"columns", names}, {"lead_s", publication.lead.count()}};
+  if (publication.daily_at) {
+    json["forecast_inputs"]["lead_s"] = nullptr;
+    json["forecast_inputs"]["published_daily_at"] = format_time_of_day(*publication.daily_at);
+  }
 }
 
 // The name a sweep's comparison line gives a way of matching the slowdown.

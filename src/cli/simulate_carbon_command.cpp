@@ -3,7 +3,8 @@
 //   chase simulate carbon --trace-dir DIR --gpu G --workload NAME --batch-size B --carbon FILE
 //       [--start TIME] [--epochs N] [--period 30m] --policy default|zeus|chase|planner|oracle
 //       [--eta X] [--slack S] [--pause none|idle|release [--idle-power-w W] [--resume-cost-s T]]
-//       [--forecast MODEL [--exogenous [--exogenous-lead 24h] [--exogenous-refit 6h]]]
+//       [--forecast MODEL [--exogenous [--exogenous-lead 24h | --exogenous-published-at HH:MM]
+//                                      [--exogenous-refit 6h]]]
 //       [--timeline] [--json]
 //   ... --sweep [--starts N] [--from TIME --to TIME] [--etas LIST] [--slacks LIST] [--csv FILE]
 //       [--plot FILE]
@@ -48,6 +49,7 @@ struct CarbonCommandOptions {
   std::string forecast = "auto";
   bool exogenous = false;
   std::string exogenous_lead = "24h";
+  std::string exogenous_published_at;
   std::string exogenous_refit = "6h";
   std::optional<double> ci_max;  // left out: the trace's maximum in the day before the start
   bool timeline = false;
@@ -131,7 +133,17 @@ CarbonSimulationOptions simulation_options(const CarbonCommandOptions& options,
   simulation.policy = parse_policy(options.policy, policy_parameters(options));
   simulation.period = parse_duration_option(options.period, "--period");
   simulation.forecast_model = options.forecast;
-  simulation.exogenous_lead = parse_duration_option(options.exogenous_lead, "--exogenous-lead");
+  simulation.exogenous_publication.lead =
+      parse_duration_option(options.exogenous_lead, "--exogenous-lead");
+  if (!options.exogenous_published_at.empty()) {
+    simulation.exogenous_publication.daily_at = parse_time_of_day(options.exogenous_published_at);
+    if (!simulation.exogenous_publication.daily_at) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("--exogenous-published-at '{}' is not a UTC time of day; give HH:MM, "
+                              "e.g. 12:00",
+                              options.exogenous_published_at));
+    }
+  }
   simulation.inputs_refit_interval =
       parse_duration_option(options.exogenous_refit, "--exogenous-refit");
   simulation.epochs = options.epochs;
@@ -310,6 +322,10 @@ void add_simulate_carbon_command(CLI::App& simulate, int& exit_code) {
                               "published: a duration, {}",
                               kDurationGrammar))
       ->capture_default_str();
+  cmd->add_option("--exogenous-published-at", options->exogenous_published_at,
+                  "--exogenous: published once a day at this UTC time (HH:MM), each time up to "
+                  "the end of the next UTC day, instead of a rolling --exogenous-lead")
+      ->excludes("--exogenous-lead");
   cmd->add_option("--exogenous-refit", options->exogenous_refit,
                   fmt::format("--exogenous: refit the model reading them after this much new "
                               "data (in between it predicts with its last coefficients): a "

@@ -145,6 +145,29 @@ const std::shared_ptr<Clock>& system_clock() {
   return clock;
 }
 
+std::optional<std::chrono::seconds> parse_time_of_day(std::string_view text) {
+  Cursor in(text);
+  const auto hour = in.digits(2);
+  if (!hour || *hour > 23 || !in.accept(':')) return std::nullopt;
+  const auto minute = in.digits(2);
+  if (!minute || *minute > 59) return std::nullopt;
+  int second = 0;
+  if (in.accept(':')) {
+    const auto parsed = in.digits(2);
+    if (!parsed || *parsed > 59) return std::nullopt;
+    second = *parsed;
+  }
+  if (!in.at_end()) return std::nullopt;
+  return std::chrono::seconds(*hour * 3600 + *minute * 60 + second);
+}
+
+std::string format_time_of_day(std::chrono::seconds since_midnight) {
+  const auto total = since_midnight.count();
+  const auto seconds = total % 60;
+  return seconds == 0 ? fmt::format("{:02}:{:02}", total / 3600, total / 60 % 60)
+                      : fmt::format("{:02}:{:02}:{:02}", total / 3600, total / 60 % 60, seconds);
+}
+
 std::optional<UtcTime> parse_utc_time(std::string_view text) {
   Cursor in(text);
   const auto date = parse_date(in);

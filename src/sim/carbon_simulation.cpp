@@ -105,10 +105,10 @@ void check_options(const LimitProfile& profile, const CarbonSeries& carbon,
         ErrorCode::kInvalidArgument,
         fmt::format("the control period must be positive, not {} s", options.period.count()));
   }
-  if (options.exogenous_lead.count() < 0) {
+  if (options.exogenous_publication.lead.count() < 0) {
     throw Error(ErrorCode::kInvalidArgument,
                 fmt::format("the exogenous inputs' publication lead must not be negative, not {} s",
-                            options.exogenous_lead.count()));
+                            options.exogenous_publication.lead.count()));
   }
   const double slack = slowdown_budget_of(options.policy);
   if (!(slack >= 0) || !std::isfinite(slack)) {
@@ -343,7 +343,7 @@ class Simulation final : public ControlledJob {
       result_.forecast = "perfect";
     } else {
       // A trace loaded with its day-ahead columns (weather, generation forecasts) lends them to
-      // the forecaster for the hours they are published ahead (options_.exogenous_lead).
+      // the forecaster for the hours they are published ahead (options_.exogenous_publication).
       ForecasterOptions forecaster;
       forecaster.use_exogenous = !carbon_.exogenous().empty();
       signal.forecaster = make_forecaster(options_.forecast_model, forecaster);
@@ -360,7 +360,8 @@ class Simulation final : public ControlledJob {
           resolution * static_cast<std::int64_t>(signal.forecaster->history_needed(steps));
     }
     auto carbon_signal = std::make_shared<CarbonSignal>(
-        make_replay_provider(carbon_, clock_, "trace", options_.exogenous_lead), std::move(signal));
+        make_replay_provider(carbon_, clock_, "trace", options_.exogenous_publication),
+        std::move(signal));
     if (!carbon_signal->refresh()) {
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("the {} policy has no carbon forecast at the start {}: {}; start "

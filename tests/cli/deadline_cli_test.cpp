@@ -86,6 +86,20 @@ TEST_F(DeadlineCli, ExogenousInputsAreReportedAndRefusedWhereThereAreNone) {
       chase({"--policy", "planner", "--slack", "1", "--exogenous", "--json"}).out);
   EXPECT_EQ(json["forecast_inputs"]["columns"], nlohmann::json::array({"demand_forecast"}));
   EXPECT_EQ(json["forecast_inputs"]["lead_s"], 24 * 3600);
+  // A daily publication instead of a rolling lead, said as such; the two together, or a time
+  // that is not one, are refused.
+  r = chase(
+      {"--policy", "planner", "--slack", "1", "--exogenous", "--exogenous-published-at", "12:00"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("published daily at 12:00 UTC for the next day"));
+  r = chase({"--policy", "planner", "--slack", "1", "--exogenous", "--exogenous-published-at",
+             "12:00", "--exogenous-lead", "12h"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("excludes"));
+  r = chase(
+      {"--policy", "planner", "--slack", "1", "--exogenous", "--exogenous-published-at", "noon"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("give HH:MM"));
   // Without the flag the columns stay out, and so does the line.
   r = chase({"--policy", "planner", "--slack", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -1,7 +1,7 @@
 // The replay provider: serves a carbon-intensity series as if it were a service; 'now' comes from
 // the injected clock, so history and forecast are cut from the series around it (the forecast is
 // the series' own future: a perfect forecast, for replays and simulations). History carries the
-// series' exogenous columns; inputs_ahead serves them up to the publication lead past now, never
+// series' exogenous columns; inputs_ahead serves them as far as they are published by now, never
 // further (those values would not be published yet). The file provider is a replay of a CSV
 // (load_carbon_csv).
 #include <fmt/format.h>
@@ -19,20 +19,27 @@ class ReplayProvider final : public CarbonProvider {
  public:
   // `source` names the data in messages and in the series served (e.g. "file:<path>").
   ReplayProvider(CarbonSeries series, std::shared_ptr<Clock> clock, std::string name,
-                 std::string source, std::chrono::seconds exogenous_lead)
+                 std::string source, ExogenousPublication publication)
       : series_(std::move(series)),
         clock_(clock ? std::move(clock) : system_clock()),
         name_(std::move(name)),
         source_(std::move(source)),
-        exogenous_lead_(exogenous_lead) {
+        publication_(publication) {
     if (series_.empty()) {
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("{}: no carbon-intensity points to replay.", source_));
     }
-    if (exogenous_lead_ < std::chrono::seconds(0)) {
+    if (publication_.lead < std::chrono::seconds(0)) {
       throw Error(
           ErrorCode::kInvalidArgument,
           fmt::format("{}: the exogenous inputs' publication lead must not be negative.", source_));
+    }
+    if (publication_.daily_at && (*publication_.daily_at < std::chrono::seconds(0) ||
+                                  *publication_.daily_at >= std::chrono::hours(24))) {
+      throw Error(ErrorCode::kInvalidArgument,
+                  fmt::format("{}: the exogenous inputs' daily publication time must be within a "
+                              "day (00:00 to 23:59:59 UTC).",
+                              source_));
     }
   }
 
@@ -75,8 +82,8 @@ class ReplayProvider final : public CarbonProvider {
     const UtcTime now = clock_->utc_now();
     const auto& times = series_.times();
     const auto first = std::lower_bound(times.begin(), times.end(), now);
-    const auto last =
-        std::lower_bound(first, times.end(), now + std::min(horizon, exogenous_lead_));
+    const auto last = std::lower_bound(first, times.end(),
+                                       std::min(now + horizon, publication_.published_until(now)));
     ExogenousAhead ahead;
     ahead.times.assign(first, last);
     for (const auto& column : series_.exogenous()) {
@@ -119,7 +126,7 @@ class ReplayProvider final : public CarbonProvider {
   std::shared_ptr<Clock> clock_;
   std::string name_;
   std::string source_;
-  std::chrono::seconds exogenous_lead_;
+  ExogenousPublication publication_;
 };
 
 }  // namespace
@@ -132,7 +139,8 @@ std::unique_ptr<CarbonProvider> make_file_provider(CarbonProviderOptions options
   }
   auto series = load_carbon_csv(options.file, options.file_columns);
   return std::make_unique<ReplayProvider>(std::move(series), options.clock, "file",
-                                          "file:" + options.file.string(), options.exogenous_lead);
+                                          "file:" + options.file.string(),
+                                          options.exogenous_publication);
 }
 
 }  // namespace chase::detail
@@ -141,10 +149,26 @@ namespace chase {
 
 std::unique_ptr<CarbonProvider> make_replay_provider(CarbonSeries series,
                                                      std::shared_ptr<Clock> clock, std::string name,
-                                                     std::chrono::seconds exogenous_lead) {
+                                                     ExogenousPublication publication) {
   auto source = name;
-  return std::make_unique<detail::ReplayProvider>(
-      std::move(series), std::move(clock), std::move(name), std::move(source), exogenous_lead);
+  return std::make_unique<detail::ReplayProvider>(std::move(series), std::move(clock),
+                                                  std::move(name), std::move(source), publication);
+}
+
+UtcTime ExogenousPublication::published_until(UtcTime now) const {
+  if (!daily_at) return now + lead;
+  // The last publication at or before now covers up to the end of the day after its own.
+  const auto midnight = std::chrono::floor<std::chrono::days>(now);
+  const UtcTime today = UtcTime(midnight) + *daily_at;
+  const UtcTime published = today <= now ? today : today - std::chrono::days(1);
+  return UtcTime(std::chrono::floor<std::chrono::days>(published) + std::chrono::days(2));
+}
+
+std::string ExogenousPublication::describe() const {
+  if (daily_at) {
+    return fmt::format("published daily at {} UTC for the next day", format_time_of_day(*daily_at));
+  }
+  return fmt::format("read up to {:g} h ahead", static_cast<double>(lead.count()) / 3600);
 }
 
 }  // namespace chase

@@ -35,11 +35,11 @@ std::filesystem::path write_hourly_csv(const TempDir& dir, int rows) {
 
 class ExogenousFileProviderTest : public ::testing::Test {
  protected:
-  std::unique_ptr<CarbonProvider> provider(bool exogenous, hours lead = hours(24)) {
+  std::unique_ptr<CarbonProvider> provider(bool exogenous, ExogenousPublication publication = {}) {
     CarbonProviderOptions o;
     o.file = write_hourly_csv(dir_, 72);
     o.file_columns.exogenous = exogenous;
-    o.exogenous_lead = lead;
+    o.exogenous_publication = publication;
     o.clock = clock_;
     return make_carbon_provider("file", o);
   }
@@ -76,10 +76,35 @@ TEST_F(ExogenousFileProviderTest, InputsAheadStopAtThePublicationLead) {
 }
 
 TEST_F(ExogenousFileProviderTest, AShorterLeadOrNoColumnsServeLess) {
-  EXPECT_EQ(provider(true, hours(6))->inputs_ahead(hours(48)).times.size(), 6U);
+  EXPECT_EQ(provider(true, {hours(6), std::nullopt})->inputs_ahead(hours(48)).times.size(), 6U);
   EXPECT_TRUE(provider(false)->inputs_ahead(hours(48)).empty());
   EXPECT_TRUE(
       provider(false)->history(at("2026-03-01T10:00:00Z"), fixture_now()).exogenous().empty());
+}
+
+// A day-ahead market's forecast: published once a day (here at 12:00 UTC) for the whole next UTC
+// day, so what is out reaches 36 h ahead just after publication and 12 h just before it.
+TEST(ExogenousPublicationTest, ADailyPublicationCoversUpToTheEndOfTheNextDay) {
+  ExogenousPublication daily;
+  daily.daily_at = hours(12);
+  EXPECT_EQ(daily.published_until(at("2026-03-01T12:00:00Z")), at("2026-03-03T00:00:00Z"));
+  EXPECT_EQ(daily.published_until(at("2026-03-01T23:59:00Z")), at("2026-03-03T00:00:00Z"));
+  EXPECT_EQ(daily.published_until(at("2026-03-02T11:59:00Z")), at("2026-03-03T00:00:00Z"));
+  EXPECT_EQ(daily.published_until(at("2026-03-02T12:00:00Z")), at("2026-03-04T00:00:00Z"));
+  EXPECT_EQ(daily.describe(), "published daily at 12:00 UTC for the next day");
+  const ExogenousPublication rolling;  // the default: rolling, a day ahead
+  EXPECT_EQ(rolling.published_until(at("2026-03-01T12:20:00Z")), at("2026-03-02T12:20:00Z"));
+  EXPECT_EQ(rolling.describe(), "read up to 24 h ahead");
+}
+
+TEST_F(ExogenousFileProviderTest, ADailyPublicationServesWhatIsOut) {
+  auto p = provider(true, {hours(24), hours(12)});
+  // 12:20 on day 1, published at 12:00 up to the end of day 2: 13:00 (day 1) .. 23:00 (day 2).
+  EXPECT_EQ(p->inputs_ahead(hours(72)).times.size(), 35U);
+  clock_->advance(std::chrono::nanoseconds(hours(23)));  // 11:20 on day 2: still day 1's
+  EXPECT_EQ(p->inputs_ahead(hours(72)).times.size(), 12U);
+  clock_->advance(std::chrono::nanoseconds(hours(1)));  // 12:20 on day 2: day 3 is out too
+  EXPECT_EQ(p->inputs_ahead(hours(72)).times.size(), 35U);
 }
 
 TEST(ExogenousProviderOptions, TheConfigFileSetsTheColumnsAndTheLead) {
@@ -90,10 +115,16 @@ TEST(ExogenousProviderOptions, TheConfigFileSetsTheColumnsAndTheLead) {
   const auto options = load_carbon_provider_options(
       "file", path, [](const std::string&) { return std::optional<std::string>(); });
   EXPECT_TRUE(options.file_columns.exogenous);
-  EXPECT_EQ(options.exogenous_lead, hours(12));
+  EXPECT_EQ(options.exogenous_publication.lead, hours(12));
+  EXPECT_FALSE(options.exogenous_publication.daily_at);
+  std::ofstream(path) << R"({"file": {"exogenous": true, "exogenous_published_at": "13:30"}})";
+  EXPECT_EQ(load_carbon_provider_options("file", path, {}).exogenous_publication.daily_at,
+            std::chrono::minutes(13 * 60 + 30));
   for (const char* bad :
        {R"({"file": {"exogenous": "yes"}})", R"({"file": {"exogenous_lead_hours": 0}})",
-        R"({"file": {"exogenous_lead_hours": 1000}})"}) {
+        R"({"file": {"exogenous_lead_hours": 1000}})",
+        R"({"file": {"exogenous_published_at": "25:00"}})",
+        R"({"file": {"exogenous_published_at": 12}})"}) {
     std::ofstream(path) << bad;
     EXPECT_THAT(
         error_message([&] { load_carbon_provider_options("file", path, {}); }, ErrorCode::kParse),
@@ -143,7 +174,7 @@ SignalRun forecast_windy(const CarbonSeries& grid, UtcTime now, bool use_exogeno
   ForecasterOptions forecaster;
   forecaster.use_exogenous = use_exogenous;
   options.forecaster = make_forecaster("auto", forecaster);
-  CarbonSignal signal(make_replay_provider(grid, clock, "windy", hours(24)), options);
+  CarbonSignal signal(make_replay_provider(grid, clock, "windy"), options);
   EXPECT_TRUE(signal.refresh()) << signal.status().stale_reason;
   return {signal.forecast_series(), signal.status()};
 }
@@ -227,7 +258,7 @@ TEST(CarbonSignalExogenous, TheInputsModelIsRefittedOnlyEveryRefitInterval) {
   options.forecaster = history_model;
   options.inputs_forecaster = inputs_model;
   options.inputs_refit_interval = hours(3);
-  CarbonSignal signal(make_replay_provider(grid, clock, "windy", hours(24)), options);
+  CarbonSignal signal(make_replay_provider(grid, clock, "windy"), options);
   for (int hour = 0; hour < 7; ++hour) {
     ASSERT_TRUE(signal.refresh()) << signal.status().stale_reason;
     const UtcTime now = clock->utc_now();
@@ -239,6 +270,38 @@ TEST(CarbonSignalExogenous, TheInputsModelIsRefittedOnlyEveryRefitInterval) {
   }
   EXPECT_EQ(history_model->fits, 7) << "the history-only model: every new hour";
   EXPECT_EQ(inputs_model->fits, 3) << "the inputs model: at hours 0, 3 and 6";
+}
+
+// A daily publication reaches less far each hour, then jumps: the inputs model fitted for the
+// longer reach serves the shorter ones, and is refitted when the reach grows past its horizon.
+TEST(CarbonSignalExogenous, ADailyPublicationRefitsTheInputsModelWhenItsReachGrows) {
+  const auto grid = windy_grid();
+  auto clock = std::make_shared<ManualClock>(at("2026-05-20T18:00:00Z"));
+  CarbonSignalOptions options;
+  options.clock = clock;
+  options.horizon = hours(48);
+  options.history_window = hours(10 * 24);
+  auto inputs_model = std::make_shared<CountingForecaster>();
+  options.forecaster = std::make_shared<CountingForecaster>();
+  options.inputs_forecaster = inputs_model;
+  options.inputs_refit_interval = hours(100);
+  ExogenousPublication daily;
+  daily.daily_at = hours(12);
+  CarbonSignal signal(make_replay_provider(grid, clock, "windy", daily), options);
+  for (int hour = 0; hour <= 18; ++hour) {  // 18:00 on the 20th to 12:00 on the 21st
+    ASSERT_TRUE(signal.refresh()) << signal.status().stale_reason;
+    const UtcTime now = clock->utc_now();
+    const UtcTime until = at(hour < 18 ? "2026-05-22T00:00:00Z" : "2026-05-23T00:00:00Z");
+    EXPECT_EQ(signal.status().inputs_ahead,
+              std::chrono::duration_cast<std::chrono::seconds>(until - now));
+    // Predicted from the value as far back as the horizon of the model's last fit.
+    const auto fitted = hour < 18 ? hours(30) : hours(36);
+    EXPECT_DOUBLE_EQ(signal.forecast_series().value_at(now),
+                     grid.value_at(now - fitted) + inputs_model->offset)
+        << hour;
+    clock->advance(std::chrono::nanoseconds(hours(1)));
+  }
+  EXPECT_EQ(inputs_model->fits, 2) << "at 18:00 (reach 30 h) and at 12:00 (reach 36 h)";
 }
 
 }  // namespace
