@@ -55,9 +55,11 @@ struct CarbonSignalOptions {
   std::shared_ptr<Forecaster> forecaster;
   // Optional, with `forecaster`: a second instance of the model (built with use_exogenous) for the
   // points the provider's published inputs cover. Kept apart from `forecaster`, it is refitted only
-  // when `inputs_refit_interval` of new data has come in since its last fit (or the horizon or the
-  // columns change), and in between predicts from the fresh data with its coefficients. Without
-  // it, `forecaster` is refitted for those points at every refresh with new data.
+  // when `inputs_refit_interval` of new data has come in since its last fit, when the inputs reach
+  // further than the horizon it was fitted for, or when the resolution or the columns change; in
+  // between it predicts from the fresh data with its coefficients (a fit for a longer horizon
+  // serves nearer points). Without it, `forecaster` is refitted for those points at every refresh
+  // with new data.
   std::shared_ptr<Forecaster> inputs_forecaster;
   std::chrono::seconds inputs_refit_interval{std::chrono::hours(6)};
 };
