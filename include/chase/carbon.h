@@ -53,6 +53,7 @@ namespace chase {
 struct ExogenousColumn {
   std::string name;
   std::vector<double> values;
+  bool operator==(const ExogenousColumn&) const = default;
 };
 
 class CarbonSeries {

@@ -99,8 +99,10 @@ struct ExogenousPublication {
 
   // The end (exclusive) of the points whose inputs are out at `now`.
   UtcTime published_until(UtcTime now) const;
-  // "rolling 24 h ahead" / "daily at 12:00 UTC for the next day".
+  // "read up to 24 h ahead" / "published daily at 12:00 UTC for the next day".
   std::string describe() const;
+  // Throws kInvalidArgument, naming `what`, for a negative lead or a daily time outside a day.
+  void validate(std::string_view what) const;
 };
 
 struct CarbonCredentials {

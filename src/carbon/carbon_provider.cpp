@@ -173,6 +173,37 @@ std::string to_string(const CarbonProviderOptions& options) {
       options.file.empty() ? "(none)" : options.file.string());
 }
 
+UtcTime ExogenousPublication::published_until(UtcTime now) const {
+  if (!daily_at) return now + lead;
+  // The last publication at or before now covers up to the end of the day after its own.
+  const auto midnight = std::chrono::floor<std::chrono::days>(now);
+  const UtcTime today = UtcTime(midnight) + *daily_at;
+  const UtcTime published = today <= now ? today : today - std::chrono::days(1);
+  return UtcTime(std::chrono::floor<std::chrono::days>(published) + std::chrono::days(2));
+}
+
+std::string ExogenousPublication::describe() const {
+  if (daily_at) {
+    return fmt::format("published daily at {} UTC for the next day", format_time_of_day(*daily_at));
+  }
+  return fmt::format("read up to {:g} h ahead", static_cast<double>(lead.count()) / 3600);
+}
+
+void ExogenousPublication::validate(std::string_view what) const {
+  if (lead < std::chrono::seconds(0)) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{}: the exogenous inputs' publication lead must not be negative, not "
+                            "{} s.",
+                            what, lead.count()));
+  }
+  if (daily_at && (*daily_at < std::chrono::seconds(0) || *daily_at >= std::chrono::hours(24))) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("{}: the exogenous inputs' daily publication time must be within a "
+                            "day (00:00 to 23:59:59 UTC), not {} s after midnight.",
+                            what, daily_at->count()));
+  }
+}
+
 std::vector<std::string> carbon_provider_names() {
   return std::vector<std::string>(std::begin(kNames), std::end(kNames));
 }

@@ -21,33 +21,6 @@ std::string describe_age(std::chrono::seconds age) {
   return fmt::format("{:.1f} h", static_cast<double>(age.count()) / 3600.0);
 }
 
-// The series on a regular grid of its resolution from its start to its end, gaps filled with the
-// last value before them (a Forecaster needs a regular series); exogenous columns alike. A series
-// that is regular already (a replay, most services) is returned as it is.
-CarbonSeries regular(CarbonSeries series) {
-  if (series.regular()) return series;
-  const auto resolution = series.resolution();
-  std::vector<UtcTime> times;
-  std::vector<std::size_t> source_index;
-  std::size_t index = 0;
-  for (UtcTime t = series.start(); t < series.end(); t += resolution) {
-    while (index + 1 < series.size() && series.times()[index + 1] <= t) ++index;
-    times.push_back(t);
-    source_index.push_back(index);
-  }
-  const auto pick = [&](const std::vector<double>& from) {
-    std::vector<double> picked;
-    picked.reserve(source_index.size());
-    for (const std::size_t i : source_index) picked.push_back(from[i]);
-    return picked;
-  };
-  std::vector<ExogenousColumn> exogenous;
-  for (const auto& column : series.exogenous())
-    exogenous.push_back({column.name, pick(column.values)});
-  return CarbonSeries(std::move(times), pick(series.values()), resolution, series.source(),
-                      std::move(exogenous));
-}
-
 // `grid` extended by `steps` future points. Their values are placeholders, never read: the
 // Forecaster contract reads values at indices ≤ target − horizon only. With `ahead`, the grid's
 // exogenous columns are kept and extended by the published values; without, they are dropped.
@@ -137,18 +110,10 @@ std::vector<std::string> column_names(const CarbonSeries& series) {
 // inputs (a deterministic forecaster then predicts the same values).
 bool CarbonSignal::same_inputs(const Memo& memo, const CarbonSeries& grid,
                                const ExogenousAhead& ahead, std::size_t steps) {
-  const auto same_columns = [](const std::vector<ExogenousColumn>& a,
-                               const std::vector<ExogenousColumn>& b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t c = 0; c < a.size(); ++c) {
-      if (a[c].name != b[c].name || a[c].values != b[c].values) return false;
-    }
-    return true;
-  };
   return memo.steps == steps && memo.grid.resolution() == grid.resolution() &&
          memo.grid.times() == grid.times() && memo.grid.values() == grid.values() &&
-         same_columns(memo.grid.exogenous(), grid.exogenous()) && memo.ahead.times == ahead.times &&
-         same_columns(memo.ahead.columns, ahead.columns);
+         memo.grid.exogenous() == grid.exogenous() && memo.ahead.times == ahead.times &&
+         memo.ahead.columns == ahead.columns;
 }
 
 CarbonSignal::CarbonSignal(std::shared_ptr<CarbonProvider> provider, CarbonSignalOptions options)
@@ -177,7 +142,10 @@ CarbonSignal::Data CarbonSignal::forecast_with_model(UtcTime now) {
             "{} returned no history for the last {} h to forecast from.", provider_->name(),
             std::chrono::duration_cast<std::chrono::hours>(options_.history_window).count()));
   }
-  const CarbonSeries grid = regular(std::move(history));
+  // A Forecaster needs a regular series: holes (a provider's dropped nulls) take the last value. A
+  // regular history (a replay, most services) is moved, not copied.
+  const CarbonSeries grid =
+      history.regular() ? std::move(history) : fill_gaps(history, GapFill::kPrevious);
   const auto resolution = grid.resolution();
   const auto steps = static_cast<std::size_t>((options_.horizon.count() + resolution.count() - 1) /
                                               resolution.count());

@@ -105,11 +105,7 @@ void check_options(const LimitProfile& profile, const CarbonSeries& carbon,
         ErrorCode::kInvalidArgument,
         fmt::format("the control period must be positive, not {} s", options.period.count()));
   }
-  if (options.exogenous_publication.lead.count() < 0) {
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("the exogenous inputs' publication lead must not be negative, not {} s",
-                            options.exogenous_publication.lead.count()));
-  }
+  options.exogenous_publication.validate("the simulation");
   const double slack = slowdown_budget_of(options.policy);
   if (!(slack >= 0) || !std::isfinite(slack)) {
     throw Error(ErrorCode::kInvalidArgument,

@@ -29,18 +29,7 @@ class ReplayProvider final : public CarbonProvider {
       throw Error(ErrorCode::kInvalidArgument,
                   fmt::format("{}: no carbon-intensity points to replay.", source_));
     }
-    if (publication_.lead < std::chrono::seconds(0)) {
-      throw Error(
-          ErrorCode::kInvalidArgument,
-          fmt::format("{}: the exogenous inputs' publication lead must not be negative.", source_));
-    }
-    if (publication_.daily_at && (*publication_.daily_at < std::chrono::seconds(0) ||
-                                  *publication_.daily_at >= std::chrono::hours(24))) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("{}: the exogenous inputs' daily publication time must be within a "
-                              "day (00:00 to 23:59:59 UTC).",
-                              source_));
-    }
+    publication_.validate(source_);
   }
 
   std::string_view name() const noexcept override { return name_; }
@@ -153,22 +142,6 @@ std::unique_ptr<CarbonProvider> make_replay_provider(CarbonSeries series,
   auto source = name;
   return std::make_unique<detail::ReplayProvider>(std::move(series), std::move(clock),
                                                   std::move(name), std::move(source), publication);
-}
-
-UtcTime ExogenousPublication::published_until(UtcTime now) const {
-  if (!daily_at) return now + lead;
-  // The last publication at or before now covers up to the end of the day after its own.
-  const auto midnight = std::chrono::floor<std::chrono::days>(now);
-  const UtcTime today = UtcTime(midnight) + *daily_at;
-  const UtcTime published = today <= now ? today : today - std::chrono::days(1);
-  return UtcTime(std::chrono::floor<std::chrono::days>(published) + std::chrono::days(2));
-}
-
-std::string ExogenousPublication::describe() const {
-  if (daily_at) {
-    return fmt::format("published daily at {} UTC for the next day", format_time_of_day(*daily_at));
-  }
-  return fmt::format("read up to {:g} h ahead", static_cast<double>(lead.count()) / 3600);
 }
 
 }  // namespace chase

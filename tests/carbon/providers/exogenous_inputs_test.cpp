@@ -18,6 +18,7 @@ namespace chase::testing {
 namespace {
 
 using std::chrono::hours;
+using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -246,18 +247,27 @@ class CountingForecaster final : public Forecaster {
 
 // With a separate inputs model, the hours with published inputs are predicted from the newest
 // data every hour, but the model behind them is refitted only every `inputs_refit_interval`.
+// A 48 h signal over ten days of history, with a history-only and an inputs model.
+CarbonSignalOptions two_model_options(std::shared_ptr<ManualClock> clock,
+                                      std::shared_ptr<Forecaster> history_model,
+                                      std::shared_ptr<Forecaster> inputs_model,
+                                      std::chrono::hours refit_interval) {
+  CarbonSignalOptions options;
+  options.clock = std::move(clock);
+  options.horizon = hours(48);
+  options.history_window = hours(10 * 24);
+  options.forecaster = std::move(history_model);
+  options.inputs_forecaster = std::move(inputs_model);
+  options.inputs_refit_interval = refit_interval;
+  return options;
+}
+
 TEST(CarbonSignalExogenous, TheInputsModelIsRefittedOnlyEveryRefitInterval) {
   const auto grid = windy_grid();
   auto clock = std::make_shared<ManualClock>(at("2026-05-20T12:00:00Z"));
-  CarbonSignalOptions options;
-  options.clock = clock;
-  options.horizon = hours(48);
-  options.history_window = hours(10 * 24);
   auto history_model = std::make_shared<CountingForecaster>();
   auto inputs_model = std::make_shared<CountingForecaster>();
-  options.forecaster = history_model;
-  options.inputs_forecaster = inputs_model;
-  options.inputs_refit_interval = hours(3);
+  const auto options = two_model_options(clock, history_model, inputs_model, hours(3));
   CarbonSignal signal(make_replay_provider(grid, clock, "windy"), options);
   for (int hour = 0; hour < 7; ++hour) {
     ASSERT_TRUE(signal.refresh()) << signal.status().stale_reason;
@@ -277,14 +287,9 @@ TEST(CarbonSignalExogenous, TheInputsModelIsRefittedOnlyEveryRefitInterval) {
 TEST(CarbonSignalExogenous, ADailyPublicationRefitsTheInputsModelWhenItsReachGrows) {
   const auto grid = windy_grid();
   auto clock = std::make_shared<ManualClock>(at("2026-05-20T18:00:00Z"));
-  CarbonSignalOptions options;
-  options.clock = clock;
-  options.horizon = hours(48);
-  options.history_window = hours(10 * 24);
   auto inputs_model = std::make_shared<CountingForecaster>();
-  options.forecaster = std::make_shared<CountingForecaster>();
-  options.inputs_forecaster = inputs_model;
-  options.inputs_refit_interval = hours(100);
+  const auto options =
+      two_model_options(clock, std::make_shared<CountingForecaster>(), inputs_model, hours(100));
   ExogenousPublication daily;
   daily.daily_at = hours(12);
   CarbonSignal signal(make_replay_provider(grid, clock, "windy", daily), options);
@@ -302,6 +307,67 @@ TEST(CarbonSignalExogenous, ADailyPublicationRefitsTheInputsModelWhenItsReachGro
     clock->advance(std::chrono::nanoseconds(hours(1)));
   }
   EXPECT_EQ(inputs_model->fits, 2) << "at 18:00 (reach 30 h) and at 12:00 (reach 36 h)";
+}
+
+// A provider whose published inputs do not fit its history (renamed columns, or starting an hour
+// late): the signal leaves them out and forecasts every point from the history alone.
+class MisfitInputsProvider final : public CarbonProvider {
+ public:
+  MisfitInputsProvider(std::unique_ptr<CarbonProvider> replay, bool rename)
+      : replay_(std::move(replay)), rename_(rename) {}
+  std::string_view name() const noexcept override { return "misfit"; }
+  CarbonPoint latest() override { return replay_->latest(); }
+  CarbonSeries history(UtcTime start, UtcTime end) override { return replay_->history(start, end); }
+  CarbonSeries forecast(std::chrono::seconds horizon) override {
+    return replay_->forecast(horizon);
+  }
+  ExogenousAhead inputs_ahead(std::chrono::seconds horizon) override {
+    auto ahead = replay_->inputs_ahead(horizon);
+    if (rename_) {
+      for (auto& column : ahead.columns) column.name += "_renamed";
+    } else {
+      ahead.times.erase(ahead.times.begin());
+      for (auto& column : ahead.columns) column.values.erase(column.values.begin());
+    }
+    return ahead;
+  }
+
+ private:
+  std::unique_ptr<CarbonProvider> replay_;
+  bool rename_;
+};
+
+TEST(CarbonSignalExogenous, InputsThatDoNotFitTheHistoryAreLeftOut) {
+  const auto grid = windy_grid();
+  for (const bool rename : {true, false}) {
+    SCOPED_TRACE(rename ? "renamed columns" : "an hour late");
+    auto clock = std::make_shared<ManualClock>(at("2026-05-20T12:00:00Z"));
+    auto inputs_model = std::make_shared<CountingForecaster>();
+    auto history_model = std::make_shared<CountingForecaster>();
+    CarbonSignal signal(
+        std::make_shared<MisfitInputsProvider>(make_replay_provider(grid, clock, "windy"), rename),
+        two_model_options(clock, history_model, inputs_model, hours(6)));
+    ASSERT_TRUE(signal.refresh()) << signal.status().stale_reason;
+    EXPECT_EQ(signal.status().inputs_ahead, std::chrono::seconds(0));
+    EXPECT_EQ(inputs_model->fits, 0);
+    EXPECT_EQ(history_model->fits, 1);
+  }
+}
+
+// A publication that could not happen is refused where it is given, naming the data.
+TEST(ExogenousPublicationTest, ANegativeLeadOrATimeOutsideADayIsRefused) {
+  const auto grid = windy_grid();
+  ExogenousPublication negative;
+  negative.lead = -hours(1);
+  EXPECT_THAT(error_message([&] { make_replay_provider(grid, nullptr, "windy", negative); },
+                            ErrorCode::kInvalidArgument),
+              AllOf(HasSubstr("windy"), HasSubstr("must not be negative")));
+  ExogenousPublication late;
+  late.daily_at = hours(24);
+  EXPECT_THAT(error_message([&] { make_replay_provider(grid, nullptr, "windy", late); },
+                            ErrorCode::kInvalidArgument),
+              HasSubstr("within a day"));
+  EXPECT_NO_THROW(ExogenousPublication{}.validate("default"));
 }
 
 }  // namespace
